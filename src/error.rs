@@ -1,0 +1,33 @@
+//! The errors a store operation can return.
+
+use std::error::Error as StdError;
+
+/// A mute of a new room was refused because the user already has the maximum number of muted rooms.
+///
+/// Re-muting a room the user has already muted is never refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("the user has already muted {limit} rooms, the most allowed")]
+pub struct MuteLimitExceeded {
+    /// The per-user limit in force.
+    pub limit: usize,
+}
+
+/// Why a [`MuteStore`](crate::MuteStore) operation failed. A failed operation changed nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The mute was refused: the user is at the per-user limit.
+    #[error(transparent)]
+    MuteLimitExceeded(#[from] MuteLimitExceeded),
+    /// The storage backend failed or did not answer in time. The message is for logs only: it may
+    /// name files or addresses and must not be shown to end users.
+    #[error("storage backend failed: {0}")]
+    Backend(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+impl StoreError {
+    /// Wraps a backend's own error.
+    pub fn backend(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self::Backend(error.into())
+    }
+}

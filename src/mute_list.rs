@@ -1,0 +1,217 @@
+//! What a store operation returns: a user's muted rooms at one moment ([`MuteList`]) and, for a
+//! change, whether it changed anything ([`MuteOutcome`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::ser::SerializeSeq;
+use serde::{Serialize, Serializer};
+use smallvec::SmallVec;
+
+use crate::ids::RoomId;
+use crate::ordered_rooms::OrderedRooms;
+
+/// How many rooms a [`MuteList`] holds without a heap allocation.
+pub(crate) const INLINE_ROOMS: usize = 3;
+
+/// A user's muted rooms at one moment, oldest mute first, each room once.
+///
+/// It is a snapshot: later operations on the store do not change it. Taking one is O(1) whatever the
+/// number of rooms (a short list is copied, a long one is shared with the store until the store next
+/// changes that user's set), so returning it from every operation costs nothing that grows with the
+/// set.
+#[derive(Clone, Default)]
+pub struct MuteList(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Inline(SmallVec<[RoomId; INLINE_ROOMS]>),
+    Shared(Arc<OrderedRooms>),
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Self::Inline(SmallVec::new())
+    }
+}
+
+impl MuteList {
+    /// An empty list.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A list of at most [`INLINE_ROOMS`] rooms, already free of duplicates and in order.
+    pub(crate) fn from_inline(rooms: SmallVec<[RoomId; INLINE_ROOMS]>) -> Self {
+        Self(Repr::Inline(rooms))
+    }
+
+    /// A list that shares a store's ordered set.
+    pub(crate) fn from_shared(rooms: Arc<OrderedRooms>) -> Self {
+        Self(Repr::Shared(rooms))
+    }
+
+    /// How many rooms are muted.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Repr::Inline(rooms) => rooms.len(),
+            Repr::Shared(rooms) => rooms.len(),
+        }
+    }
+
+    /// Whether no room is muted.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `room` is in the list.
+    #[must_use]
+    pub fn contains(&self, room: &str) -> bool {
+        match &self.0 {
+            Repr::Inline(rooms) => rooms.iter().any(|r| r.as_str() == room),
+            Repr::Shared(rooms) => rooms.contains(room),
+        }
+    }
+
+    /// The rooms, oldest mute first.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter(match &self.0 {
+            Repr::Inline(rooms) => IterRepr::Inline(rooms.iter()),
+            Repr::Shared(rooms) => IterRepr::Shared(Box::new(rooms.iter())),
+        })
+    }
+
+    /// The rooms as a vector, oldest mute first.
+    #[must_use]
+    pub fn to_vec(&self) -> Vec<RoomId> {
+        self.iter().cloned().collect()
+    }
+}
+
+/// Builds a list from rooms in mute order; a repeated room keeps its first place.
+impl FromIterator<RoomId> for MuteList {
+    fn from_iter<I: IntoIterator<Item = RoomId>>(rooms: I) -> Self {
+        let set: OrderedRooms = rooms.into_iter().collect();
+        if set.len() <= INLINE_ROOMS {
+            Self(Repr::Inline(set.iter().cloned().collect()))
+        } else {
+            Self(Repr::Shared(Arc::new(set)))
+        }
+    }
+}
+
+impl From<Vec<RoomId>> for MuteList {
+    fn from(rooms: Vec<RoomId>) -> Self {
+        rooms.into_iter().collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a MuteList {
+    type Item = &'a RoomId;
+    type IntoIter = Iter<'a>;
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over a [`MuteList`], oldest mute first.
+pub struct Iter<'a>(IterRepr<'a>);
+
+enum IterRepr<'a> {
+    Inline(std::slice::Iter<'a, RoomId>),
+    Shared(Box<dyn Iterator<Item = &'a RoomId> + 'a>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a RoomId;
+    fn next(&mut self) -> Option<&'a RoomId> {
+        match &mut self.0 {
+            IterRepr::Inline(rooms) => rooms.next(),
+            IterRepr::Shared(rooms) => rooms.next(),
+        }
+    }
+}
+
+impl fmt::Debug for Iter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Iter { .. }")
+    }
+}
+
+impl PartialEq for MuteList {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for MuteList {}
+
+impl PartialEq<[&str]> for MuteList {
+    fn eq(&self, other: &[&str]) -> bool {
+        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a.as_str() == *b)
+    }
+}
+
+impl<const N: usize> PartialEq<[&str; N]> for MuteList {
+    fn eq(&self, other: &[&str; N]) -> bool {
+        *self == other[..]
+    }
+}
+
+impl PartialEq<Vec<String>> for MuteList {
+    fn eq(&self, other: &Vec<String>) -> bool {
+        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a.as_str() == b)
+    }
+}
+
+impl fmt::Debug for MuteList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// Serialises as a JSON array of room id strings, oldest mute first.
+impl Serialize for MuteList {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for room in self.iter() {
+            seq.serialize_element(room)?;
+        }
+        seq.end()
+    }
+}
+
+/// The result of a mute or an unmute: whether it changed the user's set, and the set right after it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MuteOutcome {
+    /// `true` when the operation added or removed the room; `false` when it was already so.
+    pub changed: bool,
+    /// The user's muted rooms right after this operation, oldest mute first.
+    pub rooms: MuteList,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rooms(names: &[&str]) -> Vec<RoomId> {
+        names.iter().map(|n| RoomId::new(n).unwrap()).collect()
+    }
+
+    #[test]
+    fn short_and_long_lists_behave_alike() {
+        let short = MuteList::from(rooms(&["a", "b", "a"]));
+        assert_eq!(short, ["a", "b"]);
+        assert!(short.contains("b") && !short.contains("c"));
+        let names: Vec<String> = (0..10).map(|n| format!("r{n}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let long = MuteList::from(rooms(&refs));
+        assert_eq!(long.len(), 10);
+        assert_eq!(long, names);
+        assert!(long.contains("r9"));
+        assert_eq!(format!("{short:?}"), r#"["a", "b"]"#);
+    }
+}

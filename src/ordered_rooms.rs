@@ -1,0 +1,164 @@
+//! An insertion-ordered set of rooms with O(1) insert, remove and lookup.
+//!
+//! Rooms sit in a vector in the order they were added; a hash table maps each room to its slot.
+//! Removing a room leaves a hole (`None`) instead of shifting the rest, so removal costs the same
+//! whether the set holds ten rooms or ten thousand. Holes are squeezed out once they outnumber the
+//! rooms, which keeps the amortised cost of every operation O(1) and the vector at most about twice
+//! the size of the set.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+
+use crate::ids::RoomId;
+
+/// Fewest holes worth a compaction; below this a rebuild costs more than it saves.
+const MIN_HOLES_TO_COMPACT: usize = 16;
+
+/// An insertion-ordered set of [`RoomId`]s. See the module documentation.
+#[derive(Clone)]
+pub(crate) struct OrderedRooms {
+    /// Rooms in the order they were added; `None` where one was removed.
+    slots: Vec<Option<RoomId>>,
+    /// Index into `slots` of every room present.
+    positions: HashTable<usize>,
+    /// Seeded per process, so ids chosen by callers cannot force collisions.
+    hasher: foldhash::fast::RandomState,
+}
+
+impl OrderedRooms {
+    /// An empty set with room for `capacity` rooms.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            slots: Vec::with_capacity(capacity),
+            positions: HashTable::with_capacity(capacity),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// How many rooms the set holds.
+    pub(crate) fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// Whether `room` is in the set.
+    pub(crate) fn contains(&self, room: &str) -> bool {
+        let hash = self.hasher.hash_one(room);
+        self.positions
+            .find(hash, |&slot| self.slots[slot].as_deref() == Some(room))
+            .is_some()
+    }
+
+    /// Adds `room` at the end unless it is already present. Returns whether it was added.
+    pub(crate) fn insert(&mut self, room: RoomId) -> bool {
+        let hash = self.hasher.hash_one(room.as_str());
+        let Self {
+            slots,
+            positions,
+            hasher,
+        } = self;
+        let found = positions.find(hash, |&slot| slots[slot].as_deref() == Some(room.as_str()));
+        if found.is_some() {
+            return false;
+        }
+        let slot = slots.len();
+        positions.insert_unique(hash, slot, |&other| {
+            hasher.hash_one(slots[other].as_deref().unwrap_or_default())
+        });
+        slots.push(Some(room));
+        true
+    }
+
+    /// Removes `room`. Returns whether it was present.
+    pub(crate) fn remove(&mut self, room: &str) -> bool {
+        let hash = self.hasher.hash_one(room);
+        let Self {
+            slots, positions, ..
+        } = self;
+        let Ok(entry) = positions.find_entry(hash, |&slot| slots[slot].as_deref() == Some(room))
+        else {
+            return false;
+        };
+        let (slot, _) = entry.remove();
+        slots[slot] = None;
+        let holes = self.slots.len() - self.positions.len();
+        if holes >= MIN_HOLES_TO_COMPACT && holes > self.positions.len() {
+            self.compact();
+        }
+        true
+    }
+
+    /// The rooms in the order they were added.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &RoomId> + '_ {
+        self.slots.iter().flatten()
+    }
+
+    /// Squeezes the holes out of `slots` and rebuilds `positions` to match.
+    fn compact(&mut self) {
+        self.slots.retain(Option::is_some);
+        self.positions.clear();
+        let Self {
+            slots,
+            positions,
+            hasher,
+        } = self;
+        for (slot, room) in slots.iter().enumerate() {
+            let hash = hasher.hash_one(room.as_deref().unwrap_or_default());
+            positions.insert_unique(hash, slot, |&other| {
+                hasher.hash_one(slots[other].as_deref().unwrap_or_default())
+            });
+        }
+    }
+}
+
+impl std::fmt::Debug for OrderedRooms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl FromIterator<RoomId> for OrderedRooms {
+    fn from_iter<I: IntoIterator<Item = RoomId>>(rooms: I) -> Self {
+        let rooms = rooms.into_iter();
+        let mut set = Self::with_capacity(rooms.size_hint().0);
+        for room in rooms {
+            set.insert(room);
+        }
+        set
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(n: usize) -> RoomId {
+        RoomId::new(&format!("room-{n}")).unwrap()
+    }
+
+    #[test]
+    fn keeps_insertion_order_through_removals_and_compaction() {
+        let mut set = OrderedRooms::with_capacity(0);
+        for n in 0..100 {
+            assert!(set.insert(room(n)));
+        }
+        assert!(!set.insert(room(5)), "a second insert changes nothing");
+        for n in (0..100).filter(|n| n % 3 != 0) {
+            assert!(set.remove(&room(n)));
+        }
+        assert!(!set.remove(&room(1)), "a second remove changes nothing");
+        assert!(set.insert(room(1)));
+        let order: Vec<String> = set.iter().map(|r| r.to_string()).collect();
+        let mut expected: Vec<String> = (0..100)
+            .filter(|n| n % 3 == 0)
+            .map(|n| room(n).to_string())
+            .collect();
+        expected.push(room(1).to_string());
+        assert_eq!(order, expected);
+        assert_eq!(set.len(), expected.len());
+        assert!(set.slots.len() <= 2 * set.len() + MIN_HOLES_TO_COMPACT);
+        for n in 0..100 {
+            assert_eq!(set.contains(&room(n)), n % 3 == 0 || n == 1);
+        }
+    }
+}
