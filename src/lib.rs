@@ -52,8 +52,11 @@
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+#[cfg(feature = "http")]
+mod http;
 mod ids;
 mod memory;
 mod mute_list;
@@ -65,3 +68,15 @@ pub use ids::{IdError, MAX_ID_BYTES, RoomId, UserId};
 pub use memory::{DEFAULT_MUTE_LIMIT, MemoryStore};
 pub use mute_list::{Iter as MuteListIter, MuteList, MuteOutcome};
 pub use store::{BoxFuture, DynMuteStore, MuteStore, SharedMuteStore};
+
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use http::{
+    API_KEY_HEADER, ApiRequest, ApiResponse, Authenticator, CLIENT_KEY_HEADER, Directory,
+    ErrorCode, HostError, JSON_CONTENT_TYPE, MAX_BODY_BYTES, MuteApi, OPENAPI_JSON, Operation,
+    Profile, SeedAuthenticator, SeedData, SeedDirectory, SeedError, SeedUser, TOKEN_HEADER,
+};
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use http::{CorsPolicy, InvalidOrigin, not_found_fallback};
