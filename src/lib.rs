@@ -65,3 +65,8 @@ pub use ids::{IdError, MAX_ID_BYTES, RoomId, UserId};
 pub use memory::{DEFAULT_MUTE_LIMIT, MemoryStore};
 pub use mute_list::{Iter as MuteListIter, MuteList, MuteOutcome};
 pub use store::{BoxFuture, DynMuteStore, MuteStore, SharedMuteStore};
+
+// The README's examples are compiled and run as doctests, so the README cannot drift from the code.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -273,7 +273,8 @@ impl MemoryStore {
         users
             .iter()
             .zip(muted)
-            .filter_map(|(user, muted)| muted.then(|| user.clone()))
+            .filter(|(_, muted)| *muted)
+            .map(|(user, _)| user.clone())
             .collect()
     }
 

@@ -295,8 +295,8 @@ pub async fn large_sets_keep_order_through_churn(factory: &impl StoreFactory) {
     assert_eq!(names(&store.muted_rooms(&alice).await.unwrap()), model);
     // Shrink to a couple of rooms and grow again.
     let keep: Vec<String> = model[..2].to_vec();
-    for name in model[2..].to_vec() {
-        store.unmute(&alice, &room(&name)).await.unwrap();
+    for name in &model[2..] {
+        store.unmute(&alice, &room(name)).await.unwrap();
     }
     assert_eq!(names(&store.muted_rooms(&alice).await.unwrap()), keep);
     let grown = store.mute(&alice, &room("new")).await.unwrap();
@@ -327,7 +327,7 @@ pub async fn awkward_ids_round_trip(factory: &impl StoreFactory) {
             .unwrap()
     );
     let among = store
-        .muted_among(&room("a/b"), &[long_user.clone()])
+        .muted_among(&room("a/b"), std::slice::from_ref(&long_user))
         .await
         .unwrap();
     assert_eq!(among, [long_user]);
