@@ -121,15 +121,6 @@ impl MemoryStore {
         self.rooms.len()
     }
 
-    /// Bytes of the users' slot arrays (the interned room names and long ids are not included).
-    #[must_use]
-    pub fn slot_bytes(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|shard| shard.0.read().bucket_bytes())
-            .sum()
-    }
-
     fn hash_user(&self, user: &UserId) -> UserHash {
         UserHash(self.hasher.hash_one(user.as_bytes()))
     }
@@ -236,10 +227,7 @@ impl MemoryStore {
     ///
     /// The users are grouped by shard first, so each shard's lock is taken once for the whole call.
     pub fn muted_among_sync(&self, room: &RoomId, users: &[UserId]) -> Vec<UserId> {
-        // Looked up once for all users. Interned indices never change meaning, so a room not
-        // interned now was muted by no inline set now; a mute racing with this call may or may not
-        // be seen, as with any read.
-        let idx = self.rooms.lookup(self.rooms.hash(room), room);
+        let room = self.room_ref(room);
         let hashes: Vec<UserHash> = users.iter().map(|user| self.hash_user(user)).collect();
         // Counting sort of the positions by shard.
         let mut starts = [0usize; SHARDS + 1];
@@ -267,7 +255,7 @@ impl MemoryStore {
                 let probe = KeyProbe::new(&users[position]);
                 muted[position] = table
                     .find(hashes[position].0, &probe)
-                    .is_some_and(|entry| entry.rooms.contains_resolved(room, idx));
+                    .is_some_and(|entry| entry.rooms.contains(room, &self.rooms));
             }
         }
         users
