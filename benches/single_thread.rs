@@ -64,7 +64,12 @@ fn distinct_absent(data: &Dataset, seed: u64) -> Vec<(mutestore::UserId, mutesto
 }
 
 fn memory_latency(c: &mut Criterion) {
-    let mut chase = PointerChase::new(512 << 20, 7);
+    let bytes = if common::dataset::quick() {
+        16 << 20
+    } else {
+        512 << 20
+    };
+    let mut chase = PointerChase::new(bytes, 7);
     let mut group = c.benchmark_group("single_thread/1M");
     quick_group(&mut group);
     group.throughput(Throughput::Elements(1));

@@ -70,9 +70,14 @@ impl Dataset {
         }
     }
 
-    /// The 1M users x 3 mutes over 100k rooms set.
+    /// The 1M users x 3 mutes over 100k rooms set; 20k users over 2k rooms under
+    /// `MUTESTORE_BENCH_QUICK=1`, which CI sets to check that the benchmarks run.
     pub fn large() -> Self {
-        Self::new(1_000_000, 100_000)
+        if quick() {
+            Self::new(20_000, 2_000)
+        } else {
+            Self::new(1_000_000, 100_000)
+        }
     }
 
     /// The 1k users set that fits in cache.
@@ -137,4 +142,9 @@ impl Dataset {
             })
             .collect()
     }
+}
+
+/// Whether `MUTESTORE_BENCH_QUICK=1` asks for small data (a smoke run, not a measurement).
+pub fn quick() -> bool {
+    std::env::var_os("MUTESTORE_BENCH_QUICK").is_some_and(|v| v == "1")
 }

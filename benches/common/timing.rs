@@ -5,6 +5,9 @@ use std::time::{Duration, Instant};
 
 use mutestore::{RoomId, UserId};
 
+/// An operation on one (user, room) pair; returns whether it changed anything.
+pub type PairOp<'a> = &'a dyn Fn(&UserId, &RoomId) -> bool;
+
 /// A long sequence of pairs, read from a cursor that wraps, so successive samples use fresh pairs
 /// instead of ones a previous sample left in cache.
 pub struct PairCursor {
@@ -34,7 +37,7 @@ impl PairCursor {
         &mut self,
         iters: u64,
         op: impl Fn(&UserId, &RoomId) -> bool,
-        restore: Option<&dyn Fn(&UserId, &RoomId) -> bool>,
+        restore: Option<PairOp<'_>>,
     ) -> Duration {
         let mut total = Duration::ZERO;
         let mut left = iters as usize;
