@@ -80,3 +80,8 @@ pub use http::{
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use http::{CorsPolicy, InvalidOrigin, not_found_fallback};
+
+// The README's examples are compiled and run as doctests, so the README cannot drift from the code.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -191,51 +191,33 @@ impl<S: MuteStore> DynMuteStore for S {
     }
 }
 
-// Each boxed future is awaited inside an `async` block: the block captures every argument's
-// lifetime on its own, where the box alone would carry only their intersection.
+// `async fn` rather than returning the box: its future captures every argument's lifetime on its
+// own, where the box alone would carry only their intersection.
 impl MuteStore for dyn DynMuteStore {
-    fn mute(
-        &self,
-        user: &UserId,
-        room: &RoomId,
-    ) -> impl Future<Output = Result<MuteOutcome, StoreError>> + Send {
-        async move { self.mute_boxed(user, room).await }
+    async fn mute(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
+        self.mute_boxed(user, room).await
     }
-    fn unmute(
-        &self,
-        user: &UserId,
-        room: &RoomId,
-    ) -> impl Future<Output = Result<MuteOutcome, StoreError>> + Send {
-        async move { self.unmute_boxed(user, room).await }
+    async fn unmute(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
+        self.unmute_boxed(user, room).await
     }
-    fn muted_rooms(
-        &self,
-        user: &UserId,
-    ) -> impl Future<Output = Result<MuteList, StoreError>> + Send {
-        async move { self.muted_rooms_boxed(user).await }
+    async fn muted_rooms(&self, user: &UserId) -> Result<MuteList, StoreError> {
+        self.muted_rooms_boxed(user).await
     }
-    fn is_muted(
-        &self,
-        user: &UserId,
-        room: &RoomId,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        async move { self.is_muted_boxed(user, room).await }
+    async fn is_muted(&self, user: &UserId, room: &RoomId) -> Result<bool, StoreError> {
+        self.is_muted_boxed(user, room).await
     }
-    fn muted_among(
+    async fn muted_among(
         &self,
         room: &RoomId,
         users: &[UserId],
-    ) -> impl Future<Output = Result<Vec<UserId>, StoreError>> + Send {
-        async move { self.muted_among_boxed(room, users).await }
+    ) -> Result<Vec<UserId>, StoreError> {
+        self.muted_among_boxed(room, users).await
     }
-    fn forget_room(&self, room: &RoomId) -> impl Future<Output = Result<usize, StoreError>> + Send {
-        async move { self.forget_room_boxed(room).await }
+    async fn forget_room(&self, room: &RoomId) -> Result<usize, StoreError> {
+        self.forget_room_boxed(room).await
     }
-    fn forget_user(
-        &self,
-        user: &UserId,
-    ) -> impl Future<Output = Result<MuteList, StoreError>> + Send {
-        async move { self.forget_user_boxed(user).await }
+    async fn forget_user(&self, user: &UserId) -> Result<MuteList, StoreError> {
+        self.forget_user_boxed(user).await
     }
     fn mute_limit(&self) -> usize {
         self.mute_limit_dyn()
