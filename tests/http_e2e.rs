@@ -557,7 +557,7 @@ async fn two_hundred_concurrent_requests_on_one_user() {
     let replies = send_all(&server, requests).await;
     let survivors: Vec<String> = final_order
         .iter()
-        .filter(|room| room_number(room) % 2 == 0)
+        .filter(|room| room_number(room).is_multiple_of(2))
         .cloned()
         .collect();
     assert_eq!(
@@ -572,7 +572,7 @@ async fn two_hundred_concurrent_requests_on_one_user() {
         assert_no_duplicates(&mute);
         assert_eq!(
             mute.contains(room),
-            room_number(room) % 2 == 0,
+            room_number(room).is_multiple_of(2),
             "a reply shows its own change"
         );
         // Nothing moved: every reply keeps the first relative order, and even rooms never leave.
