@@ -39,3 +39,9 @@ pub use user_object::Profile;
 
 #[cfg(feature = "axum")]
 pub use self::axum::{CorsPolicy, InvalidOrigin, not_found_fallback};
+
+// The HTTP section of the README (docs/HTTP.md), compiled and run as doctests so it cannot drift
+// from the code.
+#[doc = include_str!("../../docs/HTTP.md")]
+#[cfg(doctest)]
+pub struct HttpReadmeDoctests;
