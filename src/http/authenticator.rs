@@ -1,6 +1,7 @@
 //! [`Authenticator`]: how the adapter asks the host who is calling.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use super::host_error::HostError;
 use crate::ids::UserId;
@@ -32,4 +33,22 @@ pub trait Authenticator: Send + Sync {
     /// # Errors
     /// [`HostError`] when the host cannot tell; the request gets `500`.
     fn is_api_key(&self, key: &str) -> impl Future<Output = Result<bool, HostError>> + Send;
+}
+
+/// A shared authenticator, so that one `Arc` of the host's state can serve as both host hooks.
+impl<T: Authenticator> Authenticator for Arc<T> {
+    fn is_client_key(&self, key: &str) -> impl Future<Output = Result<bool, HostError>> + Send {
+        (**self).is_client_key(key)
+    }
+
+    fn user_for_token(
+        &self,
+        token: &str,
+    ) -> impl Future<Output = Result<Option<UserId>, HostError>> + Send {
+        (**self).user_for_token(token)
+    }
+
+    fn is_api_key(&self, key: &str) -> impl Future<Output = Result<bool, HostError>> + Send {
+        (**self).is_api_key(key)
+    }
 }

@@ -1,6 +1,7 @@
 //! [`Directory`]: how the adapter asks the host about rooms and users.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use super::host_error::HostError;
 use super::user_object::Profile;
@@ -30,4 +31,22 @@ pub trait Directory: Send + Sync {
         &self,
         user: &UserId,
     ) -> impl Future<Output = Result<Option<Profile>, HostError>> + Send;
+}
+
+/// A shared directory, so that one `Arc` of the host's state can serve as both host hooks.
+impl<T: Directory> Directory for Arc<T> {
+    fn room_exists(&self, room: &RoomId) -> impl Future<Output = Result<bool, HostError>> + Send {
+        (**self).room_exists(room)
+    }
+
+    fn user_exists(&self, user: &UserId) -> impl Future<Output = Result<bool, HostError>> + Send {
+        (**self).user_exists(user)
+    }
+
+    fn user_profile(
+        &self,
+        user: &UserId,
+    ) -> impl Future<Output = Result<Option<Profile>, HostError>> + Send {
+        (**self).user_profile(user)
+    }
 }
