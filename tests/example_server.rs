@@ -340,10 +340,9 @@ fn a_malformed_seed_file_stops_start_up_naming_the_file_and_the_problem() {
     let missing = missing.to_str().expect("a UTF-8 path");
     let (status, _, stderr) = run_to_end(&["--seed", missing]);
     assert!(!status.success());
-    assert!(
-        stderr.contains(missing) && stderr.contains("No such file"),
-        "{stderr}"
-    );
+    assert!(stderr.contains(missing), "{stderr}");
+    #[cfg(unix)]
+    assert!(stderr.contains("No such file"), "{stderr}");
 }
 
 #[test]
