@@ -23,9 +23,11 @@ use crate::ordered_rooms::OrderedRooms;
 /// The longest user id kept inline, in bytes.
 const INLINE_KEY_BYTES: usize = 15;
 
-/// A shared set this small or smaller goes back inline; one less than [`INLINE_ROOMS`], so a user
-/// who moves between three and four rooms does not convert on every operation.
-const BACK_INLINE_AT: usize = INLINE_ROOMS - 1;
+/// A shared set this small goes back inline as soon as a removal brings it there. Keeping it shared
+/// a little longer would spare a user who moves between three and four rooms one conversion per
+/// change, but every read of that user would then pay for a hash lookup in a heap set instead of a
+/// look at its own cache line, and the set's memory would stay allocated; reads are far more common.
+const BACK_INLINE_AT: usize = INLINE_ROOMS;
 
 /// Length of an inline key. An enum rather than a `u8`, so that the compiler can use the values it
 /// never takes to tell the inline key from the boxed one and from an empty slot: that is what keeps
