@@ -366,10 +366,12 @@ impl SetSnapshot {
     pub(super) fn resolve(self, rooms: &RoomInterner) -> MuteList {
         match self {
             Self::Inline(ids, len) => {
-                let names: SmallVec<[RoomId; INLINE_ROOMS]> = ids[..len]
-                    .iter()
-                    .filter_map(|&idx| rooms.name(idx).cloned())
-                    .collect();
+                let mut names: SmallVec<[RoomId; INLINE_ROOMS]> = SmallVec::new();
+                for &idx in &ids[..len] {
+                    if let Some(name) = rooms.name(idx) {
+                        names.push(name.clone());
+                    }
+                }
                 MuteList::from_inline(names)
             }
             Self::Shared(set) => MuteList::from_shared(set),
