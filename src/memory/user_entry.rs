@@ -267,6 +267,17 @@ impl RoomSet {
         rooms: &RoomInterner,
         limit: usize,
     ) -> Result<bool, MuteLimitExceeded> {
+        if let Self::Shared(set) = self {
+            let key = set.key(room.id);
+            if set.contains_key(key) {
+                return Ok(false);
+            }
+            if set.len() >= limit {
+                return Err(MuteLimitExceeded { limit });
+            }
+            Arc::make_mut(set).insert_new_key(key, room.id.clone());
+            return Ok(true);
+        }
         if self.contains(room, rooms) {
             return Ok(false);
         }
@@ -296,10 +307,11 @@ impl RoomSet {
     pub(super) fn remove(&mut self, room: RoomRef<'_>, rooms: &RoomInterner) -> bool {
         if let Self::Shared(set) = self {
             // Look before cloning: an absent room must not copy a set a caller still shares.
-            if !set.contains(room.id) {
+            let key = set.key(room.id);
+            if !set.contains_key(key) {
                 return false;
             }
-            Arc::make_mut(set).remove(room.id);
+            Arc::make_mut(set).remove_key(key);
             if set.len() <= BACK_INLINE_AT {
                 self.try_inline(rooms);
             }
