@@ -102,7 +102,8 @@ impl OrderedRooms {
     }
 
     /// Removes `room`. Returns whether it was present.
-    pub(crate) fn remove(&mut self, room: &str) -> bool {
+    #[cfg(test)]
+    fn remove(&mut self, room: &str) -> bool {
         self.remove_key(self.key(room))
     }
 
