@@ -23,9 +23,11 @@ use crate::ordered_rooms::OrderedRooms;
 /// The longest user id kept inline, in bytes.
 const INLINE_KEY_BYTES: usize = 15;
 
-/// A shared set this small or smaller goes back inline; one less than [`INLINE_ROOMS`], so a user
-/// who moves between three and four rooms does not convert on every operation.
-const BACK_INLINE_AT: usize = INLINE_ROOMS - 1;
+/// A shared set this small goes back inline as soon as a removal brings it there. Keeping it shared
+/// a little longer would spare a user who moves between three and four rooms one conversion per
+/// change, but every read of that user would then pay for a hash lookup in a heap set instead of a
+/// look at its own cache line, and the set's memory would stay allocated; reads are far more common.
+const BACK_INLINE_AT: usize = INLINE_ROOMS;
 
 /// Length of an inline key. An enum rather than a `u8`, so that the compiler can use the values it
 /// never takes to tell the inline key from the boxed one and from an empty slot: that is what keeps
@@ -265,6 +267,17 @@ impl RoomSet {
         rooms: &RoomInterner,
         limit: usize,
     ) -> Result<bool, MuteLimitExceeded> {
+        if let Self::Shared(set) = self {
+            let key = set.key(room.id);
+            if set.contains_key(key) {
+                return Ok(false);
+            }
+            if set.len() >= limit {
+                return Err(MuteLimitExceeded { limit });
+            }
+            Arc::make_mut(set).insert_new_key(key, room.id.clone());
+            return Ok(true);
+        }
         if self.contains(room, rooms) {
             return Ok(false);
         }
@@ -294,10 +307,11 @@ impl RoomSet {
     pub(super) fn remove(&mut self, room: RoomRef<'_>, rooms: &RoomInterner) -> bool {
         if let Self::Shared(set) = self {
             // Look before cloning: an absent room must not copy a set a caller still shares.
-            if !set.contains(room.id) {
+            let key = set.key(room.id);
+            if !set.contains_key(key) {
                 return false;
             }
-            Arc::make_mut(set).remove(room.id);
+            Arc::make_mut(set).remove_key(key);
             if set.len() <= BACK_INLINE_AT {
                 self.try_inline(rooms);
             }
@@ -364,10 +378,12 @@ impl SetSnapshot {
     pub(super) fn resolve(self, rooms: &RoomInterner) -> MuteList {
         match self {
             Self::Inline(ids, len) => {
-                let names: SmallVec<[RoomId; INLINE_ROOMS]> = ids[..len]
-                    .iter()
-                    .filter_map(|&idx| rooms.name(idx).cloned())
-                    .collect();
+                let mut names: SmallVec<[RoomId; INLINE_ROOMS]> = SmallVec::new();
+                for &idx in &ids[..len] {
+                    if let Some(name) = rooms.name(idx) {
+                        names.push(name.clone());
+                    }
+                }
                 MuteList::from_inline(names)
             }
             Self::Shared(set) => MuteList::from_shared(set),
