@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tracing::Level;
 
 use args::{ServerArgs, USAGE};
+use shutdown::ShutdownSignals;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -82,6 +83,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let signals = match ShutdownSignals::install() {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("error: cannot listen for signals: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let local = listener
         .local_addr()
         .map_or_else(|_| args.addr.clone(), |addr| addr.to_string());
@@ -92,7 +100,7 @@ async fn main() -> ExitCode {
     let _ = std::io::stdout().flush();
 
     if let Err(error) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown::signal())
+        .with_graceful_shutdown(signals.wait())
         .await
     {
         eprintln!("error: the server failed: {error}");
