@@ -647,6 +647,21 @@ async fn a_browser_delete_preflight_passes_for_allowed_origins_only() {
     let refused = preflight("https://evil.example").await;
     assert_eq!(refused.header("access-control-allow-origin"), None);
 
+    // An OPTIONS that is not a preflight is an ordinary request: 405 in the envelope, never the
+    // CORS layer's empty answer.
+    for headers in [
+        &[][..],
+        &[("Origin", ALLOWED_ORIGIN.as_bytes())],
+        &[("Access-Control-Request-Method", &b"DELETE"[..])],
+    ] {
+        let plain = server
+            .client
+            .send("OPTIONS", "/me/mute/demo-room", headers, Vec::new())
+            .await;
+        plain.expect_error(405, "Method Not Allowed", "METHOD_NOT_ALLOWED");
+        assert_eq!(plain.header("allow"), Some("POST, DELETE"));
+    }
+
     // The actual request carries the header the browser checks.
     let actual = server
         .client

@@ -4,6 +4,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::http::header::{ACCESS_CONTROL_REQUEST_METHOD, ORIGIN};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::any;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
@@ -55,13 +58,16 @@ where
     where
         T: Clone + Send + Sync + 'static,
     {
+        let api = Arc::new(self);
         let mut router = Router::new();
         for path in routed_paths() {
             router = router.route(&path, any(serve::<S, A, D>));
         }
-        let mut router: Router<T> = router.with_state(Arc::new(self));
+        let mut router: Router<T> = router.with_state(Arc::clone(&api));
         if let Some(cors) = cors.layer() {
-            router = router.layer(cors);
+            router = router
+                .layer(cors)
+                .layer(from_fn_with_state(api, preflights_only::<S, A, D>));
         }
         router.layer(
             TraceLayer::new_for_http()
@@ -97,6 +103,29 @@ pub(crate) fn routed_paths() -> Vec<String> {
         }
     }
     paths
+}
+
+/// Lets only CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) reach
+/// the CORS layer, which would answer any `OPTIONS` with an empty `200`; another `OPTIONS` is an
+/// ordinary request, answered by the adapter like any method it does not serve.
+async fn preflights_only<S, A, D>(
+    State(api): State<Arc<MuteApi<S, A, D>>>,
+    request: Request,
+    next: Next,
+) -> Response
+where
+    S: MuteStore + 'static,
+    A: Authenticator + 'static,
+    D: Directory + 'static,
+{
+    let headers = request.headers();
+    let preflight = request.method() == Method::OPTIONS
+        && headers.contains_key(ORIGIN)
+        && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+    if request.method() == Method::OPTIONS && !preflight {
+        return serve(State(api), request).await;
+    }
+    next.run(request).await
 }
 
 /// Hands one request to the adapter.
