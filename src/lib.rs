@@ -88,8 +88,9 @@ pub use store::{BoxFuture, DynMuteStore, MuteStore, SharedMuteStore};
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use http::{
     API_KEY_HEADER, ApiRequest, ApiResponse, Authenticator, CLIENT_KEY_HEADER, Directory,
-    ErrorCode, HostError, JSON_CONTENT_TYPE, MAX_BODY_BYTES, MuteApi, OPENAPI_JSON, Operation,
-    Profile, SeedAuthenticator, SeedData, SeedDirectory, SeedError, SeedUser, TOKEN_HEADER,
+    ErrorCode, HostError, JSON_CONTENT_TYPE, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADER_COUNT,
+    MuteApi, OPENAPI_JSON, Operation, Profile, SeedAuthenticator, SeedData, SeedDirectory,
+    SeedError, SeedUser, TOKEN_HEADER,
 };
 
 #[cfg(feature = "axum")]

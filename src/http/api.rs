@@ -28,7 +28,9 @@ use crate::store::MuteStore;
 /// A request is checked in this order, and the first failed check answers it:
 /// 1. the route: `404 NOT_FOUND` for an unknown path, `405 METHOD_NOT_ALLOWED` (with `Allow`) for
 ///    a known path with another method, since the route decides which checks apply;
-/// 2. then the rows of the contract's error table in the order listed: client key, token (or the
+/// 2. the header limits: `431 HEADERS_TOO_LARGE` past [`MAX_HEADER_COUNT`](crate::MAX_HEADER_COUNT)
+///    headers or [`MAX_HEADER_BYTES`](crate::MAX_HEADER_BYTES) of them;
+/// 3. then the rows of the contract's error table in the order listed: client key, token (or the
 ///    admin API key), path parameters, the admin's user, the room, a room not muted (admin unmute),
 ///    the mute limit, and the body size.
 ///
@@ -118,6 +120,9 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
             RouteMatch::WrongMethod(allow) => return Err(ApiError::method_not_allowed(allow)),
             RouteMatch::NotFound => return Err(ErrorCode::NotFound.into()),
         };
+        if request.headers_too_large() {
+            return Err(ErrorCode::HeadersTooLarge.into());
+        }
         let raw_room = params.room.unwrap_or_default();
         let raw_uid = params.uid.unwrap_or_default();
         match operation {

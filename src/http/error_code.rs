@@ -36,11 +36,14 @@ pub enum ErrorCode {
     /// 400: the request body could not be read (the client broke off or sent a malformed chunk).
     /// Only transports that stream the body answer with it.
     BadRequest,
+    /// 431: the request has more than [`MAX_HEADER_COUNT`](crate::MAX_HEADER_COUNT) headers, or
+    /// more than [`MAX_HEADER_BYTES`](crate::MAX_HEADER_BYTES) of them.
+    HeadersTooLarge,
 }
 
 impl ErrorCode {
     /// Every code, in the order the checks run.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::MissingClientKey,
         Self::InvalidClientKey,
         Self::InvalidToken,
@@ -55,6 +58,7 @@ impl ErrorCode {
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::BadRequest,
+        Self::HeadersTooLarge,
     ];
 
     /// The HTTP status, which is also the envelope's `RC`.
@@ -69,6 +73,7 @@ impl ErrorCode {
             Self::PayloadTooLarge => 413,
             Self::InternalError => 500,
             Self::MethodNotAllowed => 405,
+            Self::HeadersTooLarge => 431,
         }
     }
 
@@ -87,6 +92,7 @@ impl ErrorCode {
             Self::InternalError => "Internal server error",
             Self::NotFound => "Not Found",
             Self::MethodNotAllowed => "Method Not Allowed",
+            Self::HeadersTooLarge => "Request Header Fields Too Large",
         }
     }
 
@@ -108,6 +114,7 @@ impl ErrorCode {
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::BadRequest => "BAD_REQUEST",
+            Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
         }
     }
 
@@ -131,6 +138,9 @@ impl ErrorCode {
             Self::NotFound => "No endpoint has this path.",
             Self::MethodNotAllowed => "This endpoint does not accept this method.",
             Self::BadRequest => "The request body could not be read.",
+            Self::HeadersTooLarge => {
+                "The request has more than 64 headers, or more than 16 KiB of them."
+            }
         }
     }
 }
@@ -168,7 +178,18 @@ mod tests {
                 (404, "Not Found", "NOT_FOUND"),
                 (405, "Method Not Allowed", "METHOD_NOT_ALLOWED"),
                 (400, "Bad Request", "BAD_REQUEST"),
+                (431, "Request Header Fields Too Large", "HEADERS_TOO_LARGE"),
             ]
+        );
+        // The header sentence names the limits in force.
+        let headers = ErrorCode::HeadersTooLarge.default_message();
+        assert!(
+            headers.contains(&crate::MAX_HEADER_COUNT.to_string()),
+            "{headers}"
+        );
+        assert!(
+            headers.contains(&format!("{} KiB", crate::MAX_HEADER_BYTES / 1024)),
+            "{headers}"
         );
     }
 }

@@ -29,7 +29,7 @@ pub use directory::Directory;
 pub use error_code::ErrorCode;
 pub use host_error::HostError;
 pub use openapi::OPENAPI_JSON;
-pub use request::{ApiRequest, MAX_BODY_BYTES};
+pub use request::{ApiRequest, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADER_COUNT};
 pub use response::{ApiResponse, JSON_CONTENT_TYPE};
 pub use routes::Operation;
 pub use seed::{SeedData, SeedError, SeedUser};

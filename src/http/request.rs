@@ -4,6 +4,14 @@
 /// `413 PAYLOAD_TOO_LARGE`.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
 
+/// The most headers a request may carry (each repetition of a name counts). More are refused with
+/// `431 HEADERS_TOO_LARGE`.
+pub const MAX_HEADER_COUNT: usize = 64;
+
+/// The most bytes a request's headers may hold in total, names and values together (16 KiB). More
+/// are refused with `431 HEADERS_TOO_LARGE`.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 /// An HTTP request as the adapter sees it: method, raw path, headers, and the length of the body.
 ///
 /// The adapter never reads a body (no endpoint needs one); it only refuses one over
@@ -113,6 +121,16 @@ impl<'a> ApiRequest<'a> {
         self.body_length
     }
 
+    /// Whether the headers are more than [`MAX_HEADER_COUNT`] or hold more than
+    /// [`MAX_HEADER_BYTES`], names and values together.
+    #[must_use]
+    pub fn headers_too_large(&self) -> bool {
+        let bytes = self.headers.iter().fold(0usize, |sum, (name, value)| {
+            sum.saturating_add(name.len()).saturating_add(value.len())
+        });
+        self.headers.len() > MAX_HEADER_COUNT || bytes > MAX_HEADER_BYTES
+    }
+
     /// Whether the body is over [`MAX_BODY_BYTES`].
     #[must_use]
     pub fn body_too_large(&self) -> bool {
@@ -135,6 +153,22 @@ mod tests {
         assert_eq!(request.header("IM-Authorization"), None);
         assert!(request.has_header("IM-AUTHORIZATION"));
         assert!(!request.has_header("IM-API-KEY"));
+    }
+
+    #[test]
+    fn the_header_limits_are_inclusive() {
+        let names: Vec<String> = (0..=MAX_HEADER_COUNT).map(|n| format!("x-{n}")).collect();
+        let many = |count: usize| {
+            ApiRequest::new("GET", "/me")
+                .with_headers(names[..count].iter().map(|name| (name.as_str(), &b""[..])))
+        };
+        assert!(!many(MAX_HEADER_COUNT).headers_too_large());
+        assert!(many(MAX_HEADER_COUNT + 1).headers_too_large());
+        // "ab" plus the value: exactly at the limit, then one byte over.
+        let value = vec![b'v'; MAX_HEADER_BYTES - 2];
+        let request = ApiRequest::new("GET", "/me").with_header("ab", &value);
+        assert!(!request.headers_too_large());
+        assert!(request.with_header("c", b"").headers_too_large());
     }
 
     #[test]
