@@ -189,6 +189,11 @@ fn serves_the_seed_pages_curl_and_stops_on_sigterm() {
         "{}",
         server.startup_line
     );
+    assert!(
+        server.startup_line.contains("at most 512 connections open"),
+        "{}",
+        server.startup_line
+    );
 
     let (status, body) = server.as_demo_user("DELETE", "/me/mute/demo-room");
     assert_eq!(status, 200);
@@ -350,6 +355,8 @@ fn bad_arguments_exit_with_the_usage() {
         &["--bogus"][..],
         &["--seed"],
         &["--allow-origin", "https://a.example/"],
+        &["--max-connections", "0"],
+        &["--max-connections", "many"],
     ] {
         let (status, stdout, stderr) = run_to_end(args);
         assert_eq!(status.code(), Some(2), "{args:?}");
@@ -362,4 +369,97 @@ fn bad_arguments_exit_with_the_usage() {
         stdout.contains("--addr HOST:PORT") && stdout.contains("--seed FILE"),
         "{stdout}"
     );
+}
+
+/// A kept-alive connection that sends requests one after another.
+struct KeptAlive {
+    stream: TcpStream,
+}
+
+impl KeptAlive {
+    fn open(addr: &str) -> Self {
+        let stream = TcpStream::connect(addr).expect("connect");
+        // A guard against a hang, not a measurement: no answer in a minute fails the test.
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .expect("a read timeout");
+        Self { stream }
+    }
+
+    /// Sends `GET /me` as the demo user, without waiting for the answer.
+    fn send_get_me(&mut self) {
+        let request = "GET /me HTTP/1.1\r\nHost: x\r\nIM-CLIENT-KEY: demo-client-key\r\nIM-Authorization: demo-token\r\n\r\n";
+        self.stream
+            .write_all(request.as_bytes())
+            .expect("write a request");
+    }
+
+    /// Reads one response with a `Content-Length` body: its status.
+    fn read_status(&mut self) -> u16 {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            self.stream.read_exact(&mut byte).expect("a response head");
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .and_then(|value| value.trim().parse().ok())
+            .expect("a Content-Length");
+        let mut body = vec![0u8; length];
+        self.stream.read_exact(&mut body).expect("the body");
+        head.split(' ')
+            .nth(1)
+            .and_then(|status| status.parse().ok())
+            .expect("a status")
+    }
+
+    fn get_me(&mut self) -> u16 {
+        self.send_get_me();
+        self.read_status()
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn connections_past_the_cap_wait_in_the_backlog_until_one_closes() {
+    let server = Server::start(&["--max-connections", "2"]);
+    assert!(
+        server.startup_line.contains("at most 2 connections open"),
+        "{}",
+        server.startup_line
+    );
+    // Two kept-alive connections hold both slots.
+    let mut first = KeptAlive::open(&server.addr);
+    let mut second = KeptAlive::open(&server.addr);
+    assert_eq!(first.get_me(), 200);
+    assert_eq!(second.get_me(), 200);
+
+    // A third connects (the kernel's backlog takes it) and sends its request.
+    let mut third = KeptAlive::open(&server.addr);
+    third.send_get_me();
+    // The server goes on answering the two open connections, many round trips, while the third
+    // gets nothing: it is not taken off the backlog.
+    for _ in 0..25 {
+        assert_eq!(first.get_me(), 200);
+        assert_eq!(second.get_me(), 200);
+    }
+    third.stream.set_nonblocking(true).expect("non-blocking");
+    let mut byte = [0u8; 1];
+    match third.stream.read(&mut byte) {
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the third connection got an answer past the cap: {other:?}"),
+    }
+    third.stream.set_nonblocking(false).expect("blocking");
+
+    // One closes: its slot goes to the third, whose waiting request is answered.
+    drop(first);
+    assert_eq!(third.read_status(), 200);
+    assert_eq!(third.get_me(), 200);
+    assert_eq!(second.get_me(), 200);
+
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success(), "{status:?}");
 }

@@ -3,14 +3,18 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::connection_limit::DEFAULT_MAX_CONNECTIONS;
+
 /// The help text.
 pub const USAGE: &str = "\
-usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]...
+usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--max-connections N]
 
   --addr HOST:PORT        where to listen (default 127.0.0.1:3000; port 0 picks a free one)
   --seed FILE             the keys, rooms and users, as JSON (default: the built-in demo seed)
   --allow-origin ORIGIN   let browsers on ORIGIN (scheme://host[:port]) call the endpoints;
                           may be repeated (default: no CORS)
+  --max-connections N     hold at most N connections open; more wait in the listen backlog
+                          until one closes (default 512)
   -h, --help              print this text";
 
 /// The example server's settings.
@@ -22,6 +26,8 @@ pub struct ServerArgs {
     pub seed: Option<PathBuf>,
     /// Origins let through CORS.
     pub allowed_origins: Vec<String>,
+    /// The most connections held open at once.
+    pub max_connections: usize,
 }
 
 /// A command line that cannot be understood.
@@ -36,6 +42,14 @@ pub enum ArgsError {
     /// An argument that is not UTF-8.
     #[error("arguments must be UTF-8")]
     NotUtf8,
+    /// A count that is not a whole number of at least 1.
+    #[error("`{option}` needs a whole number of at least 1, not `{value}`")]
+    NotACount {
+        /// The option.
+        option: &'static str,
+        /// The value given.
+        value: String,
+    },
 }
 
 impl ServerArgs {
@@ -45,6 +59,7 @@ impl ServerArgs {
             addr: "127.0.0.1:3000".to_owned(),
             seed: None,
             allowed_origins: Vec::new(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -70,6 +85,14 @@ impl ServerArgs {
                 "--addr" => parsed.addr = value("--addr")?,
                 "--seed" => parsed.seed = Some(PathBuf::from(value("--seed")?)),
                 "--allow-origin" => parsed.allowed_origins.push(value("--allow-origin")?),
+                "--max-connections" => {
+                    let option = "--max-connections";
+                    let value = value(option)?;
+                    parsed.max_connections = match value.parse::<usize>() {
+                        Ok(count) if count >= 1 => count,
+                        _ => return Err(ArgsError::NotACount { option, value }),
+                    };
+                }
                 _ => return Err(ArgsError::Unknown(name)),
             }
         }

@@ -2,12 +2,14 @@
 //!
 //! ```text
 //! cargo run --release --example server -- [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]...
+//!     [--max-connections N]
 //! ```
 //!
-//! It prints one line when it listens (where, and which store it uses), logs each request to
-//! stderr, and stops cleanly on SIGINT (Ctrl-C) or SIGTERM.
+//! It prints one line when it listens (where, which store it uses, how many connections it holds
+//! open at most), logs each request to stderr, and stops cleanly on SIGINT (Ctrl-C) or SIGTERM.
 
 mod args;
+mod connection_limit;
 mod shutdown;
 mod store;
 
@@ -21,6 +23,7 @@ use tokio::net::TcpListener;
 use tracing::Level;
 
 use args::{ServerArgs, USAGE};
+use connection_limit::LimitedListener;
 use shutdown::ShutdownSignals;
 
 #[tokio::main]
@@ -94,11 +97,14 @@ async fn main() -> ExitCode {
         .local_addr()
         .map_or_else(|_| args.addr.clone(), |addr| addr.to_string());
     println!(
-        "mutestore example server listening on http://{local} (store: {store_name}; {seed_name})"
+        "mutestore example server listening on http://{local} (store: {store_name}; {seed_name}; \
+         at most {} connections open)",
+        args.max_connections
     );
     // The line is the signal that the server is up: make sure it is out even when piped.
     let _ = std::io::stdout().flush();
 
+    let listener = LimitedListener::new(listener, args.max_connections);
     if let Err(error) = axum::serve(listener, app)
         .with_graceful_shutdown(signals.wait())
         .await
