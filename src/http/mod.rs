@@ -2,6 +2,7 @@
 
 mod api;
 mod authenticator;
+mod constant_time;
 mod credentials;
 mod directory;
 mod envelope;

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use subtle::{ConditionallySelectable, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable};
+
+use super::constant_time::secrets_equal;
 
 /// Secrets, each with a value, looked up by comparing the candidate with every secret in constant
 /// time. The time taken depends on the number of secrets and on the candidate's length, never on
@@ -27,11 +29,21 @@ impl<V> SecretTable<V> {
 
     /// The value of the secret equal to `candidate`, if any.
     pub(crate) fn get(&self, candidate: &[u8]) -> Option<&V> {
-        // Every secret is compared; the index of the match is selected without a branch.
+        self.get_with(candidate, secrets_equal)
+    }
+
+    /// [`get`](Self::get) with the comparison given, so that a test can watch it being called.
+    fn get_with(
+        &self,
+        candidate: &[u8],
+        mut equal: impl FnMut(&[u8], &[u8]) -> Choice,
+    ) -> Option<&V> {
+        // Every secret is compared, even after a match; the index of the match is selected
+        // without a branch.
         let mut found = u64::MAX;
         for (index, (secret, _)) in self.secrets.iter().enumerate() {
             let index = u64::try_from(index).unwrap_or(u64::MAX);
-            found.conditional_assign(&index, secret.as_ref().ct_eq(candidate));
+            found.conditional_assign(&index, equal(secret, candidate));
         }
         let index = usize::try_from(found).ok()?;
         self.secrets.get(index).map(|(_, value)| value)
@@ -66,5 +78,23 @@ mod tests {
         assert_eq!(table.get(b"ALPHA"), None);
         assert_eq!(table.get(b""), None);
         assert!(!format!("{table:?}").contains("alpha"));
+    }
+
+    #[test]
+    fn every_secret_is_compared_even_after_a_match() {
+        let table = SecretTable::new([("first", 1), ("second", 2), ("third", 3)]);
+        for (candidate, expected) in [
+            (&b"first"[..], Some(&1)),
+            (b"third", Some(&3)),
+            (b"none", None),
+        ] {
+            let mut compared = Vec::new();
+            let found = table.get_with(candidate, |secret, candidate| {
+                compared.push(secret.to_vec());
+                secrets_equal(secret, candidate)
+            });
+            assert_eq!(found, expected);
+            assert_eq!(compared, [&b"first"[..], b"second", b"third"]);
+        }
     }
 }
