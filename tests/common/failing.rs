@@ -3,7 +3,8 @@
 use std::future::{Future, ready};
 
 use mutestore::{
-    Authenticator, HostError, MuteList, MuteOutcome, MuteStore, RoomId, StoreError, UserId,
+    Authenticator, Directory, HostError, MuteList, MuteOutcome, MuteStore, Profile, RoomId,
+    StoreError, UserId,
 };
 
 /// The internal detail every failure carries; it must never reach a client.
@@ -76,6 +77,25 @@ impl Authenticator for FailingAuthenticator {
         ready(Err(HostError::new(INTERNAL_DETAIL)))
     }
     fn is_api_key(&self, _: &str) -> impl Future<Output = Result<bool, HostError>> + Send {
+        ready(Err(HostError::new(INTERNAL_DETAIL)))
+    }
+}
+
+/// A directory whose room and user tables are unreachable.
+#[derive(Debug, Default)]
+pub struct FailingDirectory;
+
+impl Directory for FailingDirectory {
+    fn room_exists(&self, _: &RoomId) -> impl Future<Output = Result<bool, HostError>> + Send {
+        ready(Err(HostError::new(INTERNAL_DETAIL)))
+    }
+    fn user_exists(&self, _: &UserId) -> impl Future<Output = Result<bool, HostError>> + Send {
+        ready(Err(HostError::new(INTERNAL_DETAIL)))
+    }
+    fn user_profile(
+        &self,
+        _: &UserId,
+    ) -> impl Future<Output = Result<Option<Profile>, HostError>> + Send {
         ready(Err(HostError::new(INTERNAL_DETAIL)))
     }
 }
