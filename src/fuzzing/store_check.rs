@@ -42,8 +42,18 @@ const ROOMS: [&str; 10] = [
 ];
 
 /// How many users or rooms one batch operation may touch: past the default limit, and enough users
-/// to make the shard tables grow.
+/// to make the shard tables grow. Most batches are far smaller (see [`batch_size`]).
 const MAX_BATCH: usize = 1100;
+
+/// A batch size: mostly a few dozen, which keeps runs fast, and one time in eight up to
+/// [`MAX_BATCH`].
+fn batch_size(input: &mut Input<'_>) -> usize {
+    if input.below(8) == 0 {
+        input.below(MAX_BATCH)
+    } else {
+        input.below(48)
+    }
+}
 
 /// How many earlier snapshots are kept to be checked again at the end.
 const MAX_SNAPSHOTS: usize = 32;
@@ -336,7 +346,7 @@ impl Run {
                 // Many users mute or unmute one room: the shard tables grow, shift and shrink.
                 let room = room(input);
                 let first = input.below(MAX_BATCH);
-                let count = input.below(MAX_BATCH);
+                let count = batch_size(input);
                 let unmute = input.byte() & 1 == 1;
                 for n in first..first + count {
                     let user = numbered_user(n);
@@ -351,7 +361,7 @@ impl Run {
                 // One user mutes or unmutes many rooms: the set changes form, gets holes, squeezes.
                 let user = user(input);
                 let first = input.below(MAX_BATCH);
-                let count = input.below(MAX_BATCH);
+                let count = batch_size(input);
                 let stride = 1 + input.below(3);
                 let unmute = input.byte() & 1 == 1;
                 for n in (first..first + count).step_by(stride) {
