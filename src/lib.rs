@@ -53,6 +53,8 @@
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "durable")]
+mod durable;
 mod error;
 mod ids;
 mod memory;
@@ -60,6 +62,12 @@ mod mute_list;
 mod ordered_rooms;
 mod store;
 
+#[cfg(feature = "durable")]
+#[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
+pub use durable::{
+    DEFAULT_COMPACT_AFTER_BYTES, Durability, DurableOptions, DurableStore, OpenError,
+    RecoveryReport, TornTail,
+};
 pub use error::{MuteLimitExceeded, StoreError};
 pub use ids::{IdError, MAX_ID_BYTES, RoomId, UserId};
 pub use memory::{DEFAULT_MUTE_LIMIT, MemoryStore};
