@@ -71,7 +71,7 @@ fn run_writers(
                         let pass = n as usize / users.len();
                         let user = &users[n as usize % users.len()];
                         let room = &rooms[(pass / 2) % rooms.len()];
-                        let muting = pass % 2 == 0;
+                        let muting = pass.is_multiple_of(2);
                         let outcome = if muting {
                             store.mute(user, room).await
                         } else {
@@ -153,7 +153,10 @@ fn reopen(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(12));
-    for (name, compacted) in [("1M_users_x_3_from_snapshot", true), ("1M_users_x_3_from_log", false)] {
+    for (name, compacted) in [
+        ("1M_users_x_3_from_snapshot", true),
+        ("1M_users_x_3_from_log", false),
+    ] {
         let dir = populated_dir(compacted);
         group.bench_function(name, |b| {
             b.iter_custom(|reopens| {

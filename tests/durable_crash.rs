@@ -7,6 +7,8 @@
 //! The child is this test binary again, run with `--ignored --exact crash_child` and the data
 //! directory in an environment variable. Set `MUTESTORE_CRASH_SEED` to replay a run.
 
+#![cfg(feature = "durable")]
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -225,7 +227,13 @@ fn state_of(store: &DurableStore) -> [State; WRITERS] {
 /// Runs one child until the kill; returns its output lines.
 fn run_child(dir: &Path, seed: u64, kill_after: Duration) -> Vec<String> {
     let mut child = Command::new(std::env::current_exe().expect("the test binary"))
-        .args(["--ignored", "--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "crash_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR_ENV, dir)
         .env(CHILD_SEED_ENV, seed.to_string())
         .stdin(Stdio::null())
@@ -318,6 +326,9 @@ fn acknowledged_operations_survive_sigkill() {
         started.elapsed().as_secs_f64()
     );
     assert!(total_acked > 0, "the children acknowledged nothing");
-    assert_eq!(half_applied, 0, "a writer's state is no prefix of its operations");
+    assert_eq!(
+        half_applied, 0,
+        "a writer's state is no prefix of its operations"
+    );
     assert_eq!(total_lost, 0, "acknowledged operations were lost");
 }

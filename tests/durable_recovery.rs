@@ -1,5 +1,7 @@
 //! `DurableStore` across reopens: what comes back, what a torn write costs, and what damage does.
 
+#![cfg(feature = "durable")]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -69,7 +71,9 @@ fn reopen_gives_back_every_list_in_mute_order() {
         }
         assert_eq!(store.forget_room_sync(&room("gone")).unwrap(), 2);
         store.forget_user_sync(&carol).unwrap();
-        store.mute_sync(&user(&"u".repeat(256)), &room("ルーム")).unwrap();
+        store
+            .mute_sync(&user(&"u".repeat(256)), &room("ルーム"))
+            .unwrap();
         assert_eq!(
             store.muted_rooms_sync(&alice),
             ["a", "c", "d", "e", "f", "b"]
@@ -155,9 +159,13 @@ fn compaction_keeps_the_state_and_bounds_the_files() {
         for round in 0..20 {
             for n in 0..200 {
                 let u = user(&format!("user-{n}"));
-                store.mute_sync(&u, &room(&format!("r{}", (n + round) % 7))).unwrap();
+                store
+                    .mute_sync(&u, &room(&format!("r{}", (n + round) % 7)))
+                    .unwrap();
                 if n % 3 == 0 {
-                    store.unmute_sync(&u, &room(&format!("r{}", round % 7))).unwrap();
+                    store
+                        .unmute_sync(&u, &room(&format!("r{}", round % 7)))
+                        .unwrap();
                 }
             }
         }
@@ -196,7 +204,9 @@ fn log_with_mutes(dir: &Path, mutes: usize) -> Vec<u64> {
     let mut lengths = Vec::new();
     for n in 0..mutes {
         let store = DurableStore::open(dir).unwrap();
-        store.mute_sync(&user("alice"), &room(&format!("r{n}"))).unwrap();
+        store
+            .mute_sync(&user("alice"), &room(&format!("r{n}")))
+            .unwrap();
         store.close().unwrap();
         lengths.push(file_len(&only_log(dir)));
     }
@@ -218,7 +228,11 @@ fn a_torn_write_at_the_end_is_cut_off_and_reported() {
         .unwrap();
     let store = DurableStore::open(dir.path()).unwrap();
     assert_eq!(store.muted_rooms_sync(&user("alice")), ["r0", "r1"]);
-    let torn = store.recovery().torn_tail.clone().expect("a torn tail is reported");
+    let torn = store
+        .recovery()
+        .torn_tail
+        .clone()
+        .expect("a torn tail is reported");
     assert_eq!(torn.file, log);
     assert_eq!(torn.offset, lengths[1]);
     assert_eq!(torn.discarded_bytes, torn_at - lengths[1]);
@@ -226,7 +240,10 @@ fn a_torn_write_at_the_end_is_cut_off_and_reported() {
     store.close().unwrap();
     let store = DurableStore::open(dir.path()).unwrap();
     assert!(store.recovery().torn_tail.is_none());
-    assert_eq!(store.muted_rooms_sync(&user("alice")), ["r0", "r1", "after"]);
+    assert_eq!(
+        store.muted_rooms_sync(&user("alice")),
+        ["r0", "r1", "after"]
+    );
 }
 
 #[test]
@@ -241,7 +258,10 @@ fn a_scrambled_last_frame_followed_by_zeros_is_a_torn_write() {
     fs::write(&log, &bytes).unwrap();
     let store = DurableStore::open(dir.path()).unwrap();
     assert_eq!(store.muted_rooms_sync(&user("alice")), ["r0"]);
-    assert_eq!(store.recovery().torn_tail.as_ref().unwrap().offset, lengths[0]);
+    assert_eq!(
+        store.recovery().torn_tail.as_ref().unwrap().offset,
+        lengths[0]
+    );
 }
 
 fn expect_damaged(dir: &Path, file: &Path) -> OpenError {
@@ -274,7 +294,11 @@ fn a_bad_checksum_before_the_end_is_an_error_naming_the_file() {
         unreachable!()
     };
     assert_eq!(offset, lengths[0]);
-    assert_eq!(fs::read(&log).unwrap(), bytes, "a failed open changes nothing");
+    assert_eq!(
+        fs::read(&log).unwrap(),
+        bytes,
+        "a failed open changes nothing"
+    );
 }
 
 #[test]
@@ -354,7 +378,10 @@ fn no_single_flipped_byte_panics_or_loses_data_silently() {
                     torn.is_some(),
                     "byte {at}: a flipped byte was read without complaint"
                 );
-                assert!(at as u64 >= lengths[1], "byte {at}: only the last frame is torn");
+                assert!(
+                    at as u64 >= lengths[1],
+                    "byte {at}: only the last frame is torn"
+                );
                 assert_eq!(rooms, all[..2], "byte {at}");
             }
             Err(OpenError::Damaged { path, .. }) => assert_eq!(path, log),

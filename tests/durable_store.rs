@@ -1,5 +1,7 @@
 //! `DurableStore` against the generic suites, each store in a fresh temporary directory.
 
+#![cfg(feature = "durable")]
+
 mod support;
 
 use std::future::Future;

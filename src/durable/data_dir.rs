@@ -140,7 +140,10 @@ mod tests {
     #[test]
     fn names_parse_back() {
         assert_eq!(parse_generation("log-00000012", LOG_PREFIX), Some(12));
-        assert_eq!(parse_generation("log-123456789012", LOG_PREFIX), Some(123456789012));
+        assert_eq!(
+            parse_generation("log-123456789012", LOG_PREFIX),
+            Some(123456789012)
+        );
         assert_eq!(parse_generation("log-", LOG_PREFIX), None);
         assert_eq!(parse_generation("log-+1", LOG_PREFIX), None);
         assert_eq!(parse_generation("log-1.tmp", LOG_PREFIX), None);

@@ -64,10 +64,14 @@ pub(super) fn check_file_header(
         .first_chunk::<FILE_HEADER_LEN>()
         .ok_or_else(|| damaged("the file is shorter than its header"))?;
     if header[..8] != *kind.magic() {
-        return Err(damaged("the file does not start with the expected magic bytes"));
+        return Err(damaged(
+            "the file does not start with the expected magic bytes",
+        ));
     }
     if header[8..] != generation.to_le_bytes() {
-        return Err(damaged("the generation in the header differs from the file name's"));
+        return Err(damaged(
+            "the generation in the header differs from the file name's",
+        ));
     }
     Ok(())
 }
@@ -171,7 +175,9 @@ impl<'a> FrameReader<'a> {
                 Err(fail("data follows a zeroed frame header", false))
             };
         }
-        let field = |at: usize| u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
+        let field = |at: usize| {
+            u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+        };
         let (len, payload_crc, stored_header_crc) = (field(0), field(4), field(8));
         if header_crc(offset, len, payload_crc) != stored_header_crc {
             return Err(if all_zero(after_header) {

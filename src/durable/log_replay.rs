@@ -52,8 +52,9 @@ pub(super) fn replay_log(
             Ok(Some(frame)) => {
                 let mut payload = WireReader::new(frame.payload);
                 while !payload.is_empty() {
-                    let record = LogRecord::decode(&mut payload)
-                        .map_err(|e| damaged(frame.offset, format!("a record is unreadable: {e}")))?;
+                    let record = LogRecord::decode(&mut payload).map_err(|e| {
+                        damaged(frame.offset, format!("a record is unreadable: {e}"))
+                    })?;
                     record.apply(memory);
                     records += 1;
                 }

@@ -17,7 +17,7 @@ use super::pending_frames::PendingFrames;
 
 const MIN_PREALLOCATION: u64 = 64 << 10;
 const MAX_PREALLOCATION: u64 = 4 << 20;
-const ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
 
 /// The log being written.
 #[derive(Debug)]

@@ -16,10 +16,9 @@ pub(super) struct PendingFrames {
 impl PendingFrames {
     /// Appends one record, written by `encode`, starting a new frame when the current one is full.
     pub(super) fn push_record(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
-        let frame_full = self
-            .starts
-            .last()
-            .is_none_or(|&start| self.bytes.len() - start - FRAME_HEADER_LEN >= FRAME_TARGET_PAYLOAD);
+        let frame_full = self.starts.last().is_none_or(|&start| {
+            self.bytes.len() - start - FRAME_HEADER_LEN >= FRAME_TARGET_PAYLOAD
+        });
         if frame_full {
             self.starts.push(self.bytes.len());
             self.bytes.extend_from_slice(&[0; FRAME_HEADER_LEN]);
@@ -77,6 +76,7 @@ mod tests {
         assert_eq!(bytes, records * record.len());
         assert!(frames >= 3, "{frames} frames");
         pending.clear();
-        assert!(pending.is_empty() && pending.len() == 0);
+        assert!(pending.is_empty());
+        assert_eq!(pending.len(), 0);
     }
 }

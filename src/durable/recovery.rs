@@ -112,7 +112,11 @@ pub(super) fn recover(dir: &DataDir, started: Instant) -> Result<Recovered, Open
     for path in &listing.temporary {
         dir.remove(path)?;
     }
-    for &generation in listing.snapshots.iter().filter(|&&g| g < snapshot_generation) {
+    for &generation in listing
+        .snapshots
+        .iter()
+        .filter(|&&g| g < snapshot_generation)
+    {
         dir.remove(&dir.snapshot_path(generation))?;
     }
     for &generation in listing.logs.iter().filter(|&&g| g < snapshot_generation) {
@@ -140,10 +144,7 @@ fn incomplete(dir: &DataDir, expected: u64, found: Option<u64>) -> OpenError {
                 missing.display(),
                 dir.log_path(found).display()
             ),
-            None => format!(
-                "{} is missing; the snapshot needs it",
-                missing.display()
-            ),
+            None => format!("{} is missing; the snapshot needs it", missing.display()),
         },
     }
 }

@@ -132,8 +132,10 @@ impl SnapshotWriter {
     fn finish(mut self) -> std::io::Result<SnapshotTotals> {
         self.close_chunk();
         self.chunk.push(END);
-        self.chunk.extend_from_slice(&self.totals.users.to_le_bytes());
-        self.chunk.extend_from_slice(&self.totals.rooms.to_le_bytes());
+        self.chunk
+            .extend_from_slice(&self.totals.users.to_le_bytes());
+        self.chunk
+            .extend_from_slice(&self.totals.rooms.to_le_bytes());
         self.close_chunk();
         if let Some(error) = self.error.take() {
             return Err(error);
@@ -204,7 +206,11 @@ pub(super) fn load_snapshot(
         let mut results = vec![load_chunks()];
         for helper in helpers {
             // A helper only panics if the memory store has a bug; pass that on unchanged.
-            results.push(helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            results.push(
+                helper
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
         }
         results
     });

@@ -136,7 +136,10 @@ mod tests {
             WireReader::new(&[0, b'\n']).room(),
             Err(WireError::InvalidId)
         );
-        assert_eq!(WireReader::new(&[0, 0xff]).user(), Err(WireError::InvalidId));
+        assert_eq!(
+            WireReader::new(&[0, 0xff]).user(),
+            Err(WireError::InvalidId)
+        );
         assert_eq!(
             WireReader::new(&[0xff; 11]).count(),
             Err(WireError::CountOverflow)
