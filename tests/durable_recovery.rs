@@ -389,3 +389,35 @@ fn no_single_flipped_byte_panics_or_loses_data_silently() {
         }
     }
 }
+
+#[test]
+fn after_a_failed_write_changes_are_refused_and_acknowledged_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = user("alice");
+    {
+        let store = DurableStore::open(dir.path()).unwrap();
+        store.mute_sync(&alice, &room("kept")).unwrap();
+        // A directory where the next log's file must be created makes the rotation fail.
+        let blocker = dir.path().join("log-00000001.tmp");
+        fs::create_dir(&blocker).unwrap();
+        let failure = store.compact_sync().unwrap_err();
+        assert!(matches!(failure, StoreError::Backend(_)), "{failure:?}");
+        assert!(failure.to_string().contains("log-00000001"), "{failure}");
+        for attempt in [
+            store.mute_sync(&alice, &room("refused")).map(drop),
+            store.unmute_sync(&alice, &room("kept")).map(drop),
+            store.forget_room_sync(&room("kept")).map(drop),
+            store.compact_sync(),
+        ] {
+            assert!(matches!(attempt, Err(StoreError::Backend(_))), "{attempt:?}");
+        }
+        // Every change accepted before the failure was synced before the failing step.
+        store.flush_sync().unwrap();
+        assert_eq!(store.muted_rooms_sync(&alice), ["kept"], "reads go on");
+        assert!(store.close().is_err());
+        fs::remove_dir(&blocker).unwrap();
+    }
+    let store = DurableStore::open(dir.path()).unwrap();
+    assert_eq!(store.muted_rooms_sync(&alice), ["kept"]);
+    store.mute_sync(&alice, &room("again")).unwrap();
+}

@@ -58,7 +58,9 @@ impl Compactor {
             } else {
                 self.compact(through)
             };
-            if let Err(failure) = &result {
+            if let Err(failure) = &result
+                && !self.stopped()
+            {
                 tracing::error!(error = %failure, "compaction failed; the logs are kept");
             }
             for reply in replies {

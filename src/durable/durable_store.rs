@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -154,9 +155,15 @@ impl DurableStore {
             .name("mutestore-compactor".into())
             .spawn(move || compactor.run())
             .map_err(spawn_failed)?;
+        let flusher_journal = Arc::clone(&journal);
         let flusher = std::thread::Builder::new()
             .name("mutestore-flusher".into())
-            .spawn(move || flusher.run())
+            .spawn(move || {
+                // A panic here would be a bug; writers must then get an error, not wait forever.
+                if std::panic::catch_unwind(AssertUnwindSafe(|| flusher.run())).is_err() {
+                    flusher_journal.fail(StorageFailure::new("the flusher thread panicked"));
+                }
+            })
             .map_err(spawn_failed)?;
         Ok(Self {
             memory,
@@ -335,7 +342,9 @@ impl DurableStore {
     /// [`Durability::Periodic`] does every interval, done now. Immediate in [`Durability::Sync`].
     ///
     /// # Errors
-    /// [`StoreError::Backend`] when the log cannot be synced.
+    /// [`StoreError::Backend`] when a change made so far could not be synced. (After a failure
+    /// that happened once everything accepted was on disk, it returns `Ok`: there is nothing to
+    /// lose; the changes refused since then were never applied.)
     pub fn flush_sync(&self) -> Result<(), StoreError> {
         let target = self.journal.request_flush();
         Ok(self.journal.wait_blocking(target)?)

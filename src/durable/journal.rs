@@ -171,9 +171,17 @@ impl Journal {
         target
     }
 
-    /// Asks for a new log and a compaction of everything before it.
+    /// Asks for a new log and a compaction of everything before it; the result goes to `reply`.
     pub(super) fn request_compaction(&self, reply: CompactionReply) {
-        self.state.lock().compactions.push(reply);
+        let mut state = self.state.lock();
+        // Checked under the lock `fail` takes after setting the failure: a request is either
+        // refused here or answered by `fail`, never left waiting for a flusher that has stopped.
+        if let Err(failure) = self.check() {
+            let _ = reply.send(Err(failure));
+            return;
+        }
+        state.compactions.push(reply);
+        drop(state);
         self.work_ready.notify_one();
     }
 
@@ -219,9 +227,14 @@ impl Journal {
         self.wake_waiters(|waiting| waiting <= sequence);
     }
 
-    /// For the flusher: writing failed; every writer not yet released gets `failure`.
+    /// For the flusher: writing failed; every writer not yet released, and every caller waiting
+    /// for a compaction, gets `failure`.
     pub(super) fn fail(&self, failure: StorageFailure) {
-        let _ = self.failure.set(failure);
+        let _ = self.failure.set(failure.clone());
+        let compactions = std::mem::take(&mut self.state.lock().compactions);
+        for reply in compactions {
+            let _ = reply.send(Err(failure.clone()));
+        }
         self.wake_waiters(|_| true);
     }
 
