@@ -130,7 +130,7 @@ impl AppendLog {
 
 fn put_frame(out: &mut Vec<u8>, payload: &[u8]) {
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
     out.extend_from_slice(payload);
 }
 
@@ -203,7 +203,7 @@ impl Engine for AppendLog {
             let len = u32::from_le_bytes(bytes[at..at + 4].try_into()?) as usize;
             let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into()?);
             let payload = &bytes[at + 8..at + 8 + len];
-            if crc32c::crc32c(payload) != crc {
+            if crc32fast::hash(payload) != crc {
                 return Err("bad checksum".into());
             }
             let mut p = 0;
@@ -420,7 +420,11 @@ fn run(engine: &mut dyn Engine, dir: &Path, users: usize) -> Fallible<()> {
     let rooms = engine.reopen_and_scan()?;
     let reopen = start.elapsed();
     if rooms != users * ROOMS_PER_USER {
-        return Err(format!("{name}: read {rooms} rooms, expected {}", users * ROOMS_PER_USER).into());
+        return Err(format!(
+            "{name}: read {rooms} rooms, expected {}",
+            users * ROOMS_PER_USER
+        )
+        .into());
     }
     let bytes = dir_bytes(dir);
     println!(
@@ -442,11 +446,17 @@ fn main() -> Fallible<()> {
         .next()
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("mutestore-engine-comparison"));
-    let users: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
+    let users: usize = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     let _ = fs::remove_dir_all(&base);
     let which_engines: Vec<String> = match args.next() {
         Some(list) => list.split(',').map(str::to_string).collect(),
-        None => ["append-log", "log-prealloc", "redb", "fjall"].map(String::from).to_vec(),
+        None => ["append-log", "log-prealloc", "redb", "fjall"]
+            .map(String::from)
+            .to_vec(),
     };
     for which in which_engines.iter().map(String::as_str) {
         let dir = base.join(which);
