@@ -110,6 +110,7 @@ impl AppendLog {
         fs::create_dir_all(dir)?;
         let log = OpenOptions::new()
             .create(true)
+            .truncate(true)
             .read(true)
             .write(true)
             .open(dir.join("log"))?;
