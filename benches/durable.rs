@@ -1,5 +1,6 @@
 //! `DurableStore`: write throughput in each durability mode with 1 and 50 concurrent writers, and
-//! the time to reopen a directory holding 1M users with 3 mutes each.
+//! the time to reopen a directory holding 1M users with 3 mutes each (the shared large data set;
+//! 20k users under `MUTESTORE_BENCH_QUICK=1`).
 //!
 //! Writers are tasks on a 2-thread tokio runtime calling the async API; each operation changes
 //! something (mutes and unmutes alternate on the writer's own users), so each one is logged. The
@@ -8,6 +9,9 @@
 //! `cargo bench --bench durable` runs everything in a few minutes; `cargo bench --bench durable --
 //! writes` or `-- reopen` runs one group.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,9 +19,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mutestore::{Durability, DurableOptions, DurableStore, MuteStore, RoomId, UserId};
 use tempfile::TempDir;
 
+use common::dataset::Dataset;
+
 const USERS_PER_WRITER: usize = 1_000;
-const REOPEN_USERS: usize = 1_000_000;
-const MUTES_PER_USER: usize = 3;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -113,27 +117,23 @@ fn writes(c: &mut Criterion) {
     group.finish();
 }
 
-/// A directory holding `REOPEN_USERS` users with `MUTES_PER_USER` mutes each, as a snapshot when
-/// `compacted`, else as one log of every mute.
-fn populated_dir(compacted: bool) -> TempDir {
+/// A directory holding the large data set (1M users with 3 mutes each over 100k rooms), as a
+/// snapshot when `compacted`, else as one log of every mute.
+fn populated_dir(data: &Dataset, compacted: bool) -> TempDir {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = DurableOptions::new()
         .durability(Durability::Periodic(Duration::from_secs(1)))
         .compact_after_bytes(u64::MAX)
         .open(dir.path())
         .expect("the store opens");
-    let rooms: Vec<RoomId> = (0..100)
-        .map(|n| RoomId::new(&format!("room-{n:04}")).unwrap())
-        .collect();
     std::thread::scope(|scope| {
         for half in 0..2 {
-            let (store, rooms) = (&store, &rooms);
+            let store = &store;
             scope.spawn(move || {
-                for n in (half..REOPEN_USERS).step_by(2) {
-                    let user = UserId::new(&format!("{:013}", 1_485_248_560_558 + n)).unwrap();
-                    for k in 0..MUTES_PER_USER {
+                for n in (half..data.users.len()).step_by(2) {
+                    for &room in &data.mutes[n] {
                         store
-                            .mute_sync(&user, &rooms[(n * 7 + k * 31) % rooms.len()])
+                            .mute_sync(&data.users[n], &data.rooms[room as usize])
                             .expect("the mute succeeds");
                     }
                 }
@@ -152,12 +152,17 @@ fn reopen(c: &mut Criterion) {
     group
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(12));
+        .measurement_time(Duration::from_secs(if common::dataset::quick() {
+            1
+        } else {
+            12
+        }));
+    let data = Dataset::large();
     for (name, compacted) in [
         ("1M_users_x_3_from_snapshot", true),
         ("1M_users_x_3_from_log", false),
     ] {
-        let dir = populated_dir(compacted);
+        let dir = populated_dir(&data, compacted);
         group.bench_function(name, |b| {
             b.iter_custom(|reopens| {
                 let mut opening = Duration::ZERO;
@@ -165,7 +170,7 @@ fn reopen(c: &mut Criterion) {
                     let started = Instant::now();
                     let store = DurableStore::open(dir.path()).expect("the store reopens");
                     opening += started.elapsed();
-                    assert_eq!(store.user_count(), REOPEN_USERS);
+                    assert_eq!(store.user_count(), data.users.len());
                     // Closed outside the measurement: the next open needs the lock back.
                     drop(store);
                 }

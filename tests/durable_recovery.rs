@@ -409,7 +409,10 @@ fn after_a_failed_write_changes_are_refused_and_acknowledged_ones_kept() {
             store.forget_room_sync(&room("kept")).map(drop),
             store.compact_sync(),
         ] {
-            assert!(matches!(attempt, Err(StoreError::Backend(_))), "{attempt:?}");
+            assert!(
+                matches!(attempt, Err(StoreError::Backend(_))),
+                "{attempt:?}"
+            );
         }
         // Every change accepted before the failure was synced before the failing step.
         store.flush_sync().unwrap();

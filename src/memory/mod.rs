@@ -2,6 +2,7 @@
 
 mod memory_store;
 mod room_interner;
+mod room_names;
 mod user_entry;
 mod user_table;
 

@@ -1,48 +1,47 @@
 //! Room interning: each distinct room id is stored once and named by a 4-byte [`RoomIdx`], so a
 //! user's short mute list is three integers instead of three strings.
 //!
-//! The interner is sharded by room hash; each shard is a read-mostly `RwLock` over a hash table of
-//! indices into a vector of names. Entries are never removed or reused, so an index names the same
-//! room for the store's whole life and can be resolved after the user's lock is released.
+//! Names live in [`RoomNames`], which readers index without a lock; the reverse map, from a name to
+//! its index, is needed only to mute a room and is sharded behind read-mostly locks. Indices are
+//! never removed or reused, so an index names the same room for the store's whole life and can be
+//! resolved after the user's lock is released.
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use hashbrown::HashTable;
 use parking_lot::RwLock;
 
+use super::room_names::RoomNames;
 use crate::ids::RoomId;
 
-/// log2 of the number of interner shards.
+/// log2 of the number of shards of the name-to-index map.
 const SHARD_BITS: u32 = 6;
 const SHARDS: usize = 1 << SHARD_BITS;
-/// The most rooms one shard can name; past it, [`RoomInterner::intern`] declines.
-const MAX_PER_SHARD: usize = (u32::MAX >> SHARD_BITS) as usize;
+/// The most distinct rooms the interner names; past it, [`RoomInterner::intern`] declines and the
+/// caller keeps the room by name instead.
+const MAX_ROOMS: u32 = 1 << 31;
 
-/// A room's interned index: the shard in the low bits, the slot within it in the rest.
+/// A room's interned index.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub(crate) struct RoomIdx(u32);
 
-/// The room hash as the interner uses it. Its shard comes from bits 32 and up, which the table
-/// inside the shard does not use for placement.
+/// A room id's hash, as the interner and the users' inline sets use it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RoomHash(u64);
 
 impl RoomHash {
+    /// The map shard, from bits the shard's table does not use for placement.
     fn shard(self) -> usize {
         ((self.0 >> 32) as usize) & (SHARDS - 1)
     }
 }
 
-#[derive(Default)]
-struct Shard {
-    /// Positions in `names`, keyed by the room's hash.
-    table: HashTable<u32>,
-    names: Vec<RoomId>,
-}
-
 /// Maps room ids to [`RoomIdx`] and back. See the module documentation.
 pub(crate) struct RoomInterner {
-    shards: Box<[RwLock<Shard>]>,
+    shards: Box<[RwLock<HashTable<u32>>]>,
+    names: RoomNames,
+    next: AtomicU32,
     hasher: foldhash::fast::RandomState,
 }
 
@@ -50,7 +49,9 @@ impl RoomInterner {
     /// An empty interner with a hasher seeded for this process.
     pub(crate) fn new() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
+            shards: (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect(),
+            names: RoomNames::new(),
+            next: AtomicU32::new(0),
             hasher: foldhash::fast::RandomState::default(),
         }
     }
@@ -60,56 +61,54 @@ impl RoomInterner {
         RoomHash(self.hasher.hash_one(room.as_bytes()))
     }
 
-    /// The index of `room`, if it has been interned.
-    pub(crate) fn lookup(&self, hash: RoomHash, room: &str) -> Option<RoomIdx> {
-        let shard_no = hash.shard();
-        let shard = self.shards[shard_no].read();
-        let local = *shard.table.find(hash.0, |&local| {
-            shard.names[local as usize].as_str() == room
-        })?;
-        Some(Self::idx(shard_no, local))
+    /// The name an index stands for. Lock-free.
+    #[inline]
+    pub(crate) fn name(&self, idx: RoomIdx) -> Option<&RoomId> {
+        self.names.get(idx.0)
     }
 
-    /// The index of `room`, interning it first if needed. `None` only when the shard is full
-    /// (2^26 distinct rooms in one shard); callers then keep the room by name instead.
+    /// Whether `idx` stands for `room`. Lock-free.
+    #[inline]
+    pub(crate) fn is(&self, idx: RoomIdx, room: &str) -> bool {
+        self.name(idx).is_some_and(|name| name.as_str() == room)
+    }
+
+    /// The index of `room`, if it has been interned.
+    pub(crate) fn lookup(&self, hash: RoomHash, room: &str) -> Option<RoomIdx> {
+        let table = self.shards[hash.shard()].read();
+        let found = table.find(hash.0, |&idx| self.is(RoomIdx(idx), room))?;
+        Some(RoomIdx(*found))
+    }
+
+    /// The index of `room`, interning it first if needed. `None` only when [`MAX_ROOMS`] rooms have
+    /// been interned.
     pub(crate) fn intern(&self, hash: RoomHash, room: &RoomId) -> Option<RoomIdx> {
         if let Some(idx) = self.lookup(hash, room) {
             return Some(idx);
         }
-        let shard_no = hash.shard();
-        let mut guard = self.shards[shard_no].write();
-        let Shard { table, names } = &mut *guard;
-        if let Some(&local) = table.find(hash.0, |&local| names[local as usize] == *room) {
-            return Some(Self::idx(shard_no, local));
+        let mut table = self.shards[hash.shard()].write();
+        if let Some(&idx) = table.find(hash.0, |&idx| self.is(RoomIdx(idx), room)) {
+            return Some(RoomIdx(idx));
         }
-        if names.len() >= MAX_PER_SHARD {
-            return None;
-        }
-        let local = u32::try_from(names.len()).ok()?;
-        let hasher = &self.hasher;
-        table.insert_unique(hash.0, local, |&other| {
-            hasher.hash_one(names[other as usize].as_bytes())
+        let idx = self
+            .next
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < MAX_ROOMS).then_some(n + 1)
+            })
+            .ok()?;
+        // The name is stored before the index is published anywhere, so every reader of the
+        // index finds it.
+        self.names.set(idx, room.clone());
+        table.insert_unique(hash.0, idx, |&other| {
+            self.names
+                .get(other)
+                .map_or(0, |name| self.hasher.hash_one(name.as_bytes()))
         });
-        names.push(room.clone());
-        Some(Self::idx(shard_no, local))
-    }
-
-    /// The room an index names.
-    pub(crate) fn name(&self, idx: RoomIdx) -> RoomId {
-        let shard_no = idx.0 as usize & (SHARDS - 1);
-        let local = (idx.0 >> SHARD_BITS) as usize;
-        self.shards[shard_no].read().names[local].clone()
+        Some(RoomIdx(idx))
     }
 
     /// How many distinct rooms have been interned.
     pub(crate) fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|shard| shard.read().names.len())
-            .sum()
-    }
-
-    fn idx(shard_no: usize, local: u32) -> RoomIdx {
-        RoomIdx((local << SHARD_BITS) | shard_no as u32)
+        self.next.load(Ordering::Relaxed) as usize
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! - [`UserKey`], 16 bytes: a user id of up to 15 bytes (a 13-digit id, say) sits inline; a longer
 //!   one is boxed.
-//! - [`RoomSet`], 16 bytes: up to three muted rooms as interned 4-byte indices inline; more, as a
-//!   shared [`OrderedRooms`] that also serves as the O(1) snapshot handed to callers.
+//! - [`RoomSet`], 16 bytes: up to three muted rooms inline, each as an interned 4-byte index and a
+//!   one-byte [`RoomTag`]; more, as a shared [`OrderedRooms`] that also serves as the O(1) snapshot
+//!   handed to callers. The tags let a lookup skip the interner entirely for a room that is not in
+//!   the set, and read one name for a room that is.
 //!
 //! Two entries fill one 64-byte cache line, so finding a user and reading the user's rooms is one
 //! memory access for the common case.
@@ -12,7 +14,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use super::room_interner::{RoomHash, RoomIdx, RoomInterner};
+use super::room_interner::{RoomIdx, RoomInterner};
 use crate::error::MuteLimitExceeded;
 use crate::ids::{RoomId, UserId};
 use crate::mute_list::{INLINE_ROOMS, MuteList};
@@ -21,9 +23,11 @@ use crate::ordered_rooms::OrderedRooms;
 /// The longest user id kept inline, in bytes.
 const INLINE_KEY_BYTES: usize = 15;
 
-/// A shared set this small or smaller goes back inline; one less than [`INLINE_ROOMS`], so a user
-/// who moves between three and four rooms does not convert on every operation.
-const BACK_INLINE_AT: usize = INLINE_ROOMS - 1;
+/// A shared set this small goes back inline as soon as a removal brings it there. Keeping it shared
+/// a little longer would spare a user who moves between three and four rooms one conversion per
+/// change, but every read of that user would then pay for a hash lookup in a heap set instead of a
+/// look at its own cache line, and the set's memory would stay allocated; reads are far more common.
+const BACK_INLINE_AT: usize = INLINE_ROOMS;
 
 /// Length of an inline key. An enum rather than a `u8`, so that the compiler can use the values it
 /// never takes to tell the inline key from the boxed one and from an empty slot: that is what keeps
@@ -112,7 +116,10 @@ impl UserKey {
     pub(super) fn matches(&self, probe: &KeyProbe<'_>) -> bool {
         match (self, probe) {
             (Self::Inline { bytes, len }, KeyProbe::Inline(probe_bytes, probe_len)) => {
-                len == probe_len && bytes == probe_bytes
+                // Two overlapping 8-byte words cover the 15 bytes: two compares, no loop.
+                len == probe_len
+                    && word(&bytes[..8]) == word(&probe_bytes[..8])
+                    && word(&bytes[7..]) == word(&probe_bytes[7..])
             }
             (Self::Boxed(user), KeyProbe::Long(probe)) => **user == **probe,
             _ => false,
@@ -158,32 +165,74 @@ const ROOM_COUNTS: [RoomCount; INLINE_ROOMS + 1] = [
 pub(super) enum RoomSet {
     Inline {
         ids: [RoomIdx; INLINE_ROOMS],
+        tags: [u8; INLINE_ROOMS],
         len: RoomCount,
     },
     Shared(Arc<OrderedRooms>),
 }
 
-/// A room being muted, unmuted or asked about, with what the interner needs to find it.
+/// A one-byte fingerprint of a room id, kept beside each inline room so that a lookup compares
+/// names only when the tags agree (for a room not in the set, about 1 time in 256 per room).
+///
+/// It is a cheap unseeded mix of the id's first and last eight bytes and its length, not a seeded
+/// hash: a caller who crafts ids with equal tags gains at most the three name comparisons an inline
+/// set can hold, so there is nothing to attack, and reads need not hash the room at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RoomTag(u8);
+
+impl RoomTag {
+    #[inline]
+    pub(super) fn of(room: &str) -> Self {
+        let bytes = room.as_bytes();
+        let (head, tail) = if bytes.len() >= 8 {
+            (word(&bytes[..8]), word(&bytes[bytes.len() - 8..]))
+        } else {
+            let mut padded = [0u8; 8];
+            padded[..bytes.len()].copy_from_slice(bytes);
+            (u64::from_le_bytes(padded), 0)
+        };
+        let mixed =
+            (head ^ tail.rotate_left(29) ^ bytes.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Self((mixed >> 56) as u8)
+    }
+}
+
+/// Eight bytes as a little-endian word.
+#[inline]
+fn word(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(word)
+}
+
+/// A room being muted, unmuted or asked about, with its tag. Its seeded hash, which only interning
+/// needs, is computed when a room is added.
 #[derive(Clone, Copy)]
 pub(super) struct RoomRef<'a> {
     pub(super) id: &'a RoomId,
-    pub(super) hash: RoomHash,
+    pub(super) tag: RoomTag,
+}
+
+impl<'a> RoomRef<'a> {
+    #[inline]
+    pub(super) fn new(id: &'a RoomId) -> Self {
+        Self {
+            id,
+            tag: RoomTag::of(id),
+        }
+    }
 }
 
 impl RoomSet {
     /// A set holding only `room`.
     pub(super) fn single(room: RoomRef<'_>, rooms: &RoomInterner) -> Self {
-        match rooms.intern(room.hash, room.id) {
-            Some(idx) => {
-                let mut ids = [RoomIdx::default(); INLINE_ROOMS];
-                ids[0] = idx;
-                Self::Inline {
-                    ids,
-                    len: RoomCount::One,
-                }
-            }
-            None => Self::Shared(Arc::new(std::iter::once(room.id.clone()).collect())),
-        }
+        let mut set = Self::Inline {
+            ids: [RoomIdx::default(); INLINE_ROOMS],
+            tags: [0; INLINE_ROOMS],
+            len: RoomCount::Zero,
+        };
+        set.append(room, rooms);
+        set
     }
 
     pub(super) fn len(&self) -> usize {
@@ -193,21 +242,21 @@ impl RoomSet {
         }
     }
 
-    /// Whether `room` is in the set.
-    pub(super) fn contains(&self, room: RoomRef<'_>, rooms: &RoomInterner) -> bool {
-        let idx = match self {
-            Self::Inline { .. } => rooms.lookup(room.hash, room.id),
-            Self::Shared(_) => None,
+    /// Where `room` sits in an inline set.
+    #[inline]
+    fn inline_position(&self, room: RoomRef<'_>, rooms: &RoomInterner) -> Option<usize> {
+        let Self::Inline { ids, tags, len } = self else {
+            return None;
         };
-        self.contains_resolved(room.id, idx)
+        (0..*len as usize).find(|&i| tags[i] == room.tag.0 && rooms.is(ids[i], room.id))
     }
 
-    /// Whether the room is in the set, given its interned index looked up beforehand (`None` when
-    /// the room was not interned, so no inline set can hold it).
-    pub(super) fn contains_resolved(&self, room: &RoomId, idx: Option<RoomIdx>) -> bool {
+    /// Whether `room` is in the set.
+    #[inline]
+    pub(super) fn contains(&self, room: RoomRef<'_>, rooms: &RoomInterner) -> bool {
         match self {
-            Self::Inline { ids, len } => idx.is_some_and(|idx| ids[..*len as usize].contains(&idx)),
-            Self::Shared(set) => set.contains(room),
+            Self::Inline { .. } => self.inline_position(room, rooms).is_some(),
+            Self::Shared(set) => set.contains(room.id),
         }
     }
 
@@ -218,68 +267,83 @@ impl RoomSet {
         rooms: &RoomInterner,
         limit: usize,
     ) -> Result<bool, MuteLimitExceeded> {
+        if let Self::Shared(set) = self {
+            let key = set.key(room.id);
+            if set.contains_key(key) {
+                return Ok(false);
+            }
+            if set.len() >= limit {
+                return Err(MuteLimitExceeded { limit });
+            }
+            Arc::make_mut(set).insert_new_key(key, room.id.clone());
+            return Ok(true);
+        }
         if self.contains(room, rooms) {
             return Ok(false);
         }
         if self.len() >= limit {
             return Err(MuteLimitExceeded { limit });
         }
-        if let Self::Inline { ids, len } = self
+        self.append(room, rooms);
+        Ok(true)
+    }
+
+    /// Adds `room`, known to be absent, at the end.
+    fn append(&mut self, room: RoomRef<'_>, rooms: &RoomInterner) {
+        if let Self::Inline { ids, tags, len } = self
             && (*len as usize) < INLINE_ROOMS
-            && let Some(idx) = rooms.intern(room.hash, room.id)
+            && let Some(idx) = rooms.intern(rooms.hash(room.id), room.id)
         {
-            ids[*len as usize] = idx;
-            *len = ROOM_COUNTS[*len as usize + 1];
-            return Ok(true);
+            let at = *len as usize;
+            ids[at] = idx;
+            tags[at] = room.tag.0;
+            *len = ROOM_COUNTS[at + 1];
+            return;
         }
         self.shared_mut(rooms).insert(room.id.clone());
-        Ok(true)
     }
 
     /// Removes `room`. Returns whether it was present.
     pub(super) fn remove(&mut self, room: RoomRef<'_>, rooms: &RoomInterner) -> bool {
-        match self {
-            Self::Inline { ids, len } => {
-                let Some(idx) = rooms.lookup(room.hash, room.id) else {
-                    return false;
-                };
-                let count = *len as usize;
-                let Some(at) = ids[..count].iter().position(|&other| other == idx) else {
-                    return false;
-                };
-                ids.copy_within(at + 1..count, at);
-                *len = ROOM_COUNTS[count - 1];
-                true
+        if let Self::Shared(set) = self {
+            // Look before cloning: an absent room must not copy a set a caller still shares.
+            let key = set.key(room.id);
+            if !set.contains_key(key) {
+                return false;
             }
-            Self::Shared(set) => {
-                // Look before cloning: an absent room must not copy a set a caller still shares.
-                if !set.contains(room.id) {
-                    return false;
-                }
-                Arc::make_mut(set).remove(room.id);
-                if set.len() <= BACK_INLINE_AT {
-                    self.try_inline(rooms);
-                }
-                true
+            Arc::make_mut(set).remove_key(key);
+            if set.len() <= BACK_INLINE_AT {
+                self.try_inline(rooms);
             }
+            return true;
         }
+        let Some(at) = self.inline_position(room, rooms) else {
+            return false;
+        };
+        if let Self::Inline { ids, tags, len } = self {
+            let count = *len as usize;
+            ids.copy_within(at + 1..count, at);
+            tags.copy_within(at + 1..count, at);
+            *len = ROOM_COUNTS[count - 1];
+        }
+        true
     }
 
     /// What a caller may keep after the lock is released.
     pub(super) fn snapshot(&self) -> SetSnapshot {
         match self {
-            Self::Inline { ids, len } => SetSnapshot::Inline(*ids, *len as usize),
+            Self::Inline { ids, len, .. } => SetSnapshot::Inline(*ids, *len as usize),
             Self::Shared(set) => SetSnapshot::Shared(Arc::clone(set)),
         }
     }
 
     /// The set in its shared form, converting an inline one first, ready to be changed.
     fn shared_mut(&mut self, rooms: &RoomInterner) -> &mut OrderedRooms {
-        if let Self::Inline { ids, len } = self {
-            let mut set = OrderedRooms::with_capacity(INLINE_ROOMS * 2);
-            for &idx in &ids[..*len as usize] {
-                set.insert(rooms.name(idx));
-            }
+        if let Self::Inline { ids, len, .. } = self {
+            let set: OrderedRooms = ids[..*len as usize]
+                .iter()
+                .filter_map(|&idx| rooms.name(idx).cloned())
+                .collect();
             *self = Self::Shared(Arc::new(set));
         }
         match self {
@@ -288,18 +352,18 @@ impl RoomSet {
         }
     }
 
-    /// Moves a small shared set back inline, if every room can be interned.
+    /// Moves a small shared set back inline (it stays shared if the interner is full).
     fn try_inline(&mut self, rooms: &RoomInterner) {
         let Self::Shared(set) = self else { return };
-        let mut ids = [RoomIdx::default(); INLINE_ROOMS];
-        for (slot, room) in ids.iter_mut().zip(set.iter()) {
-            match rooms.intern(rooms.hash(room), room) {
-                Some(idx) => *slot = idx,
-                None => return,
-            }
+        let mut inline = Self::Inline {
+            ids: [RoomIdx::default(); INLINE_ROOMS],
+            tags: [0; INLINE_ROOMS],
+            len: RoomCount::Zero,
+        };
+        for room in set.iter() {
+            inline.append(RoomRef::new(room), rooms);
         }
-        let len = ROOM_COUNTS[set.len()];
-        *self = Self::Inline { ids, len };
+        *self = inline;
     }
 }
 
@@ -314,8 +378,12 @@ impl SetSnapshot {
     pub(super) fn resolve(self, rooms: &RoomInterner) -> MuteList {
         match self {
             Self::Inline(ids, len) => {
-                let names: SmallVec<[RoomId; INLINE_ROOMS]> =
-                    ids[..len].iter().map(|&idx| rooms.name(idx)).collect();
+                let mut names: SmallVec<[RoomId; INLINE_ROOMS]> = SmallVec::new();
+                for &idx in &ids[..len] {
+                    if let Some(name) = rooms.name(idx) {
+                        names.push(name.clone());
+                    }
+                }
                 MuteList::from_inline(names)
             }
             Self::Shared(set) => MuteList::from_shared(set),

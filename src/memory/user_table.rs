@@ -200,9 +200,4 @@ impl UserTable {
             visit(entry);
         }
     }
-
-    /// Bytes held by the bucket array.
-    pub(super) fn bucket_bytes(&self) -> usize {
-        self.buckets.capacity() * std::mem::size_of::<Bucket>()
-    }
 }

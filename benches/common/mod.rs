@@ -1,0 +1,40 @@
+//! What the benchmarks share: the data sets, the naive baselines, and a uniform interface over the
+//! stores so every question is asked of all of them in the same run.
+
+#![allow(dead_code)]
+
+pub mod baselines;
+pub mod dataset;
+pub mod memory_latency;
+pub mod timing;
+
+use mutestore::{MemoryStore, RoomId, UserId};
+
+/// The operations the benchmarks time, implemented by `MemoryStore` and by each baseline.
+pub trait BenchStore: Sync {
+    /// A short name for reports.
+    fn label(&self) -> &'static str;
+    /// Mutes; returns whether it changed anything.
+    fn mute(&self, user: &UserId, room: &RoomId) -> bool;
+    /// Unmutes; returns whether it changed anything.
+    fn unmute(&self, user: &UserId, room: &RoomId) -> bool;
+    /// Whether the room is muted by the user.
+    fn is_muted(&self, user: &UserId, room: &RoomId) -> bool;
+}
+
+impl BenchStore for MemoryStore {
+    fn label(&self) -> &'static str {
+        "MemoryStore"
+    }
+    fn mute(&self, user: &UserId, room: &RoomId) -> bool {
+        // The full operation, including the returned list.
+        self.mute_sync(user, room)
+            .is_ok_and(|outcome| outcome.changed)
+    }
+    fn unmute(&self, user: &UserId, room: &RoomId) -> bool {
+        self.unmute_sync(user, room).changed
+    }
+    fn is_muted(&self, user: &UserId, room: &RoomId) -> bool {
+        self.is_muted_sync(user, room)
+    }
+}

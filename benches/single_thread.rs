@@ -1,0 +1,98 @@
+//! One thread: unmute (present and absent), mute, is_muted, on 1k and 1M users, MemoryStore beside
+//! the naive baselines, and on the 1M set the machine's memory latency, the floor of a random lookup.
+//!
+//! `cargo bench --bench single_thread`
+
+#[path = "common/mod.rs"]
+mod common;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mutestore::MemoryStore;
+
+use common::BenchStore;
+use common::baselines::{DashMapBaseline, RwLockBaseline};
+use common::dataset::Dataset;
+use common::memory_latency::PointerChase;
+use common::timing::{PairCursor, quick_group};
+
+fn ops_on(c: &mut Criterion, size: &str, data: &Dataset, store: &dyn BenchStore) {
+    data.load_dyn(store);
+    let mut group = c.benchmark_group(format!("single_thread/{size}"));
+    quick_group(&mut group);
+    group.throughput(Throughput::Elements(1));
+    let label = store.label();
+    let seq = data.users.len().max(200_000);
+
+    let mut present = PairCursor::new(data.distinct_present_pairs(data.users.len(), 1));
+    group.bench_function(format!("unmute_present/{label}"), |b| {
+        b.iter_custom(|iters| {
+            present.time(
+                iters,
+                |u, r| store.unmute(u, r),
+                Some(&|u, r| store.mute(u, r)),
+            )
+        })
+    });
+    let mut absent = PairCursor::new(data.absent_pairs(seq, 2));
+    group.bench_function(format!("unmute_absent/{label}"), |b| {
+        b.iter_custom(|iters| absent.time(iters, |u, r| store.unmute(u, r), None))
+    });
+    let mut new_rooms = PairCursor::new(distinct_absent(data, 3));
+    group.bench_function(format!("mute_new/{label}"), |b| {
+        b.iter_custom(|iters| {
+            new_rooms.time(
+                iters,
+                |u, r| store.mute(u, r),
+                Some(&|u, r| store.unmute(u, r)),
+            )
+        })
+    });
+    let mut reads = PairCursor::new(data.present_pairs(seq, 4));
+    group.bench_function(format!("is_muted/{label}"), |b| {
+        b.iter_custom(|iters| reads.time(iters, |u, r| store.is_muted(u, r), None))
+    });
+    group.finish();
+}
+
+/// Absent pairs with each user once, so a batch of new mutes can be undone exactly.
+fn distinct_absent(data: &Dataset, seed: u64) -> Vec<(mutestore::UserId, mutestore::RoomId)> {
+    let mut seen = std::collections::HashSet::new();
+    data.absent_pairs(data.users.len() * 2, seed)
+        .into_iter()
+        .filter(|(u, _)| seen.insert(u.clone()))
+        .collect()
+}
+
+fn memory_latency(c: &mut Criterion) {
+    let bytes = if common::dataset::quick() {
+        16 << 20
+    } else {
+        512 << 20
+    };
+    let mut chase = PointerChase::new(bytes, 7);
+    let mut group = c.benchmark_group("single_thread/1M");
+    quick_group(&mut group);
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("memory_latency/dependent_load_512MiB", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            std::hint::black_box(chase.chase(iters));
+            start.elapsed()
+        })
+    });
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    for (size, data) in [("1k", Dataset::small()), ("1M", Dataset::large())] {
+        if size == "1M" {
+            memory_latency(c);
+        }
+        ops_on(c, size, &data, &MemoryStore::new());
+        ops_on(c, size, &data, &DashMapBaseline::default());
+        ops_on(c, size, &data, &RwLockBaseline::default());
+    }
+}
+
+criterion_group!(single_thread, benches);
+criterion_main!(single_thread);
