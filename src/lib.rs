@@ -50,6 +50,16 @@
 //! A host that picks its backend at run time holds a [`SharedMuteStore`]
 //! (`Arc<dyn DynMuteStore>`), which implements [`MuteStore`] too.
 //!
+//! # Durable storage (feature `durable`, on by default)
+//!
+//! `DurableStore` is a [`MemoryStore`] for reads over an append-only, checksummed log in a local
+//! directory, rebuilt into memory when it is opened (`DurableStore::open(dir)`). In
+//! `Durability::Sync` (the default) a change returns once it is on disk, concurrent writers sharing
+//! each `fdatasync`; `Durability::Periodic(interval)` returns at once and syncs every `interval`.
+//! The log is folded into snapshots in the background; one store at a time may open a directory;
+//! a torn write at the end of the log is cut off at open, any other damage fails the open naming
+//! the file. `docs/DURABILITY.md` has the guarantees, the file format and the measurements.
+//!
 //! # HTTP (features `http` and `axum`)
 //!
 //! The feature `http` adds the IMKIT-compatible endpoints (`GET /me`, `POST|DELETE /me/mute/:room`,
@@ -105,3 +115,8 @@ pub use http::{CorsPolicy, InvalidOrigin, not_found_fallback};
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+// The same for the durable store's guide.
+#[doc = include_str!("../docs/DURABILITY.md")]
+#[cfg(all(doctest, feature = "durable"))]
+pub struct DurabilityDoctests;
