@@ -39,7 +39,8 @@ use crate::store::MuteStore;
 /// - In [`Durability::Sync`] (the default) a change returns once it is on disk. Writers waiting
 ///   at the same time share one `fdatasync` (group commit). The async methods wait without holding
 ///   a runtime thread: a dedicated flusher thread syncs and wakes them. The `_sync` methods block
-///   the calling thread instead.
+///   the calling thread instead. A change is made when its future is first polled; dropping the
+///   future while it waits for the disk does not undo it.
 /// - The log is folded into a snapshot in the background once it outgrows the last snapshot, so
 ///   disk use and reopen time stay proportional to the state, not to its history.
 /// - One store at a time may open a directory: a second open, from this process or another, fails
