@@ -320,11 +320,14 @@ fn acknowledged_operations_survive_sigkill() {
         total_lost += lost;
         states = recovered;
     }
-    println!(
-        "crash test: {CYCLES} SIGKILL cycles in {:.1} s, {total_acked} acknowledged operations, \
-         {total_lost} lost, {half_applied} half-applied, {torn_tails} torn tails cut off",
+    // Written to the process's stdout directly, past the test harness's capture, so the summary
+    // shows in every `cargo test` log, not only when the test fails.
+    let summary = format!(
+        "\ncrash test: {CYCLES} SIGKILL cycles in {:.1} s, {total_acked} acknowledged operations, \
+         {total_lost} lost, {half_applied} half-applied, {torn_tails} torn tails cut off\n",
         started.elapsed().as_secs_f64()
     );
+    let _ = std::io::stdout().lock().write_all(summary.as_bytes());
     assert!(total_acked > 0, "the children acknowledged nothing");
     assert_eq!(
         half_applied, 0,

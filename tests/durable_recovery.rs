@@ -182,7 +182,10 @@ fn a_second_process_is_refused() {
     let store = DurableStore::open(dir.path()).unwrap();
     let answer = child();
     assert!(answer.starts_with("child: locked"), "{answer}");
-    assert!(answer.contains(&dir.path().display().to_string()), "{answer}");
+    assert!(
+        answer.contains(&dir.path().display().to_string()),
+        "{answer}"
+    );
     drop(store);
     assert_eq!(child(), "child: opened");
 }
