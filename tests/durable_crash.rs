@@ -271,6 +271,8 @@ fn acknowledged_operations_survive_sigkill() {
     let mut timing = Lcg(base_seed);
     let mut states: [State; WRITERS] = Default::default();
     let (mut total_acked, mut total_lost, mut torn_tails, mut half_applied) = (0, 0, 0, 0);
+    // Opens that found more than one log after the snapshot: a kill interrupted a compaction.
+    let mut interrupted_compactions = 0;
     for cycle in 0..CYCLES {
         let seed = base_seed.wrapping_add(cycle);
         let kill_after = Duration::from_millis(timing.next(400));
@@ -281,6 +283,7 @@ fn acknowledged_operations_survive_sigkill() {
             .open(dir.path())
             .expect("the directory opens after a kill");
         torn_tails += usize::from(store.recovery().torn_tail.is_some());
+        interrupted_compactions += usize::from(store.recovery().log_files > 1);
         let recovered = state_of(&store);
         store.close().expect("the store closes");
 
@@ -324,7 +327,8 @@ fn acknowledged_operations_survive_sigkill() {
     // shows in every `cargo test` log, not only when the test fails.
     let summary = format!(
         "\ncrash test: {CYCLES} SIGKILL cycles in {:.1} s, {total_acked} acknowledged operations, \
-         {total_lost} lost, {half_applied} half-applied, {torn_tails} torn tails cut off\n",
+         {total_lost} lost, {half_applied} half-applied, {torn_tails} torn tails cut off, \
+         {interrupted_compactions} reopens after an interrupted compaction\n",
         started.elapsed().as_secs_f64()
     );
     let _ = std::io::stdout().lock().write_all(summary.as_bytes());
