@@ -73,6 +73,16 @@ struct Server {
     startup_line: String,
 }
 
+/// `--memory` unless the test chooses the store itself: the server's default data directory is
+/// `./data`, which tests running side by side must not share.
+fn store_args(args: &[&str]) -> &'static [&'static str] {
+    if args.iter().any(|arg| matches!(*arg, "--data" | "--memory")) {
+        &[]
+    } else {
+        &["--memory"]
+    }
+}
+
 /// Drains a pipe on a thread, so the process never blocks on a full pipe.
 fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
     std::thread::spawn(move || {
@@ -87,6 +97,7 @@ impl Server {
     fn start(extra_args: &[&str]) -> Self {
         let mut child = Command::new(server_binary())
             .args(["--addr", "127.0.0.1:0"])
+            .args(store_args(extra_args))
             .args(extra_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -295,6 +306,7 @@ fn a_seed_file_replaces_the_demo_seed() {
 fn run_to_end(args: &[&str]) -> (ExitStatus, String, String) {
     let output = Command::new(server_binary())
         .args(["--addr", "127.0.0.1:0"])
+        .args(store_args(args))
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -350,6 +362,7 @@ fn bad_arguments_exit_with_the_usage() {
         &["--bogus"][..],
         &["--seed"],
         &["--allow-origin", "https://a.example/"],
+        &["--data", "somewhere", "--memory"],
     ] {
         let (status, stdout, stderr) = run_to_end(args);
         assert_eq!(status.code(), Some(2), "{args:?}");
@@ -362,4 +375,65 @@ fn bad_arguments_exit_with_the_usage() {
         stdout.contains("--addr HOST:PORT") && stdout.contains("--seed FILE"),
         "{stdout}"
     );
+}
+
+/// A fresh directory under the target directory's scratch space.
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("example_server-{}", std::process::id()))
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir
+}
+
+#[cfg(unix)]
+#[test]
+fn mutes_survive_a_restart_on_the_same_data_directory() {
+    let dir = scratch_dir("restart");
+    let dir = dir.to_str().expect("a UTF-8 path");
+    let server = Server::start(&["--data", dir]);
+    assert!(
+        server.startup_line.contains("DurableStore"),
+        "{}",
+        server.startup_line
+    );
+    for room in ["room-7", "demo-room", "room-3"] {
+        let (status, _) = server.as_demo_user("POST", &format!("/me/mute/{room}"));
+        assert_eq!(status, 200);
+    }
+    let (status, _) = server.as_demo_user("DELETE", "/me/mute/demo-room");
+    assert_eq!(status, 200);
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success());
+
+    let server = Server::start(&["--data", dir]);
+    let (status, body) = server.as_demo_user("GET", "/me");
+    assert_eq!(
+        (status, &body["result"]["mute"]),
+        (200, &json!(["room-7", "room-3"]))
+    );
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_second_server_on_the_same_data_directory_is_refused() {
+    let dir = scratch_dir("locked");
+    let dir = dir.to_str().expect("a UTF-8 path");
+    let first = Server::start(&["--data", dir]);
+    let (status, stdout, stderr) = run_to_end(&["--data", dir]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot open the store"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(dir), "{stderr}");
+    assert!(!stdout.contains("listening"));
+    // The first one still serves.
+    let (status, _) = first.as_demo_user("GET", "/me");
+    assert_eq!(status, 200);
+    let (status, _) = first.stop_with("TERM");
+    assert!(status.success());
 }
