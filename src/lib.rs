@@ -47,17 +47,23 @@
 //! with up to three mutes (plus the table's free slots and each distinct room name once). Use it
 //! through the trait, or call its `_sync` methods directly.
 //!
+//! With the `redis` feature, `RedisStore` keeps the sets in Redis or Redis Cluster, so that many
+//! server processes share them; `RedisConfig` says where. See `docs/REDIS.md`.
+//!
 //! A host that picks its backend at run time holds a [`SharedMuteStore`]
 //! (`Arc<dyn DynMuteStore>`), which implements [`MuteStore`] too.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
 mod ids;
 mod memory;
 mod mute_list;
 mod ordered_rooms;
+#[cfg(feature = "redis")]
+mod redis;
 mod store;
 
 pub use error::{MuteLimitExceeded, StoreError};
@@ -65,6 +71,12 @@ pub use ids::{IdError, MAX_ID_BYTES, RoomId, UserId};
 pub use memory::{DEFAULT_MUTE_LIMIT, MemoryStore};
 pub use mute_list::{Iter as MuteListIter, MuteList, MuteOutcome};
 pub use store::{BoxFuture, DynMuteStore, MuteStore, SharedMuteStore};
+
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use crate::redis::{
+    DEFAULT_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT, RedisConfig, RedisConfigError, RedisStore,
+};
 
 // The README's examples are compiled and run as doctests, so the README cannot drift from the code.
 #[doc = include_str!("../README.md")]
