@@ -136,9 +136,21 @@ mod tests {
     #[test]
     fn reads_cluster_slots() {
         let reply = Value::Array(vec![
-            Value::Array(vec![Value::Int(5461), Value::Int(10922), node("127.0.0.1", 7001)]),
-            Value::Array(vec![Value::Int(0), Value::Int(5460), node("127.0.0.1", 7000)]),
-            Value::Array(vec![Value::Int(10923), Value::Int(12000), node("127.0.0.1", 7002)]),
+            Value::Array(vec![
+                Value::Int(5461),
+                Value::Int(10922),
+                node("127.0.0.1", 7001),
+            ]),
+            Value::Array(vec![
+                Value::Int(0),
+                Value::Int(5460),
+                node("127.0.0.1", 7000),
+            ]),
+            Value::Array(vec![
+                Value::Int(10923),
+                Value::Int(12000),
+                node("127.0.0.1", 7002),
+            ]),
             // A second range on the first node, with a replica after the primary.
             Value::Array(vec![
                 Value::Int(12001),

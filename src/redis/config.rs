@@ -211,10 +211,9 @@ impl fmt::Debug for RedisConfig {
         let mut config = f.debug_struct("RedisConfig");
         match &self.topology {
             Topology::Standalone(info) => config.field("standalone", &Redacted(info)),
-            Topology::Cluster(nodes) => config.field(
-                "cluster",
-                &nodes.iter().map(Redacted).collect::<Vec<_>>(),
-            ),
+            Topology::Cluster(nodes) => {
+                config.field("cluster", &nodes.iter().map(Redacted).collect::<Vec<_>>())
+            }
         };
         config
             .field("key_prefix", &self.key_prefix)
@@ -231,22 +230,32 @@ mod tests {
 
     #[test]
     fn debug_never_shows_credentials() {
-        let config = RedisConfig::standalone("redis://admin:hunter2@cache.internal:6380/3").unwrap();
+        let config =
+            RedisConfig::standalone("redis://admin:hunter2@cache.internal:6380/3").unwrap();
         let shown = format!("{config:?}");
         assert!(shown.contains("cache.internal:6380"), "{shown}");
         assert!(shown.contains("db: 3"), "{shown}");
-        assert!(!shown.contains("hunter2") && !shown.contains("admin"), "{shown}");
-        let cluster = RedisConfig::cluster(["redis://:hunter2@a:7000", "redis://:hunter2@b:7001"])
-            .unwrap();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("admin"),
+            "{shown}"
+        );
+        let cluster =
+            RedisConfig::cluster(["redis://:hunter2@a:7000", "redis://:hunter2@b:7001"]).unwrap();
         let shown = format!("{cluster:?}");
-        assert!(shown.contains("a:7000") && shown.contains("b:7001"), "{shown}");
+        assert!(
+            shown.contains("a:7000") && shown.contains("b:7001"),
+            "{shown}"
+        );
         assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]
     fn bad_configurations_are_refused_without_echoing_the_url() {
         let error = RedisConfig::standalone("http://:hunter2@host").unwrap_err();
-        assert!(matches!(error, RedisConfigError::InvalidUrl { position: 1, .. }));
+        assert!(matches!(
+            error,
+            RedisConfigError::InvalidUrl { position: 1, .. }
+        ));
         assert!(!error.to_string().contains("hunter2"), "{error}");
         assert_eq!(
             RedisConfig::cluster(Vec::<String>::new()).unwrap_err(),

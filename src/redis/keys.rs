@@ -123,7 +123,16 @@ mod tests {
     #[test]
     fn braces_in_ids_do_not_move_the_hash_tag() {
         let prefix = KeyPrefix::new("app:mutes").unwrap();
-        for id in ["plain", "}", "{", "{x}", "a}b{c", "with space", "ルーム", "}{"] {
+        for id in [
+            "plain",
+            "}",
+            "{",
+            "{x}",
+            "a}b{c",
+            "with space",
+            "ルーム",
+            "}{",
+        ] {
             let key = prefix.user_key(id.as_bytes());
             assert_eq!(hashed_part(&key), tag(id.as_bytes()), "user {id:?}");
             let index = prefix.room_index_key(id.as_bytes());

@@ -71,12 +71,13 @@ impl RedisStore {
     /// [`StoreError::Backend`] when no connection is made within the configured timeout.
     pub async fn connect(config: RedisConfig) -> Result<Self, StoreError> {
         let timeout = config.timeout;
-        let opened = tokio::time::timeout(timeout, RedisConnection::open(&config.topology, timeout))
-            .await
-            .map_err(|_| RedisBackendError::TimedOut {
-                operation: "connect",
-                timeout,
-            })?;
+        let opened =
+            tokio::time::timeout(timeout, RedisConnection::open(&config.topology, timeout))
+                .await
+                .map_err(|_| RedisBackendError::TimedOut {
+                    operation: "connect",
+                    timeout,
+                })?;
         let connection = opened.map_err(failed("connect"))?;
         Ok(Self { connection, config })
     }
@@ -118,9 +119,7 @@ impl RedisStore {
         self.index(room, user).await?;
         let user_key = self.user_key(user.as_bytes());
         let mut invocation = MUTE.key(user_key);
-        invocation
-            .arg(room.as_bytes())
-            .arg(self.config.mute_limit);
+        invocation.arg(room.as_bytes()).arg(self.config.mute_limit);
         let (changed, rooms): (i64, Vec<Vec<u8>>) = self
             .connection
             .invoke(&invocation)

@@ -113,8 +113,17 @@ impl ServerProcess {
 
     fn wait_until_it_answers(&self) {
         let started = Instant::now();
+        let password = self
+            .args
+            .iter()
+            .position(|arg| arg == "--requirepass")
+            .and_then(|at| self.args.get(at + 1));
+        let url = match password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            None => self.url(),
+        };
         loop {
-            if let Ok(client) = redis::Client::open(self.url())
+            if let Ok(client) = redis::Client::open(url.as_str())
                 && let Ok(mut connection) =
                     client.get_connection_with_timeout(Duration::from_millis(200))
                 && redis::cmd("PING").query::<String>(&mut connection).is_ok()
