@@ -44,9 +44,12 @@ on_both!(
     an_interrupted_forget_room_is_finished_by_the_next,
     ids_with_braces_stay_in_one_slot,
     muted_among_of_a_thousand_users,
+    a_host_can_hold_it_as_a_shared_store,
 );
 
-use mutestore::{MuteStore, RedisConfig, RedisStore, RoomId, UserId};
+use std::sync::Arc;
+
+use mutestore::{MuteStore, RedisConfig, RedisStore, RoomId, SharedMuteStore, UserId};
 use support::{room, user};
 
 #[derive(Clone, Copy)]
@@ -260,4 +263,17 @@ async fn muted_among_of_a_thousand_users(deployment: Deployment) {
             .eq(expected.iter())
     );
     assert_eq!(store.forget_room(&target).await.unwrap(), expected.len());
+}
+
+async fn a_host_can_hold_it_as_a_shared_store(deployment: Deployment) {
+    let store: SharedMuteStore = Arc::new(connect(deployment.config(3)).await);
+    let alice = user("alice");
+    assert_eq!(store.mute_limit(), 3);
+    assert!(store.mute(&alice, &room("lobby")).await.unwrap().changed);
+    assert!(store.is_muted(&alice, &room("lobby")).await.unwrap());
+    let task = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.muted_rooms(&user("alice")).await.unwrap() })
+    };
+    assert_eq!(task.await.unwrap(), ["lobby"]);
 }

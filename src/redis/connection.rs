@@ -89,7 +89,7 @@ impl RedisConnection {
 
     /// Sends commands on single keys, pipelined: one pipeline to a standalone server, or one per
     /// Cluster node, all nodes at once. Returns the replies in the order of `commands`.
-    pub(crate) async fn query_each(&self, commands: &[KeyedCommand]) -> RedisResult<Vec<Value>> {
+    pub(crate) async fn query_each(&self, commands: Vec<KeyedCommand>) -> RedisResult<Vec<Value>> {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
@@ -97,12 +97,12 @@ impl RedisConnection {
             Self::Standalone(manager) => {
                 let mut pipeline = redis::pipe();
                 for keyed in commands {
-                    pipeline.add_command(keyed.command.clone());
+                    pipeline.add_command(keyed.command);
                 }
                 pipeline.query_async(&mut manager.clone()).await
             }
             Self::Cluster { connection, owners } => {
-                query_each_on_cluster(connection, owners, commands).await
+                query_each_on_cluster(connection, owners, &commands).await
             }
         }
     }

@@ -206,7 +206,7 @@ impl RedisStore {
             .collect();
         let scores = self
             .connection
-            .query_each(&commands)
+            .query_each(commands)
             .await
             .map_err(failed("muted_among"))?;
         if scores.len() != users.len() {
@@ -259,7 +259,7 @@ impl RedisStore {
             .collect();
         let removed = self
             .connection
-            .query_each(&commands)
+            .query_each(commands)
             .await
             .map_err(failed("forget_room"))?;
         let had_it = removed.iter().filter(|r| **r == Value::Int(1)).count();
