@@ -40,7 +40,9 @@ const FORGET_ROOM_BATCH: usize = 500;
 ///
 /// - Every operation may fail with [`StoreError::Backend`] when Redis is unreachable or slow: it
 ///   gives up after the configured timeout ([`RedisConfig::with_timeout`]) and never panics or
-///   hangs. Service resumes by itself when Redis is back.
+///   hangs. Service resumes by itself when Redis is back. A change that failed this way may still
+///   have been applied, as Redis may have received it before the answer was lost; every change is
+///   idempotent, so retrying it is safe.
 /// - Each operation on one user runs as one Lua script on the node holding that user's key, so it
 ///   is atomic across every process sharing the Redis.
 /// - `mute` of a new room also records the user in a per-room index (one round trip before the
@@ -51,6 +53,8 @@ const FORGET_ROOM_BATCH: usize = 500;
 ///   again finishes the job.
 /// - A concurrent `mute` of a room being forgotten is ordered before or after the `forget_room`
 ///   for each user, as in memory; the index stays complete either way.
+///
+/// It needs a Tokio runtime with timers enabled (as `#[tokio::main]` gives).
 pub struct RedisStore {
     connection: RedisConnection,
     config: RedisConfig,
