@@ -52,12 +52,26 @@
 //!
 //! A host that picks its backend at run time holds a [`SharedMuteStore`]
 //! (`Arc<dyn DynMuteStore>`), which implements [`MuteStore`] too.
+//!
+//! # HTTP (features `http` and `axum`)
+//!
+//! The feature `http` adds the IMKIT-compatible endpoints (`GET /me`, `POST|DELETE /me/mute/:room`,
+//! `POST|DELETE /admin/clients/:uid/mute/:room`, `GET /openapi.json`) as a framework-agnostic
+//! adapter: `MuteApi::handle` takes an `ApiRequest` (method, raw path, headers, body length) and
+//! returns an `ApiResponse` (status, headers, JSON body). It reaches storage only through a
+//! [`MuteStore`] and the host only through two traits: `Authenticator` (client keys, tokens, admin
+//! API keys) and `Directory` (rooms, users, profiles). `SeedData` with `SeedAuthenticator` and
+//! `SeedDirectory` is a ready in-memory host. The feature `axum` adds `MuteApi::into_router`, a
+//! `Router` with CORS (`CorsPolicy`) and request tracing, to merge into a host's app; the example
+//! server (`cargo run --release --example server`) runs it.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+#[cfg(feature = "http")]
+mod http;
 mod ids;
 mod memory;
 mod mute_list;
@@ -71,6 +85,18 @@ pub use ids::{IdError, MAX_ID_BYTES, RoomId, UserId};
 pub use memory::{DEFAULT_MUTE_LIMIT, MemoryStore};
 pub use mute_list::{Iter as MuteListIter, MuteList, MuteOutcome};
 pub use store::{BoxFuture, DynMuteStore, MuteStore, SharedMuteStore};
+
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use http::{
+    API_KEY_HEADER, ApiRequest, ApiResponse, Authenticator, CLIENT_KEY_HEADER, Directory,
+    ErrorCode, HostError, JSON_CONTENT_TYPE, MAX_BODY_BYTES, MuteApi, OPENAPI_JSON, Operation,
+    Profile, SeedAuthenticator, SeedData, SeedDirectory, SeedError, SeedUser, TOKEN_HEADER,
+};
+
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use http::{CorsPolicy, InvalidOrigin, not_found_fallback};
 
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

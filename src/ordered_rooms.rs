@@ -15,6 +15,14 @@ use crate::ids::RoomId;
 /// Fewest holes worth a compaction; below this a rebuild costs more than it saves.
 const MIN_HOLES_TO_COMPACT: usize = 16;
 
+/// A room id with its hash in one [`OrderedRooms`] (sets are seeded each on their own, so a key is
+/// good for the set that made it and its clones).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RoomKey<'a> {
+    room: &'a str,
+    hash: u64,
+}
+
 /// An insertion-ordered set of [`RoomId`]s. See the module documentation.
 #[derive(Clone)]
 pub(crate) struct OrderedRooms {
@@ -41,41 +49,71 @@ impl OrderedRooms {
         self.positions.len()
     }
 
+    /// `room` with its hash in this set, for the `_key` methods: a caller that looks and then
+    /// changes hashes the room once.
+    pub(crate) fn key<'a>(&self, room: &'a str) -> RoomKey<'a> {
+        RoomKey {
+            room,
+            hash: self.hasher.hash_one(room),
+        }
+    }
+
     /// Whether `room` is in the set.
     pub(crate) fn contains(&self, room: &str) -> bool {
-        let hash = self.hasher.hash_one(room);
+        self.contains_key(self.key(room))
+    }
+
+    /// Whether the keyed room is in the set.
+    pub(crate) fn contains_key(&self, key: RoomKey<'_>) -> bool {
         self.positions
-            .find(hash, |&slot| self.slots[slot].as_deref() == Some(room))
+            .find(key.hash, |&slot| {
+                self.slots[slot].as_deref() == Some(key.room)
+            })
             .is_some()
     }
 
     /// Adds `room` at the end unless it is already present. Returns whether it was added.
     pub(crate) fn insert(&mut self, room: RoomId) -> bool {
         let hash = self.hasher.hash_one(room.as_str());
+        if self.contains_key(RoomKey { room: &room, hash }) {
+            return false;
+        }
+        self.push_new(hash, room);
+        true
+    }
+
+    /// Adds the keyed room, known to be absent, at the end; `room` is its owned id.
+    pub(crate) fn insert_new_key(&mut self, key: RoomKey<'_>, room: RoomId) {
+        debug_assert_eq!(key.room, room.as_str());
+        self.push_new(key.hash, room);
+    }
+
+    fn push_new(&mut self, hash: u64, room: RoomId) {
         let Self {
             slots,
             positions,
             hasher,
         } = self;
-        let found = positions.find(hash, |&slot| slots[slot].as_deref() == Some(room.as_str()));
-        if found.is_some() {
-            return false;
-        }
         let slot = slots.len();
         positions.insert_unique(hash, slot, |&other| {
             hasher.hash_one(slots[other].as_deref().unwrap_or_default())
         });
         slots.push(Some(room));
-        true
     }
 
     /// Removes `room`. Returns whether it was present.
-    pub(crate) fn remove(&mut self, room: &str) -> bool {
-        let hash = self.hasher.hash_one(room);
+    #[cfg(test)]
+    fn remove(&mut self, room: &str) -> bool {
+        self.remove_key(self.key(room))
+    }
+
+    /// Removes the keyed room. Returns whether it was present.
+    pub(crate) fn remove_key(&mut self, key: RoomKey<'_>) -> bool {
         let Self {
             slots, positions, ..
         } = self;
-        let Ok(entry) = positions.find_entry(hash, |&slot| slots[slot].as_deref() == Some(room))
+        let Ok(entry) =
+            positions.find_entry(key.hash, |&slot| slots[slot].as_deref() == Some(key.room))
         else {
             return false;
         };

@@ -134,13 +134,6 @@ impl MemoryStore {
         move |bytes| self.hasher.hash_one(bytes)
     }
 
-    fn room_ref<'a>(&self, room: &'a RoomId) -> RoomRef<'a> {
-        RoomRef {
-            id: room,
-            hash: self.rooms.hash(room),
-        }
-    }
-
     /// Mutes `room` for `user`; see [`MuteStore::mute`].
     ///
     /// # Errors
@@ -152,7 +145,7 @@ impl MemoryStore {
     ) -> Result<MuteOutcome, MuteLimitExceeded> {
         let hash = self.hash_user(user);
         let probe = KeyProbe::new(user);
-        let room = self.room_ref(room);
+        let room = RoomRef::new(room);
         let mut table = self.table(hash).write();
         let (changed, snapshot) = match table.find_mut(hash.0, &probe) {
             Some(entry) => {
@@ -183,7 +176,7 @@ impl MemoryStore {
     pub fn unmute_sync(&self, user: &UserId, room: &RoomId) -> MuteOutcome {
         let hash = self.hash_user(user);
         let probe = KeyProbe::new(user);
-        let room = self.room_ref(room);
+        let room = RoomRef::new(room);
         let mut table = self.table(hash).write();
         let Some(entry) = table.find_mut(hash.0, &probe) else {
             return MuteOutcome::default();
@@ -220,14 +213,14 @@ impl MemoryStore {
         let table = self.table(hash).read();
         table
             .find(hash.0, &probe)
-            .is_some_and(|entry| entry.rooms.contains(self.room_ref(room), &self.rooms))
+            .is_some_and(|entry| entry.rooms.contains(RoomRef::new(room), &self.rooms))
     }
 
     /// Which of `users` have muted `room`, in the order given; see [`MuteStore::muted_among`].
     ///
     /// The users are grouped by shard first, so each shard's lock is taken once for the whole call.
     pub fn muted_among_sync(&self, room: &RoomId, users: &[UserId]) -> Vec<UserId> {
-        let room = self.room_ref(room);
+        let room = RoomRef::new(room);
         let hashes: Vec<UserHash> = users.iter().map(|user| self.hash_user(user)).collect();
         // Counting sort of the positions by shard.
         let mut starts = [0usize; SHARDS + 1];
@@ -269,7 +262,7 @@ impl MemoryStore {
     /// Removes `room` from every user's set; see [`MuteStore::forget_room`]. Visits every shard
     /// (one at a time), so it costs time in proportion to the number of users.
     pub fn forget_room_sync(&self, room: &RoomId) -> usize {
-        let room = self.room_ref(room);
+        let room = RoomRef::new(room);
         self.shards
             .iter()
             .map(|shard| {

@@ -35,12 +35,6 @@ impl RoomHash {
     fn shard(self) -> usize {
         ((self.0 >> 32) as usize) & (SHARDS - 1)
     }
-
-    /// A one-byte fingerprint kept beside each inline room, so that a lookup compares names only
-    /// when the fingerprints agree (for a room not in the set, 1 time in 256 per room).
-    pub(crate) fn tag(self) -> u8 {
-        (self.0 >> 40) as u8
-    }
 }
 
 /// Maps room ids to [`RoomIdx`] and back. See the module documentation.

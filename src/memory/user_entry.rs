@@ -3,9 +3,9 @@
 //! - [`UserKey`], 16 bytes: a user id of up to 15 bytes (a 13-digit id, say) sits inline; a longer
 //!   one is boxed.
 //! - [`RoomSet`], 16 bytes: up to three muted rooms inline, each as an interned 4-byte index and a
-//!   one-byte fingerprint of its hash; more, as a shared [`OrderedRooms`] that also serves as the
-//!   O(1) snapshot handed to callers. The fingerprints let a lookup skip the interner entirely for
-//!   a room that is not in the set, and read one name for a room that is.
+//!   one-byte [`RoomTag`]; more, as a shared [`OrderedRooms`] that also serves as the O(1) snapshot
+//!   handed to callers. The tags let a lookup skip the interner entirely for a room that is not in
+//!   the set, and read one name for a room that is.
 //!
 //! Two entries fill one 64-byte cache line, so finding a user and reading the user's rooms is one
 //! memory access for the common case.
@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use super::room_interner::{RoomHash, RoomIdx, RoomInterner};
+use super::room_interner::{RoomIdx, RoomInterner};
 use crate::error::MuteLimitExceeded;
 use crate::ids::{RoomId, UserId};
 use crate::mute_list::{INLINE_ROOMS, MuteList};
@@ -23,9 +23,11 @@ use crate::ordered_rooms::OrderedRooms;
 /// The longest user id kept inline, in bytes.
 const INLINE_KEY_BYTES: usize = 15;
 
-/// A shared set this small or smaller goes back inline; one less than [`INLINE_ROOMS`], so a user
-/// who moves between three and four rooms does not convert on every operation.
-const BACK_INLINE_AT: usize = INLINE_ROOMS - 1;
+/// A shared set this small goes back inline as soon as a removal brings it there. Keeping it shared
+/// a little longer would spare a user who moves between three and four rooms one conversion per
+/// change, but every read of that user would then pay for a hash lookup in a heap set instead of a
+/// look at its own cache line, and the set's memory would stay allocated; reads are far more common.
+const BACK_INLINE_AT: usize = INLINE_ROOMS;
 
 /// Length of an inline key. An enum rather than a `u8`, so that the compiler can use the values it
 /// never takes to tell the inline key from the boxed one and from an empty slot: that is what keeps
@@ -114,7 +116,10 @@ impl UserKey {
     pub(super) fn matches(&self, probe: &KeyProbe<'_>) -> bool {
         match (self, probe) {
             (Self::Inline { bytes, len }, KeyProbe::Inline(probe_bytes, probe_len)) => {
-                len == probe_len && bytes == probe_bytes
+                // Two overlapping 8-byte words cover the 15 bytes: two compares, no loop.
+                len == probe_len
+                    && word(&bytes[..8]) == word(&probe_bytes[..8])
+                    && word(&bytes[7..]) == word(&probe_bytes[7..])
             }
             (Self::Boxed(user), KeyProbe::Long(probe)) => **user == **probe,
             _ => false,
@@ -166,11 +171,56 @@ pub(super) enum RoomSet {
     Shared(Arc<OrderedRooms>),
 }
 
-/// A room being muted, unmuted or asked about, with its hash.
+/// A one-byte fingerprint of a room id, kept beside each inline room so that a lookup compares
+/// names only when the tags agree (for a room not in the set, about 1 time in 256 per room).
+///
+/// It is a cheap unseeded mix of the id's first and last eight bytes and its length, not a seeded
+/// hash: a caller who crafts ids with equal tags gains at most the three name comparisons an inline
+/// set can hold, so there is nothing to attack, and reads need not hash the room at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RoomTag(u8);
+
+impl RoomTag {
+    #[inline]
+    pub(super) fn of(room: &str) -> Self {
+        let bytes = room.as_bytes();
+        let (head, tail) = if bytes.len() >= 8 {
+            (word(&bytes[..8]), word(&bytes[bytes.len() - 8..]))
+        } else {
+            let mut padded = [0u8; 8];
+            padded[..bytes.len()].copy_from_slice(bytes);
+            (u64::from_le_bytes(padded), 0)
+        };
+        let mixed =
+            (head ^ tail.rotate_left(29) ^ bytes.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Self((mixed >> 56) as u8)
+    }
+}
+
+/// Eight bytes as a little-endian word.
+#[inline]
+fn word(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(word)
+}
+
+/// A room being muted, unmuted or asked about, with its tag. Its seeded hash, which only interning
+/// needs, is computed when a room is added.
 #[derive(Clone, Copy)]
 pub(super) struct RoomRef<'a> {
     pub(super) id: &'a RoomId,
-    pub(super) hash: RoomHash,
+    pub(super) tag: RoomTag,
+}
+
+impl<'a> RoomRef<'a> {
+    #[inline]
+    pub(super) fn new(id: &'a RoomId) -> Self {
+        Self {
+            id,
+            tag: RoomTag::of(id),
+        }
+    }
 }
 
 impl RoomSet {
@@ -198,8 +248,7 @@ impl RoomSet {
         let Self::Inline { ids, tags, len } = self else {
             return None;
         };
-        let tag = room.hash.tag();
-        (0..*len as usize).find(|&i| tags[i] == tag && rooms.is(ids[i], room.id))
+        (0..*len as usize).find(|&i| tags[i] == room.tag.0 && rooms.is(ids[i], room.id))
     }
 
     /// Whether `room` is in the set.
@@ -218,6 +267,17 @@ impl RoomSet {
         rooms: &RoomInterner,
         limit: usize,
     ) -> Result<bool, MuteLimitExceeded> {
+        if let Self::Shared(set) = self {
+            let key = set.key(room.id);
+            if set.contains_key(key) {
+                return Ok(false);
+            }
+            if set.len() >= limit {
+                return Err(MuteLimitExceeded { limit });
+            }
+            Arc::make_mut(set).insert_new_key(key, room.id.clone());
+            return Ok(true);
+        }
         if self.contains(room, rooms) {
             return Ok(false);
         }
@@ -232,11 +292,11 @@ impl RoomSet {
     fn append(&mut self, room: RoomRef<'_>, rooms: &RoomInterner) {
         if let Self::Inline { ids, tags, len } = self
             && (*len as usize) < INLINE_ROOMS
-            && let Some(idx) = rooms.intern(room.hash, room.id)
+            && let Some(idx) = rooms.intern(rooms.hash(room.id), room.id)
         {
             let at = *len as usize;
             ids[at] = idx;
-            tags[at] = room.hash.tag();
+            tags[at] = room.tag.0;
             *len = ROOM_COUNTS[at + 1];
             return;
         }
@@ -247,10 +307,11 @@ impl RoomSet {
     pub(super) fn remove(&mut self, room: RoomRef<'_>, rooms: &RoomInterner) -> bool {
         if let Self::Shared(set) = self {
             // Look before cloning: an absent room must not copy a set a caller still shares.
-            if !set.contains(room.id) {
+            let key = set.key(room.id);
+            if !set.contains_key(key) {
                 return false;
             }
-            Arc::make_mut(set).remove(room.id);
+            Arc::make_mut(set).remove_key(key);
             if set.len() <= BACK_INLINE_AT {
                 self.try_inline(rooms);
             }
@@ -300,13 +361,7 @@ impl RoomSet {
             len: RoomCount::Zero,
         };
         for room in set.iter() {
-            inline.append(
-                RoomRef {
-                    id: room,
-                    hash: rooms.hash(room),
-                },
-                rooms,
-            );
+            inline.append(RoomRef::new(room), rooms);
         }
         *self = inline;
     }
@@ -323,10 +378,12 @@ impl SetSnapshot {
     pub(super) fn resolve(self, rooms: &RoomInterner) -> MuteList {
         match self {
             Self::Inline(ids, len) => {
-                let names: SmallVec<[RoomId; INLINE_ROOMS]> = ids[..len]
-                    .iter()
-                    .filter_map(|&idx| rooms.name(idx).cloned())
-                    .collect();
+                let mut names: SmallVec<[RoomId; INLINE_ROOMS]> = SmallVec::new();
+                for &idx in &ids[..len] {
+                    if let Some(name) = rooms.name(idx) {
+                        names.push(name.clone());
+                    }
+                }
                 MuteList::from_inline(names)
             }
             Self::Shared(set) => MuteList::from_shared(set),

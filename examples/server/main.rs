@@ -1,0 +1,111 @@
+//! The example server: mutestore's HTTP endpoints, ready to try with curl.
+//!
+//! ```text
+//! cargo run --release --example server -- [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]...
+//! ```
+//!
+//! It prints one line when it listens (where, and which store it uses), logs each request to
+//! stderr, and stops cleanly on SIGINT (Ctrl-C) or SIGTERM.
+
+mod args;
+mod shutdown;
+mod store;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use mutestore::{
+    CorsPolicy, MuteApi, SeedAuthenticator, SeedData, SeedDirectory, not_found_fallback,
+};
+use tokio::net::TcpListener;
+use tracing::Level;
+
+use args::{ServerArgs, USAGE};
+use shutdown::ShutdownSignals;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_max_level(Level::INFO)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let args = match ServerArgs::parse(std::env::args_os().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("error: {error}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let (seed, seed_name) = match &args.seed {
+        None => (SeedData::demo(), "the built-in demo seed".to_owned()),
+        Some(path) => {
+            let loaded = std::fs::read_to_string(path)
+                .map_err(|error| error.to_string())
+                .and_then(|text| SeedData::from_json(&text).map_err(|error| error.to_string()));
+            match loaded {
+                Ok(seed) => (seed, format!("seed file {}", path.display())),
+                Err(problem) => {
+                    eprintln!("error: seed file {}: {problem}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
+    let cors = match &args.allowed_origins {
+        origins if origins.is_empty() => CorsPolicy::disabled(),
+        origins => match CorsPolicy::allow_origins(origins) {
+            Ok(policy) => policy,
+            Err(error) => {
+                eprintln!("error: --allow-origin: {error}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+
+    let (store, store_name) = store::open_store();
+    let app = MuteApi::new(
+        store,
+        SeedAuthenticator::new(&seed),
+        SeedDirectory::new(&seed),
+    )
+    .into_router(cors)
+    .fallback(not_found_fallback);
+
+    let listener = match TcpListener::bind(&args.addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("error: cannot listen on {}: {error}", args.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    let signals = match ShutdownSignals::install() {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("error: cannot listen for signals: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = listener
+        .local_addr()
+        .map_or_else(|_| args.addr.clone(), |addr| addr.to_string());
+    println!(
+        "mutestore example server listening on http://{local} (store: {store_name}; {seed_name})"
+    );
+    // The line is the signal that the server is up: make sure it is out even when piped.
+    let _ = std::io::stdout().flush();
+
+    if let Err(error) = axum::serve(listener, app)
+        .with_graceful_shutdown(signals.wait())
+        .await
+    {
+        eprintln!("error: the server failed: {error}");
+        return ExitCode::FAILURE;
+    }
+    println!("mutestore example server stopped");
+    ExitCode::SUCCESS
+}

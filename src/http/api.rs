@@ -1,0 +1,322 @@
+//! [`MuteApi`]: the dispatcher that turns an [`ApiRequest`] into an [`ApiResponse`].
+
+use std::fmt;
+
+use super::authenticator::Authenticator;
+use super::credentials::{API_KEY_HEADER, CLIENT_KEY_HEADER, Credential, TOKEN_HEADER, credential};
+use super::directory::Directory;
+use super::envelope::{ApiError, success};
+use super::error_code::ErrorCode;
+use super::host_error::HostError;
+use super::openapi::OPENAPI_JSON;
+use super::path_param::{ParamError, room_param, uid_param};
+use super::request::ApiRequest;
+use super::response::ApiResponse;
+use super::routes::{Operation, RouteMatch, match_route};
+use super::user_object::{Profile, UserObject};
+use crate::error::StoreError;
+use crate::ids::{RoomId, UserId};
+use crate::mute_list::MuteList;
+use crate::store::MuteStore;
+
+/// The HTTP surface of a [`MuteStore`], independent of any web framework.
+///
+/// A host hands it each request's method, raw path, headers and body length
+/// ([`ApiRequest`]) and sends back the [`ApiResponse`]. It reaches storage only through `S` and
+/// the host only through `A` ([`Authenticator`]) and `D` ([`Directory`]).
+///
+/// A request is checked in this order, and the first failed check answers it:
+/// 1. the route: `404 NOT_FOUND` for an unknown path, `405 METHOD_NOT_ALLOWED` (with `Allow`) for
+///    a known path with another method, since the route decides which checks apply;
+/// 2. then the rows of the contract's error table in the order listed: client key, token (or the
+///    admin API key), path parameters, the admin's user, the room, a room not muted (admin unmute),
+///    the mute limit, and the body size.
+///
+/// A refused request changes nothing. Store and host failures answer `500 INTERNAL_ERROR` and are
+/// logged with `tracing`; their text never reaches the client.
+///
+/// ```
+/// use mutestore::{ApiRequest, MemoryStore, MuteApi, SeedAuthenticator, SeedData, SeedDirectory};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let seed = SeedData::demo();
+/// let api = MuteApi::new(MemoryStore::new(), SeedAuthenticator::new(&seed), SeedDirectory::new(&seed));
+/// let request = ApiRequest::new("POST", "/me/mute/demo-room")
+///     .with_header("IM-CLIENT-KEY", b"demo-client-key")
+///     .with_header("IM-Authorization", b"demo-token");
+/// let response = api.handle(&request).await;
+/// assert_eq!(response.status(), 200);
+/// let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+/// assert_eq!(body["result"]["mute"], serde_json::json!(["demo-room"]));
+/// # }
+/// ```
+pub struct MuteApi<S, A, D> {
+    store: S,
+    authenticator: A,
+    directory: D,
+}
+
+/// What a mute endpoint is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    /// Mute; idempotent.
+    Mute,
+    /// Unmute; idempotent.
+    Unmute,
+    /// Unmute a room that must be muted (the admin endpoint).
+    UnmuteMuted,
+}
+
+impl<S, A, D> MuteApi<S, A, D> {
+    /// The API over `store`, asking `authenticator` who calls and `directory` what exists.
+    ///
+    /// To keep a handle on the store (for [`MuteStore::forget_room`] when a room is deleted, say),
+    /// pass an `Arc<S>` and keep a clone.
+    pub fn new(store: S, authenticator: A, directory: D) -> Self {
+        Self {
+            store,
+            authenticator,
+            directory,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The authenticator.
+    pub fn authenticator(&self) -> &A {
+        &self.authenticator
+    }
+
+    /// The directory.
+    pub fn directory(&self) -> &D {
+        &self.directory
+    }
+}
+
+impl<S, A, D> fmt::Debug for MuteApi<S, A, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MuteApi").finish_non_exhaustive()
+    }
+}
+
+impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
+    /// Answers one request. Never panics, whatever the input.
+    pub async fn handle(&self, request: &ApiRequest<'_>) -> ApiResponse {
+        match self.respond(request).await {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        }
+    }
+
+    async fn respond(&self, request: &ApiRequest<'_>) -> Result<ApiResponse, ApiError> {
+        let (operation, params) = match match_route(request.method(), request.path()) {
+            RouteMatch::Found(operation, params) => (operation, params),
+            RouteMatch::WrongMethod(allow) => return Err(ApiError::method_not_allowed(allow)),
+            RouteMatch::NotFound => return Err(ErrorCode::NotFound.into()),
+        };
+        let raw_room = params.room.unwrap_or_default();
+        let raw_uid = params.uid.unwrap_or_default();
+        match operation {
+            Operation::GetOpenApi => {
+                refuse_large_body(request)?;
+                Ok(ApiResponse::json(200, OPENAPI_JSON.as_bytes()))
+            }
+            Operation::GetMe => {
+                let user = self.authenticate_client(request).await?;
+                refuse_large_body(request)?;
+                let profile = self.profile(&user).await?;
+                let rooms = self.store.muted_rooms(&user).await.map_err(store_failed)?;
+                Ok(user_response(&user, &profile, &rooms))
+            }
+            Operation::MuteRoom | Operation::UnmuteRoom => {
+                let user = self.authenticate_client(request).await?;
+                let room = room_param(raw_room).map_err(invalid_parameter)?;
+                self.require_room(&room).await?;
+                let change = if operation == Operation::MuteRoom {
+                    Change::Mute
+                } else {
+                    Change::Unmute
+                };
+                self.change(request, &user, &room, change).await
+            }
+            Operation::AdminMuteRoom | Operation::AdminUnmuteRoom => {
+                self.authenticate_admin(request).await?;
+                let user = uid_param(raw_uid).map_err(invalid_parameter)?;
+                let room = room_param(raw_room).map_err(invalid_parameter)?;
+                let exists = self
+                    .directory
+                    .user_exists(&user)
+                    .await
+                    .map_err(host_failed)?;
+                if !exists {
+                    return Err(ErrorCode::ClientNotFound.into());
+                }
+                self.require_room(&room).await?;
+                let change = if operation == Operation::AdminMuteRoom {
+                    Change::Mute
+                } else {
+                    Change::UnmuteMuted
+                };
+                self.change(request, &user, &room, change).await
+            }
+        }
+    }
+
+    /// The client key, then the token: the calling user.
+    async fn authenticate_client(&self, request: &ApiRequest<'_>) -> Result<UserId, ApiError> {
+        match credential(request, CLIENT_KEY_HEADER) {
+            Credential::Missing => return Err(ErrorCode::MissingClientKey.into()),
+            Credential::Unusable => return Err(ErrorCode::InvalidClientKey.into()),
+            Credential::Present(key) => {
+                let valid = self
+                    .authenticator
+                    .is_client_key(key)
+                    .await
+                    .map_err(host_failed)?;
+                if !valid {
+                    return Err(ErrorCode::InvalidClientKey.into());
+                }
+            }
+        }
+        let Credential::Present(token) = credential(request, TOKEN_HEADER) else {
+            return Err(ErrorCode::InvalidToken.into());
+        };
+        self.authenticator
+            .user_for_token(token)
+            .await
+            .map_err(host_failed)?
+            .ok_or_else(|| ErrorCode::InvalidToken.into())
+    }
+
+    /// The admin API key.
+    async fn authenticate_admin(&self, request: &ApiRequest<'_>) -> Result<(), ApiError> {
+        let Credential::Present(key) = credential(request, API_KEY_HEADER) else {
+            return Err(ErrorCode::InvalidApiKey.into());
+        };
+        let valid = self
+            .authenticator
+            .is_api_key(key)
+            .await
+            .map_err(host_failed)?;
+        if valid {
+            Ok(())
+        } else {
+            Err(ErrorCode::InvalidApiKey.into())
+        }
+    }
+
+    async fn require_room(&self, room: &RoomId) -> Result<(), ApiError> {
+        let exists = self
+            .directory
+            .room_exists(room)
+            .await
+            .map_err(host_failed)?;
+        if exists {
+            Ok(())
+        } else {
+            Err(ErrorCode::RoomNotFound.into())
+        }
+    }
+
+    /// The user's profile; one the host does not have is answered as `{"_id": user}`.
+    async fn profile(&self, user: &UserId) -> Result<Profile, ApiError> {
+        let profile = self
+            .directory
+            .user_profile(user)
+            .await
+            .map_err(host_failed)?;
+        Ok(profile.unwrap_or_default())
+    }
+
+    /// The last checks, then the change itself. Everything that can refuse the request runs before
+    /// the store is changed, except the checks the store makes atomically with the change (the
+    /// mute limit) and the admin's "not muted", which an unmute that changed nothing reveals.
+    async fn change(
+        &self,
+        request: &ApiRequest<'_>,
+        user: &UserId,
+        room: &RoomId,
+        change: Change,
+    ) -> Result<ApiResponse, ApiError> {
+        if request.body_too_large() {
+            return Err(self.refuse_large_change(user, room, change).await);
+        }
+        let profile = self.profile(user).await?;
+        let outcome = match change {
+            Change::Mute => self.store.mute(user, room).await,
+            Change::Unmute | Change::UnmuteMuted => self.store.unmute(user, room).await,
+        }
+        .map_err(store_failed)?;
+        if change == Change::UnmuteMuted && !outcome.changed {
+            return Err(ErrorCode::RoomNotMuted.into());
+        }
+        Ok(user_response(user, &profile, &outcome.rooms))
+    }
+
+    /// The answer to a change whose body is too large. The two rows listed before
+    /// `PAYLOAD_TOO_LARGE` that depend on the user's set are checked first, by reading it; a
+    /// failed read leaves the answer at 413, listed before 500.
+    async fn refuse_large_change(&self, user: &UserId, room: &RoomId, change: Change) -> ApiError {
+        let earlier = match change {
+            Change::UnmuteMuted => match self.store.is_muted(user, room).await {
+                Ok(false) => Some(ApiError::new(ErrorCode::RoomNotMuted)),
+                Ok(true) | Err(_) => None,
+            },
+            Change::Mute => match self.store.muted_rooms(user).await {
+                Ok(rooms) if !rooms.contains(room) && rooms.len() >= self.store.mute_limit() => {
+                    Some(mute_limit_error(self.store.mute_limit()))
+                }
+                Ok(_) | Err(_) => None,
+            },
+            Change::Unmute => None,
+        };
+        earlier.unwrap_or_else(|| ApiError::new(ErrorCode::PayloadTooLarge))
+    }
+}
+
+fn refuse_large_body(request: &ApiRequest<'_>) -> Result<(), ApiError> {
+    if request.body_too_large() {
+        Err(ErrorCode::PayloadTooLarge.into())
+    } else {
+        Ok(())
+    }
+}
+
+fn user_response(user: &UserId, profile: &Profile, mute: &MuteList) -> ApiResponse {
+    success(&UserObject {
+        user,
+        profile,
+        mute,
+    })
+    .with_header("Cache-Control", "no-store")
+}
+
+fn invalid_parameter(error: ParamError) -> ApiError {
+    ApiError::with_message(ErrorCode::InvalidParameter, error.to_string())
+}
+
+fn mute_limit_error(limit: usize) -> ApiError {
+    ApiError::with_message(
+        ErrorCode::MuteLimitExceeded,
+        format!("The user has already muted {limit} rooms, the most allowed."),
+    )
+}
+
+fn store_failed(error: StoreError) -> ApiError {
+    match error {
+        StoreError::MuteLimitExceeded(exceeded) => mute_limit_error(exceeded.limit),
+        other => {
+            tracing::error!(error = %other, "the mute store failed");
+            ApiError::new(ErrorCode::InternalError)
+        }
+    }
+}
+
+fn host_failed(error: HostError) -> ApiError {
+    tracing::error!(error = %error, "a host hook failed");
+    ApiError::new(ErrorCode::InternalError)
+}

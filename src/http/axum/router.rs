@@ -1,0 +1,144 @@
+//! [`MuteApi::into_router`]: the endpoints as an axum [`Router`].
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::routing::any;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use super::body_length::body_length;
+use super::cors::CorsPolicy;
+use super::response::to_axum_response;
+use crate::http::api::MuteApi;
+use crate::http::authenticator::Authenticator;
+use crate::http::directory::Directory;
+use crate::http::envelope::ApiError;
+use crate::http::error_code::ErrorCode;
+use crate::http::request::ApiRequest;
+use crate::http::routes::Operation;
+use crate::store::MuteStore;
+
+impl<S, A, D> MuteApi<S, A, D>
+where
+    S: MuteStore + 'static,
+    A: Authenticator + 'static,
+    D: Directory + 'static,
+{
+    /// The endpoints as an axum [`Router`], to serve as it is or to merge into a host's app.
+    ///
+    /// Every method of every path in [`Operation::ALL`] goes to the adapter, so wrong methods get
+    /// the contract's `405` and ids are validated by the contract's rules (a path with an empty id,
+    /// such as `/me/mute/`, is routed too and answered `400 INVALID_PARAMETER`). Requests are traced
+    /// with `tracing` at `INFO` (method, path, status, latency; never headers, which hold secrets),
+    /// CORS follows `cors`, and bodies over 64 KiB get the `413` envelope.
+    ///
+    /// The router has no fallback, so that it merges into an app that has one; for JSON
+    /// `404 NOT_FOUND` answers on other paths add [`not_found_fallback`](crate::not_found_fallback).
+    /// The state type `T` is the host's: merge before or after the host's own `with_state`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use mutestore::{CorsPolicy, MemoryStore, MuteApi, SeedAuthenticator, SeedData, SeedDirectory};
+    ///
+    /// let seed = SeedData::demo();
+    /// let store = Arc::new(MemoryStore::new()); // keep a clone to call the store directly
+    /// let api = MuteApi::new(Arc::clone(&store), SeedAuthenticator::new(&seed), SeedDirectory::new(&seed));
+    /// let app: axum::Router = axum::Router::new()
+    ///     .route("/health", axum::routing::get(|| async { "ok" }))
+    ///     .merge(api.into_router(CorsPolicy::allow_origins(["https://chat.example.com"])?));
+    /// # Ok::<(), mutestore::InvalidOrigin>(())
+    /// ```
+    pub fn into_router<T>(self, cors: CorsPolicy) -> Router<T>
+    where
+        T: Clone + Send + Sync + 'static,
+    {
+        let mut router = Router::new();
+        for path in routed_paths() {
+            router = router.route(&path, any(serve::<S, A, D>));
+        }
+        let mut router: Router<T> = router.with_state(Arc::new(self));
+        if let Some(cors) = cors.layer() {
+            router = router.layer(cors);
+        }
+        router.layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+    }
+}
+
+/// Every path template of the route table, once, and each again with every combination of its
+/// parameters left empty: axum's `{room}` never matches an empty segment, and the contract answers
+/// an empty id with `400 INVALID_PARAMETER`, not `404`.
+pub(crate) fn routed_paths() -> Vec<String> {
+    let mut paths: Vec<String> = Vec::new();
+    for operation in Operation::ALL {
+        let segments: Vec<&str> = operation.path().split('/').collect();
+        let params: Vec<usize> = (0..segments.len())
+            .filter(|&i| segments[i].starts_with('{'))
+            .collect();
+        for empty in 0..(1u32 << params.len()) {
+            let path = segments
+                .iter()
+                .enumerate()
+                .map(|(i, segment)| match params.iter().position(|&p| p == i) {
+                    Some(bit) if empty & (1 << bit) != 0 => "",
+                    _ => segment,
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+    }
+    paths
+}
+
+/// Hands one request to the adapter.
+async fn serve<S, A, D>(State(api): State<Arc<MuteApi<S, A, D>>>, request: Request) -> Response
+where
+    S: MuteStore + 'static,
+    A: Authenticator + 'static,
+    D: Directory + 'static,
+{
+    let (parts, body) = request.into_parts();
+    let Ok(length) = body_length(&parts.headers, body).await else {
+        return to_axum_response(ApiError::new(ErrorCode::BadRequest).into_response());
+    };
+    let request = ApiRequest::new(parts.method.as_str(), parts.uri.path())
+        .with_headers(
+            parts
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_bytes())),
+        )
+        .with_body_length(length);
+    to_axum_response(api.handle(&request).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_is_routed_with_and_without_its_ids() {
+        assert_eq!(
+            routed_paths(),
+            [
+                "/me",
+                "/me/mute/{room}",
+                "/me/mute/",
+                "/admin/clients/{uid}/mute/{room}",
+                "/admin/clients//mute/{room}",
+                "/admin/clients/{uid}/mute/",
+                "/admin/clients//mute/",
+                "/openapi.json",
+            ]
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! The HTTP surface, independent of any web framework: requests in, JSON responses out.
+
+mod api;
+mod authenticator;
+mod credentials;
+mod directory;
+mod envelope;
+mod error_code;
+mod host_error;
+mod openapi;
+mod path_param;
+mod percent;
+mod request;
+mod response;
+mod routes;
+mod secret_table;
+mod seed;
+mod seed_authenticator;
+mod seed_directory;
+mod user_object;
+
+#[cfg(feature = "axum")]
+mod axum;
+
+pub use api::MuteApi;
+pub use authenticator::Authenticator;
+pub use credentials::{API_KEY_HEADER, CLIENT_KEY_HEADER, TOKEN_HEADER};
+pub use directory::Directory;
+pub use error_code::ErrorCode;
+pub use host_error::HostError;
+pub use openapi::OPENAPI_JSON;
+pub use request::{ApiRequest, MAX_BODY_BYTES};
+pub use response::{ApiResponse, JSON_CONTENT_TYPE};
+pub use routes::Operation;
+pub use seed::{SeedData, SeedError, SeedUser};
+pub use seed_authenticator::SeedAuthenticator;
+pub use seed_directory::SeedDirectory;
+pub use user_object::Profile;
+
+#[cfg(feature = "axum")]
+pub use self::axum::{CorsPolicy, InvalidOrigin, not_found_fallback};
+
+// The HTTP section of the README (docs/HTTP.md), compiled and run as doctests so it cannot drift
+// from the code.
+#[doc = include_str!("../../docs/HTTP.md")]
+#[cfg(doctest)]
+pub struct HttpReadmeDoctests;

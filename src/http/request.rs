@@ -1,0 +1,154 @@
+//! [`ApiRequest`]: what the adapter needs to know about an HTTP request.
+
+/// The largest request body accepted, in bytes (64 KiB). A larger one is refused with
+/// `413 PAYLOAD_TOO_LARGE`.
+pub const MAX_BODY_BYTES: u64 = 64 * 1024;
+
+/// An HTTP request as the adapter sees it: method, raw path, headers, and the length of the body.
+///
+/// The adapter never reads a body (no endpoint needs one); it only refuses one over
+/// [`MAX_BODY_BYTES`]. A transport that streams bodies can stop reading past the limit and report
+/// the length it saw with [`with_body_length`](Self::with_body_length).
+///
+/// ```
+/// use mutestore::ApiRequest;
+///
+/// let request = ApiRequest::new("DELETE", "/me/mute/demo-room")
+///     .with_header("IM-CLIENT-KEY", b"demo-client-key")
+///     .with_header("IM-Authorization", b"demo-token");
+/// assert_eq!(request.header("im-client-key"), Some(&b"demo-client-key"[..]));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRequest<'a> {
+    method: &'a str,
+    path: &'a str,
+    headers: Vec<(&'a str, &'a [u8])>,
+    body_length: u64,
+}
+
+impl<'a> ApiRequest<'a> {
+    /// A request with no headers and no body.
+    ///
+    /// `method` is compared as is (methods are case-sensitive). `path` is the request target's path
+    /// exactly as received, still percent-encoded: `%2F` inside a segment must reach the adapter
+    /// as `%2F`, not as a `/` that would split the segment. A query string after `?` is ignored.
+    #[must_use]
+    pub fn new(method: &'a str, path: &'a str) -> Self {
+        Self {
+            method,
+            path,
+            headers: Vec::new(),
+            body_length: 0,
+        }
+    }
+
+    /// Adds a header. Names are compared without regard to ASCII case; values are raw bytes,
+    /// which need not be UTF-8 (a value that is not is never a valid key or token).
+    #[must_use]
+    pub fn with_header(mut self, name: &'a str, value: &'a [u8]) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Adds several headers, as [`with_header`](Self::with_header).
+    #[must_use]
+    pub fn with_headers(mut self, headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Self {
+        self.headers.extend(headers);
+        self
+    }
+
+    /// Sets the body. Only its length matters.
+    #[must_use]
+    pub fn with_body(self, body: &[u8]) -> Self {
+        self.with_body_length(u64::try_from(body.len()).unwrap_or(u64::MAX))
+    }
+
+    /// Sets the body's length, for a transport that counted the bytes without keeping them (or
+    /// stopped counting once past [`MAX_BODY_BYTES`]).
+    #[must_use]
+    pub fn with_body_length(mut self, length: u64) -> Self {
+        self.body_length = length;
+        self
+    }
+
+    /// The method.
+    #[must_use]
+    pub fn method(&self) -> &'a str {
+        self.method
+    }
+
+    /// The raw path, without any query string.
+    #[must_use]
+    pub fn path(&self) -> &'a str {
+        match self.path.split_once('?') {
+            Some((path, _query)) => path,
+            None => self.path,
+        }
+    }
+
+    /// The value of the header `name` (any ASCII case) when it was sent exactly once; `None` when it
+    /// is absent or repeated (a repeated credential header is ambiguous and is not guessed at).
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        let mut values = self
+            .headers
+            .iter()
+            .filter(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
+            .map(|&(_, value)| value);
+        let first = values.next()?;
+        values.next().is_none().then_some(first)
+    }
+
+    /// Whether the header `name` was sent at all (even empty or repeated).
+    #[must_use]
+    pub fn has_header(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
+    }
+
+    /// The body's length in bytes.
+    #[must_use]
+    pub fn body_length(&self) -> u64 {
+        self.body_length
+    }
+
+    /// Whether the body is over [`MAX_BODY_BYTES`].
+    #[must_use]
+    pub fn body_too_large(&self) -> bool {
+        self.body_length > MAX_BODY_BYTES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_found_in_any_case_and_repeats_are_not_guessed_at() {
+        let request = ApiRequest::new("GET", "/me?x=1")
+            .with_header("Im-Client-Key", b"k")
+            .with_header("IM-Authorization", b"t1")
+            .with_header("im-authorization", b"t2");
+        assert_eq!(request.path(), "/me");
+        assert_eq!(request.header("IM-CLIENT-KEY"), Some(&b"k"[..]));
+        assert_eq!(request.header("IM-Authorization"), None);
+        assert!(request.has_header("IM-AUTHORIZATION"));
+        assert!(!request.has_header("IM-API-KEY"));
+    }
+
+    #[test]
+    fn the_body_limit_is_inclusive() {
+        let at_limit = vec![0u8; 64 * 1024];
+        assert!(
+            !ApiRequest::new("GET", "/")
+                .with_body(&at_limit)
+                .body_too_large()
+        );
+        assert!(
+            ApiRequest::new("GET", "/")
+                .with_body_length(MAX_BODY_BYTES + 1)
+                .body_too_large()
+        );
+    }
+}

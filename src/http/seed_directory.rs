@@ -1,0 +1,49 @@
+//! [`SeedDirectory`]: a [`Directory`] over a seed's rooms and users.
+
+use std::collections::{HashMap, HashSet};
+use std::future::{Future, ready};
+
+use super::directory::Directory;
+use super::host_error::HostError;
+use super::seed::SeedData;
+use super::user_object::Profile;
+use crate::ids::{RoomId, UserId};
+
+/// An in-memory [`Directory`] over a [`SeedData`]'s rooms and user profiles.
+#[derive(Debug, Clone, Default)]
+pub struct SeedDirectory {
+    rooms: HashSet<RoomId>,
+    profiles: HashMap<UserId, Profile>,
+}
+
+impl SeedDirectory {
+    /// The rooms and users of `seed`.
+    #[must_use]
+    pub fn new(seed: &SeedData) -> Self {
+        Self {
+            rooms: seed.rooms().iter().cloned().collect(),
+            profiles: seed
+                .users()
+                .iter()
+                .map(|user| (user.id().clone(), user.profile().clone()))
+                .collect(),
+        }
+    }
+}
+
+impl Directory for SeedDirectory {
+    fn room_exists(&self, room: &RoomId) -> impl Future<Output = Result<bool, HostError>> + Send {
+        ready(Ok(self.rooms.contains(room)))
+    }
+
+    fn user_exists(&self, user: &UserId) -> impl Future<Output = Result<bool, HostError>> + Send {
+        ready(Ok(self.profiles.contains_key(user)))
+    }
+
+    fn user_profile(
+        &self,
+        user: &UserId,
+    ) -> impl Future<Output = Result<Option<Profile>, HostError>> + Send {
+        ready(Ok(self.profiles.get(user).cloned()))
+    }
+}

@@ -1,0 +1,365 @@
+//! The example server as a process: built by cargo, started on an ephemeral port, spoken to over
+//! TCP, stopped with signals.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::thread::JoinHandle;
+
+use common::client::parse_raw_response;
+use serde_json::{Value, json};
+
+/// The example's binary. Built by the cargo that runs these tests, into the same target directory
+/// and profile (a no-op when `cargo test` has built the examples already, as it does by default),
+/// and located from cargo's own report of the artifact, so no path is guessed.
+fn server_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args([
+            "build",
+            "--example",
+            "server",
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+        ]);
+        // The profile of this test binary: its directory is `<target>/<profile dir>/deps`.
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::file_name)
+            .and_then(|name| name.to_str())
+            .unwrap_or("debug");
+        match profile_dir {
+            "debug" => {}
+            "release" => {
+                build.arg("--release");
+            }
+            other => {
+                build.args(["--profile", other]);
+            }
+        }
+        let output = build.stderr(Stdio::inherit()).output().expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "cargo build --example server failed"
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|message| {
+                message["reason"] == "compiler-artifact"
+                    && message["target"]["name"] == "server"
+                    && message["target"]["kind"] == json!(["example"])
+            })
+            .and_then(|message| message["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reports the example's executable")
+    })
+}
+
+/// A running example server.
+struct Server {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+    stderr: Option<JoinHandle<String>>,
+    addr: String,
+    startup_line: String,
+}
+
+/// Drains a pipe on a thread, so the process never blocks on a full pipe.
+fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
+}
+
+impl Server {
+    /// Starts the server on an ephemeral port and waits for its start-up line.
+    fn start(extra_args: &[&str]) -> Self {
+        let mut child = Command::new(server_binary())
+            .args(["--addr", "127.0.0.1:0"])
+            .args(extra_args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the server starts");
+        let stderr = child.stderr.take().map(drain);
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut startup_line = String::new();
+        stdout
+            .read_line(&mut startup_line)
+            .expect("a start-up line");
+        let addr = startup_line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {startup_line:?}"))
+            .to_owned();
+        Self {
+            child,
+            stdout,
+            stderr,
+            addr,
+            startup_line,
+        }
+    }
+
+    /// One request on its own connection: status and JSON body.
+    fn call(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).expect("read");
+        let (status, _, json) = parse_raw_response(&response);
+        (status, json)
+    }
+
+    fn as_demo_user(&self, method: &str, path: &str) -> (u16, Value) {
+        self.call(
+            method,
+            path,
+            &[
+                ("IM-CLIENT-KEY", "demo-client-key"),
+                ("IM-Authorization", "demo-token"),
+            ],
+        )
+    }
+
+    /// Sends `signal` (e.g. `TERM`) and waits for the process to end: its status, and the rest of
+    /// its stdout.
+    fn stop_with(mut self, signal: &str) -> (ExitStatus, String) {
+        let killed = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        let status = self.child.wait().expect("the server ends");
+        let mut rest = String::new();
+        self.stdout
+            .read_to_string(&mut rest)
+            .expect("the rest of stdout");
+        (status, rest)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Only if a test failed before stopping it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(stderr) = self.stderr.take() {
+            let _ = stderr.join();
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn serves_the_seed_pages_curl_and_stops_on_sigterm() {
+    let server = Server::start(&[]);
+    assert!(
+        server
+            .startup_line
+            .starts_with("mutestore example server listening on http://127.0.0.1:")
+    );
+    assert!(
+        server.startup_line.contains("MemoryStore"),
+        "{}",
+        server.startup_line
+    );
+    assert!(
+        server.startup_line.contains("demo seed"),
+        "{}",
+        server.startup_line
+    );
+
+    let (status, body) = server.as_demo_user("DELETE", "/me/mute/demo-room");
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({"RC": 0, "RM": "OK", "result": {
+            "_id": "demo-user", "nickname": "Demo User", "email": "demo@example.com",
+            "appID": "SampleApp", "avatarUrl": "http://example.com/avatarUrl", "mute": []
+        }})
+    );
+    let (status, body) = server.as_demo_user("POST", "/me/mute/room-42");
+    assert_eq!(
+        (status, &body["result"]["mute"]),
+        (200, &json!(["room-42"]))
+    );
+    let (status, body) = server.as_demo_user("GET", "/me");
+    assert_eq!(
+        (status, &body["result"]["mute"]),
+        (200, &json!(["room-42"]))
+    );
+    let (status, body) = server.call(
+        "POST",
+        "/admin/clients/demo-user/mute/demo-room",
+        &[("IM-API-KEY", "demo-api-key")],
+    );
+    assert_eq!(
+        (status, &body["result"]["mute"]),
+        (200, &json!(["room-42", "demo-room"]))
+    );
+    let (status, body) = server.call("GET", "/nowhere", &[]);
+    assert_eq!((status, &body["error"]["code"]), (404, &json!("NOT_FOUND")));
+    let (status, body) = server.call("GET", "/openapi.json", &[]);
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        serde_json::from_str::<Value>(mutestore::OPENAPI_JSON).expect("JSON")
+    );
+
+    let (status, rest) = server.stop_with("TERM");
+    assert!(status.success(), "{status:?}");
+    assert!(rest.contains("received SIGTERM"), "{rest}");
+    assert!(rest.contains("stopped"), "{rest}");
+}
+
+#[cfg(unix)]
+#[test]
+fn stops_on_sigint_sent_right_after_the_start_up_line() {
+    // The handlers are installed before the line is printed: no window where a signal kills it.
+    let server = Server::start(&[]);
+    let (status, rest) = server.stop_with("INT");
+    assert!(status.success(), "{status:?}");
+    assert!(rest.contains("received SIGINT"), "{rest}");
+}
+
+/// A file under the target directory's scratch space, unique to this test.
+fn scratch_file(name: &str, contents: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("example_server-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("a scratch file");
+    path
+}
+
+#[cfg(unix)]
+#[test]
+fn a_seed_file_replaces_the_demo_seed() {
+    let seed = json!({
+        "clientKeys": ["web-key"],
+        "apiKeys": ["admin-key"],
+        "rooms": ["lobby"],
+        "users": [{"token": "t-1", "profile": {"_id": "u-1", "nickname": "One"}}]
+    });
+    let path = scratch_file("seed.json", &seed.to_string());
+    let server = Server::start(&["--seed", path.to_str().expect("a UTF-8 path")]);
+    assert!(
+        server.startup_line.contains("seed.json"),
+        "{}",
+        server.startup_line
+    );
+    let (status, body) = server.call(
+        "POST",
+        "/me/mute/lobby",
+        &[("IM-CLIENT-KEY", "web-key"), ("IM-Authorization", "t-1")],
+    );
+    assert_eq!(
+        (status, &body["result"]),
+        (
+            200,
+            &json!({"_id": "u-1", "nickname": "One", "mute": ["lobby"]})
+        )
+    );
+    // The demo seed is gone.
+    let (status, body) = server.as_demo_user("GET", "/me");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (403, &json!("INVALID_CLIENT_KEY"))
+    );
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success());
+}
+
+/// Runs the server to completion with `args`: exit status, stdout, stderr.
+fn run_to_end(args: &[&str]) -> (ExitStatus, String, String) {
+    let output = Command::new(server_binary())
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the server runs");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_malformed_seed_file_stops_start_up_naming_the_file_and_the_problem() {
+    let cases = [
+        ("broken.json", "{\"clientKeys\": [", "EOF while parsing"),
+        (
+            "missing.json",
+            r#"{"clientKeys": [], "apiKeys": [], "rooms": []}"#,
+            "missing field `users`",
+        ),
+        (
+            "room.json",
+            r#"{"clientKeys": ["k"], "apiKeys": [], "rooms": ["ok", "bad\u0007"], "users": []}"#,
+            "`rooms[1]` is not a valid room id",
+        ),
+        (
+            "user.json",
+            r#"{"clientKeys": ["k"], "apiKeys": [], "rooms": [], "users": [{"token": "t", "profile": {}}]}"#,
+            "`users[0].profile._id` is missing",
+        ),
+    ];
+    for (name, contents, problem) in cases {
+        let path = scratch_file(name, contents);
+        let path = path.to_str().expect("a UTF-8 path");
+        let (status, stdout, stderr) = run_to_end(&["--seed", path]);
+        assert!(!status.success(), "{name}: {status:?}");
+        assert!(stderr.contains(path), "{name}: {stderr}");
+        assert!(stderr.contains(problem), "{name}: {stderr}");
+        assert!(!stdout.contains("listening"), "{name}: {stdout}");
+    }
+    let missing = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-such-seed.json");
+    let missing = missing.to_str().expect("a UTF-8 path");
+    let (status, _, stderr) = run_to_end(&["--seed", missing]);
+    assert!(!status.success());
+    assert!(stderr.contains(missing), "{stderr}");
+    #[cfg(unix)]
+    assert!(stderr.contains("No such file"), "{stderr}");
+}
+
+#[test]
+fn bad_arguments_exit_with_the_usage() {
+    for args in [
+        &["--bogus"][..],
+        &["--seed"],
+        &["--allow-origin", "https://a.example/"],
+    ] {
+        let (status, stdout, stderr) = run_to_end(args);
+        assert_eq!(status.code(), Some(2), "{args:?}");
+        assert!(stderr.starts_with("error:"), "{args:?}: {stderr}");
+        assert!(!stdout.contains("listening"));
+    }
+    let (status, stdout, _) = run_to_end(&["--help"]);
+    assert!(status.success());
+    assert!(
+        stdout.contains("--addr HOST:PORT") && stdout.contains("--seed FILE"),
+        "{stdout}"
+    );
+}
