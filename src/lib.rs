@@ -47,6 +47,9 @@
 //! with up to three mutes (plus the table's free slots and each distinct room name once). Use it
 //! through the trait, or call its `_sync` methods directly.
 //!
+//! With the `redis` feature, `RedisStore` keeps the sets in Redis or Redis Cluster, so that many
+//! server processes share them; `RedisConfig` says where. See `docs/REDIS.md`.
+//!
 //! A host that picks its backend at run time holds a [`SharedMuteStore`]
 //! (`Arc<dyn DynMuteStore>`), which implements [`MuteStore`] too.
 //!
@@ -85,6 +88,8 @@ mod ids;
 mod memory;
 mod mute_list;
 mod ordered_rooms;
+#[cfg(feature = "redis")]
+mod redis;
 mod store;
 
 #[cfg(feature = "durable")]
@@ -110,6 +115,12 @@ pub use http::{
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use http::{CorsPolicy, InvalidOrigin, not_found_fallback};
+
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use crate::redis::{
+    DEFAULT_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT, RedisConfig, RedisConfigError, RedisStore,
+};
 
 // The README's examples are compiled and run as doctests, so the README cannot drift from the code.
 #[doc = include_str!("../README.md")]
