@@ -46,6 +46,11 @@ fn server_binary() -> &'static Path {
                 build.args(["--profile", other]);
             }
         }
+        // The same optional features as this test binary, so the example is not rebuilt without
+        // them (and the Redis test gets a server that speaks Redis).
+        if cfg!(feature = "redis") {
+            build.args(["--features", "redis"]);
+        }
         let output = build.stderr(Stdio::inherit()).output().expect("cargo runs");
         assert!(
             output.status.success(),
@@ -76,7 +81,9 @@ struct Server {
 /// `--memory` unless the test chooses the store itself: the server's default data directory is
 /// `./data`, which tests running side by side must not share.
 fn store_args(args: &[&str]) -> &'static [&'static str] {
-    if args.iter().any(|arg| matches!(*arg, "--data" | "--memory")) {
+    let chooses_store =
+        |arg: &&str| matches!(*arg, "--data" | "--memory" | "--redis" | "--redis-cluster");
+    if args.iter().any(chooses_store) {
         &[]
     } else {
         &["--memory"]
@@ -436,4 +443,66 @@ fn a_second_server_on_the_same_data_directory_is_refused() {
     assert_eq!(status, 200);
     let (status, _) = first.stop_with("TERM");
     assert!(status.success());
+}
+
+/// Two servers on one Redis see each other's changes at once: a mute through one is in `GET /me`
+/// through the other, and an unmute through the second is gone from the first. Needs a Redis:
+/// `bash .ci/redis.sh` runs it with the `redis` feature and sets `MUTESTORE_REDIS_URL` and
+/// `MUTESTORE_REDIS_CLUSTER_NODES`.
+#[cfg(all(unix, feature = "redis"))]
+#[test]
+fn two_servers_on_one_redis_share_every_change() {
+    let standalone = std::env::var("MUTESTORE_REDIS_URL")
+        .expect("MUTESTORE_REDIS_URL names the Redis to test against (bash .ci/redis.sh sets it)");
+    let cluster = std::env::var("MUTESTORE_REDIS_CLUSTER_NODES").expect(
+        "MUTESTORE_REDIS_CLUSTER_NODES names the Cluster to test against (bash .ci/redis.sh sets it)",
+    );
+    for (option, target) in [("--redis", standalone), ("--redis-cluster", cluster)] {
+        // A user no other run has touched, so the shared Redis needs no cleaning.
+        let user = format!(
+            "e2e-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos())
+        );
+        let seed = json!({
+            "clientKeys": ["demo-client-key"],
+            "apiKeys": ["demo-api-key"],
+            "rooms": ["room-1", "room-2"],
+            "users": [{"token": "demo-token", "profile": {"_id": user}}],
+        });
+        let seed = scratch_file(&format!("{user}.json"), &seed.to_string());
+        let seed = seed.to_str().expect("a UTF-8 path");
+        let first = Server::start(&[option, &target, "--seed", seed]);
+        let second = Server::start(&[option, &target, "--seed", seed]);
+        assert!(
+            first.startup_line.contains("RedisStore"),
+            "{}",
+            first.startup_line
+        );
+
+        let (status, _) = first.as_demo_user("POST", "/me/mute/room-1");
+        assert_eq!(status, 200);
+        let (status, _) = first.as_demo_user("POST", "/me/mute/room-2");
+        assert_eq!(status, 200);
+        let (status, body) = second.as_demo_user("GET", "/me");
+        assert_eq!(
+            (status, &body["result"]["mute"]),
+            (200, &json!(["room-1", "room-2"])),
+            "{option}"
+        );
+        let (status, _) = second.as_demo_user("DELETE", "/me/mute/room-1");
+        assert_eq!(status, 200);
+        let (status, body) = first.as_demo_user("GET", "/me");
+        assert_eq!(
+            (status, &body["result"]["mute"]),
+            (200, &json!(["room-2"])),
+            "{option}"
+        );
+        for server in [first, second] {
+            let (status, _) = server.stop_with("TERM");
+            assert!(status.success());
+        }
+    }
 }

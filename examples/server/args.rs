@@ -11,6 +11,9 @@ usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--dat
   --data DIR              keep mutes in DIR with DurableStore, every change synced to disk
                           before it is answered (default ./data)
   --memory                keep mutes in memory only (MemoryStore): nothing survives a restart
+  --redis URL             keep mutes in a standalone Redis (redis://HOST:PORT), shared with every
+                          server on it (needs a build with `--features redis`)
+  --redis-cluster URLS    the same on a Redis Cluster: comma-separated node URLs
   --seed FILE             the keys, rooms and users, as JSON (default: the built-in demo seed)
   --allow-origin ORIGIN   let browsers on ORIGIN (scheme://host[:port]) call the endpoints;
                           may be repeated (default: no CORS)
@@ -36,6 +39,10 @@ pub enum StoreChoice {
     Durable(PathBuf),
     /// `MemoryStore`: nothing is kept after exit.
     Memory,
+    /// `RedisStore` on a standalone server at this URL.
+    Redis(String),
+    /// `RedisStore` on a Cluster with these node URLs.
+    RedisCluster(Vec<String>),
 }
 
 /// The data directory used when neither `--data` nor `--memory` is given.
@@ -105,6 +112,20 @@ impl ServerArgs {
                 "--memory" => {
                     choose("--memory")?;
                     parsed.store = StoreChoice::Memory;
+                }
+                "--redis" => {
+                    choose("--redis")?;
+                    parsed.store = StoreChoice::Redis(value("--redis")?);
+                }
+                "--redis-cluster" => {
+                    choose("--redis-cluster")?;
+                    let nodes = value("--redis-cluster")?;
+                    parsed.store = StoreChoice::RedisCluster(
+                        nodes
+                            .split(',')
+                            .map(|node| node.trim().to_owned())
+                            .collect(),
+                    );
                 }
                 _ => return Err(ArgsError::Unknown(name)),
             }

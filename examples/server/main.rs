@@ -67,7 +67,7 @@ async fn main() -> ExitCode {
         },
     };
 
-    let (store, store_name) = match store::open_store(&args.store) {
+    let (store, store_name) = match store::open_store(&args.store).await {
         Ok(opened) => opened,
         Err(problem) => {
             eprintln!("error: cannot open the store: {problem}");

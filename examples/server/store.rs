@@ -7,10 +7,10 @@ use mutestore::{DurableStore, MemoryStore, SharedMuteStore};
 use crate::args::StoreChoice;
 
 /// Opens the chosen store; returns it with how the start-up line names it, or the reason it could
-/// not be opened (a data directory another process holds, a damaged log, no permission).
+/// not be opened (a data directory another process holds, a damaged log, no Redis at the URL).
 ///
 /// A [`SharedMuteStore`] so that the backend is picked at run time.
-pub fn open_store(choice: &StoreChoice) -> Result<(SharedMuteStore, String), String> {
+pub async fn open_store(choice: &StoreChoice) -> Result<(SharedMuteStore, String), String> {
     match choice {
         StoreChoice::Memory => {
             let store = MemoryStore::new();
@@ -31,5 +31,54 @@ pub fn open_store(choice: &StoreChoice) -> Result<(SharedMuteStore, String), Str
             );
             Ok((Arc::new(store), name))
         }
+        StoreChoice::Redis(url) => redis::open(RedisTarget::Standalone(url)).await,
+        StoreChoice::RedisCluster(nodes) => redis::open(RedisTarget::Cluster(nodes)).await,
+    }
+}
+
+/// Where a Redis-backed store connects.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+enum RedisTarget<'a> {
+    Standalone(&'a str),
+    Cluster(&'a [String]),
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use std::sync::Arc;
+
+    use mutestore::{RedisConfig, RedisStore, SharedMuteStore};
+
+    use super::RedisTarget as Target;
+
+    pub async fn open(target: Target<'_>) -> Result<(SharedMuteStore, String), String> {
+        let config = match target {
+            Target::Standalone(url) => RedisConfig::standalone(url),
+            Target::Cluster(nodes) => RedisConfig::cluster(nodes),
+        }
+        .map_err(|error| error.to_string())?;
+        let store = RedisStore::connect(config)
+            .await
+            .map_err(|error| error.to_string())?;
+        let name = format!("RedisStore, {:?}", store.config());
+        Ok((Arc::new(store), name))
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+mod redis {
+    use mutestore::SharedMuteStore;
+
+    use super::RedisTarget as Target;
+
+    pub async fn open(target: Target<'_>) -> Result<(SharedMuteStore, String), String> {
+        let option = match target {
+            Target::Standalone(_) => "--redis",
+            Target::Cluster(_) => "--redis-cluster",
+        };
+        Err(format!(
+            "{option} needs Redis support, which this build leaves out: \
+             run `cargo run --release --features redis --example server -- {option} ...`"
+        ))
     }
 }
