@@ -47,8 +47,21 @@
 //! with up to three mutes (plus the table's free slots and each distinct room name once). Use it
 //! through the trait, or call its `_sync` methods directly.
 //!
+//! With the `redis` feature, `RedisStore` keeps the sets in Redis or Redis Cluster, so that many
+//! server processes share them; `RedisConfig` says where. See `docs/REDIS.md`.
+//!
 //! A host that picks its backend at run time holds a [`SharedMuteStore`]
 //! (`Arc<dyn DynMuteStore>`), which implements [`MuteStore`] too.
+//!
+//! # Durable storage (feature `durable`, on by default)
+//!
+//! `DurableStore` is a [`MemoryStore`] for reads over an append-only, checksummed log in a local
+//! directory, rebuilt into memory when it is opened (`DurableStore::open(dir)`). In
+//! `Durability::Sync` (the default) a change returns once it is on disk, concurrent writers sharing
+//! each `fdatasync`; `Durability::Periodic(interval)` returns at once and syncs every `interval`.
+//! The log is folded into snapshots in the background; one store at a time may open a directory;
+//! a torn write at the end of the log is cut off at open, any other damage fails the open naming
+//! the file. `docs/DURABILITY.md` has the guarantees, the file format and the measurements.
 //!
 //! # HTTP (features `http` and `axum`)
 //!
@@ -66,6 +79,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "durable")]
+mod durable;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -76,8 +91,16 @@ mod ids;
 mod memory;
 mod mute_list;
 mod ordered_rooms;
+#[cfg(feature = "redis")]
+mod redis;
 mod store;
 
+#[cfg(feature = "durable")]
+#[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
+pub use durable::{
+    DEFAULT_COMPACT_AFTER_BYTES, Durability, DurableOptions, DurableStore, OpenError,
+    RecoveryReport, TornTail,
+};
 pub use error::{MuteLimitExceeded, StoreError};
 pub use ids::{IdError, MAX_ID_BYTES, RoomId, UserId};
 pub use memory::{DEFAULT_MUTE_LIMIT, MemoryStore};
@@ -97,7 +120,18 @@ pub use http::{
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use http::{CorsPolicy, InvalidOrigin, not_found_fallback};
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use crate::redis::{
+    DEFAULT_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT, RedisConfig, RedisConfigError, RedisStore,
+};
+
 // The README's examples are compiled and run as doctests, so the README cannot drift from the code.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+// The same for the durable store's guide.
+#[doc = include_str!("../docs/DURABILITY.md")]
+#[cfg(all(doctest, feature = "durable"))]
+pub struct DurabilityDoctests;

@@ -1,0 +1,173 @@
+//! Where the store keeps things in Redis: the key of each user's list and of each room's index.
+//!
+//! ```text
+//! <prefix>:u:{<tag(user)>}<user>     sorted set: the user's muted rooms, scored in mute order
+//! <prefix>:r:{<tag(room)>}<room>     set: users who muted the room since it was last forgotten
+//! <prefix>:f:{<tag(room)>}<room>     set: users a `forget_room` still has to visit
+//! ```
+//!
+//! Redis Cluster places a key by the text between its first `{` and the first `}` after it (the
+//! hash tag). Ids may contain braces, so the tag is not the id but [`tag`]: 16 hex digits of a hash
+//! of the id. The prefix may not contain braces ([`KeyPrefix`] checks), so the tag is always the
+//! first braced text of the key. The id follows the tag verbatim, which keeps every key unique and
+//! readable. The two keys of one room share their tag, so a script may touch both.
+//!
+//! The tag is part of the stored format: every process sharing a Redis must compute the same one,
+//! so it is a fixed function (64-bit FNV-1a), never a seeded or platform-dependent hash.
+
+use std::fmt;
+
+/// The prefix of every key the store writes, unless configured otherwise.
+pub const DEFAULT_KEY_PREFIX: &str = "mutestore";
+
+/// A validated key prefix: no `{`, no `}`, no control characters, 1 to 64 bytes.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct KeyPrefix(String);
+
+/// The longest key prefix accepted, in bytes.
+pub(crate) const MAX_PREFIX_BYTES: usize = 64;
+
+impl KeyPrefix {
+    /// Checks `prefix`; the error says what is wrong with it.
+    pub(crate) fn new(prefix: &str) -> Result<Self, &'static str> {
+        if prefix.is_empty() {
+            return Err("the key prefix must not be empty");
+        }
+        if prefix.len() > MAX_PREFIX_BYTES {
+            return Err("the key prefix must be at most 64 bytes");
+        }
+        if prefix.contains(['{', '}']) {
+            return Err("the key prefix must not contain `{` or `}`: they would move the hash tag");
+        }
+        if prefix.chars().any(char::is_control) {
+            return Err("the key prefix must not contain control characters");
+        }
+        Ok(Self(prefix.to_owned()))
+    }
+
+    /// The prefix as text.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key of `user`'s sorted set of muted rooms.
+    pub(crate) fn user_key(&self, user: &[u8]) -> Vec<u8> {
+        self.key(b"u", user)
+    }
+
+    /// The key of `room`'s index: the users who muted it since it was last forgotten (and possibly
+    /// some who have unmuted it since).
+    pub(crate) fn room_index_key(&self, room: &[u8]) -> Vec<u8> {
+        self.key(b"r", room)
+    }
+
+    /// The key of the users a `forget_room` of `room` has yet to visit. Same slot as the index.
+    pub(crate) fn room_forgetting_key(&self, room: &[u8]) -> Vec<u8> {
+        self.key(b"f", room)
+    }
+
+    fn key(&self, kind: &[u8], id: &[u8]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.0.len() + kind.len() + 20 + id.len());
+        key.extend_from_slice(self.0.as_bytes());
+        key.push(b':');
+        key.extend_from_slice(kind);
+        key.extend_from_slice(b":{");
+        key.extend_from_slice(&tag(id));
+        key.push(b'}');
+        key.extend_from_slice(id);
+        key
+    }
+}
+
+/// [`DEFAULT_KEY_PREFIX`], which passes [`KeyPrefix::new`] (a test checks).
+impl Default for KeyPrefix {
+    fn default() -> Self {
+        Self(DEFAULT_KEY_PREFIX.to_owned())
+    }
+}
+
+impl fmt::Debug for KeyPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// The hash tag of an id: its 64-bit FNV-1a hash as 16 lowercase hex digits.
+pub(crate) fn tag(id: &[u8]) -> [u8; 16] {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let hash = id.iter().fold(OFFSET_BASIS, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(PRIME)
+    });
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 16];
+    for (i, digit) in out.iter_mut().enumerate() {
+        *digit = HEX[((hash >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redis::cluster_slots::hashed_part;
+
+    #[test]
+    fn the_tag_is_a_fixed_function() {
+        // FNV-1a test vectors: the stored format must not change between builds or machines.
+        assert_eq!(&tag(b""), b"cbf29ce484222325");
+        assert_eq!(&tag(b"a"), b"af63dc4c8601ec8c");
+        assert_eq!(&tag(b"foobar"), b"85944171f73967e8");
+    }
+
+    #[test]
+    fn braces_in_ids_do_not_move_the_hash_tag() {
+        let prefix = KeyPrefix::new("app:mutes").unwrap();
+        for id in [
+            "plain",
+            "}",
+            "{",
+            "{x}",
+            "a}b{c",
+            "with space",
+            "ルーム",
+            "}{",
+        ] {
+            let key = prefix.user_key(id.as_bytes());
+            assert_eq!(hashed_part(&key), tag(id.as_bytes()), "user {id:?}");
+            let index = prefix.room_index_key(id.as_bytes());
+            let forgetting = prefix.room_forgetting_key(id.as_bytes());
+            assert_eq!(hashed_part(&index), hashed_part(&forgetting), "room {id:?}");
+            assert!(key.ends_with(id.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn keys_of_different_ids_and_kinds_differ() {
+        let prefix = KeyPrefix::new("p").unwrap();
+        let ids = ["a", "a:", "ab", "b", "u:{x}a"];
+        let mut keys: Vec<Vec<u8>> = ids
+            .iter()
+            .flat_map(|id| {
+                [
+                    prefix.user_key(id.as_bytes()),
+                    prefix.room_index_key(id.as_bytes()),
+                    prefix.room_forgetting_key(id.as_bytes()),
+                ]
+            })
+            .collect();
+        let count = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), count);
+    }
+
+    #[test]
+    fn prefixes_are_checked() {
+        assert_eq!(KeyPrefix::new(DEFAULT_KEY_PREFIX), Ok(KeyPrefix::default()));
+        assert!(KeyPrefix::new("tenant-7:mutes").is_ok());
+        for bad in ["", "a{b", "a}b", "tab\there", &"x".repeat(65)] {
+            assert!(KeyPrefix::new(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The Redis backend: [`RedisStore`] over one Redis server or a Redis Cluster, configured by
+//! [`RedisConfig`]. Enabled by the `redis` feature.
+//!
+//! - `config`: which servers, the key prefix, the timeout and the mute limit.
+//! - `keys`: the key layout and the hash tags that keep each user's data in one Cluster slot.
+//! - `scripts`: the Lua scripts that make each per-user change atomic.
+//! - `cluster_slots`: key slots and the slot map, to pipeline per Cluster node.
+//! - `connection`: the standalone or Cluster connection, and per-node pipelines.
+//! - `redis_store`: the `MuteStore` implementation.
+
+mod backend_error;
+mod cluster_slots;
+mod config;
+mod connection;
+mod keys;
+mod redis_store;
+mod scripts;
+
+pub use config::{DEFAULT_REDIS_TIMEOUT, RedisConfig, RedisConfigError};
+pub use keys::DEFAULT_KEY_PREFIX;
+pub use redis_store::RedisStore;

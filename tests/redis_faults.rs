@@ -1,0 +1,303 @@
+//! Faults, against redis-server processes each test starts itself: a killed server, a frozen
+//! server, a killed Cluster node, nothing listening. Every operation must fail with
+//! `StoreError::Backend` (no panic, no hang) and the store must serve again, by itself, once the
+//! server is back. Needs redis-server and redis-cli (`bash .ci/redis.sh` checks for both).
+
+#![cfg(feature = "redis")]
+
+mod redis_env;
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+
+use mutestore::{MuteStore, RedisConfig, RedisStore, RoomId, StoreError, UserId};
+use redis_env::server_process::{ClusterProcesses, ServerProcess, free_port};
+
+/// The store's time limit in these tests.
+const TIMEOUT: Duration = Duration::from_millis(300);
+/// Far above anything the store should take: reaching it means a hang, and fails the test.
+const HANG_DEADLINE: Duration = Duration::from_secs(60);
+
+fn user(name: &str) -> UserId {
+    UserId::new(name).unwrap()
+}
+
+fn room(name: &str) -> RoomId {
+    RoomId::new(name).unwrap()
+}
+
+/// Awaits `work`, failing the test if it hangs.
+async fn no_hang<T>(what: &str, work: impl Future<Output = T>) -> T {
+    tokio::time::timeout(HANG_DEADLINE, work)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {HANG_DEADLINE:?}"))
+}
+
+/// Runs every operation once on `who` and `users`, returning each outcome by name.
+async fn every_operation(
+    store: &RedisStore,
+    who: &UserId,
+    users: &[UserId],
+) -> Vec<(&'static str, Result<(), StoreError>)> {
+    let scratch = room("scratch-room");
+    vec![
+        ("mute", store.mute(who, &scratch).await.map(drop)),
+        ("unmute", store.unmute(who, &scratch).await.map(drop)),
+        ("muted_rooms", store.muted_rooms(who).await.map(drop)),
+        ("is_muted", store.is_muted(who, &scratch).await.map(drop)),
+        (
+            "muted_among",
+            store.muted_among(&scratch, users).await.map(drop),
+        ),
+        ("forget_room", store.forget_room(&scratch).await.map(drop)),
+        ("forget_user", store.forget_user(who).await.map(drop)),
+    ]
+}
+
+/// Checks that every result is a backend error, and that none shows `secret`.
+fn assert_all_backend_errors(results: &[(&str, Result<(), StoreError>)], secret: Option<&str>) {
+    for (operation, result) in results {
+        match result {
+            Err(error @ StoreError::Backend(_)) => {
+                if let Some(secret) = secret {
+                    assert!(
+                        !format!("{error} {error:?}").contains(secret),
+                        "{operation}: the error shows the password: {error:?}"
+                    );
+                }
+            }
+            other => panic!("{operation}: expected a backend error, got {other:?}"),
+        }
+    }
+}
+
+fn assert_all_ok(results: &[(&str, Result<(), StoreError>)]) {
+    for (operation, result) in results {
+        assert!(result.is_ok(), "{operation}: {result:?}");
+    }
+}
+
+/// Retries `read` until it succeeds: the store must resume by itself.
+async fn until_it_serves<T>(what: &str, mut read: impl AsyncFnMut() -> Result<T, StoreError>) -> T {
+    no_hang(what, async {
+        loop {
+            match read().await {
+                Ok(value) => return value,
+                Err(StoreError::Backend(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(other) => panic!("{what}: {other:?}"),
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_fails_every_operation_then_service_resumes() {
+    let secret = "s3cret-password";
+    let mut server = ServerProcess::start(&["--requirepass", secret]);
+    let url = format!("redis://:{secret}@127.0.0.1:{}", server.port());
+    let config = RedisConfig::standalone(&url).unwrap().with_timeout(TIMEOUT);
+    assert!(!format!("{config:?}").contains(secret));
+    let store = RedisStore::connect(config).await.unwrap();
+    assert!(!format!("{store:?}").contains(secret));
+    let (alice, bob) = (user("alice"), user("bob"));
+    store.mute(&alice, &room("lobby")).await.unwrap();
+    store.mute(&alice, &room("news")).await.unwrap();
+
+    server.kill();
+    // Several rounds, the last after the client's reconnection attempts have run out: repeated
+    // failures must not wedge the connection.
+    for pause in [0, 0, 3] {
+        tokio::time::sleep(Duration::from_secs(pause)).await;
+        let results = no_hang(
+            "operations on a dead server",
+            every_operation(&store, &bob, &[alice.clone(), bob.clone()]),
+        )
+        .await;
+        assert_all_backend_errors(&results, Some(secret));
+    }
+
+    server.restart();
+    let rooms = until_it_serves("muted_rooms after the restart", async || {
+        store.muted_rooms(&alice).await
+    })
+    .await;
+    assert_eq!(
+        rooms,
+        ["lobby", "news"],
+        "the data the server had synced is served again"
+    );
+    let results = every_operation(&store, &bob, &[alice.clone(), bob.clone()]).await;
+    assert_all_ok(&results);
+    assert_eq!(
+        store
+            .muted_among(&room("news"), &[bob.clone(), alice.clone()])
+            .await
+            .unwrap(),
+        [alice]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_server_times_out_every_operation_then_service_resumes() {
+    let server = ServerProcess::start(&[]);
+    let config = RedisConfig::standalone(&server.url())
+        .unwrap()
+        .with_timeout(TIMEOUT);
+    let store = RedisStore::connect(config).await.unwrap();
+    let (alice, bob) = (user("alice"), user("bob"));
+    store.mute(&alice, &room("lobby")).await.unwrap();
+
+    server.pause();
+    // The writes here are on bob: a frozen server may still run a request it received once it
+    // wakes, as any server may run a request whose answer was lost.
+    let results = no_hang(
+        "operations on a frozen server",
+        every_operation(&store, &bob, &[alice.clone(), bob.clone()]),
+    )
+    .await;
+    assert_all_backend_errors(&results, None);
+
+    server.resume();
+    let rooms = until_it_serves("muted_rooms after the freeze", async || {
+        store.muted_rooms(&alice).await
+    })
+    .await;
+    assert_eq!(rooms, ["lobby"]);
+    assert_all_ok(&every_operation(&store, &bob, &[alice.clone(), bob.clone()]).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_cluster_node_fails_its_users_then_service_resumes() {
+    let mut cluster = ClusterProcesses::start();
+    let config = RedisConfig::cluster(cluster.urls())
+        .unwrap()
+        .with_timeout(TIMEOUT);
+    let store = RedisStore::connect(config).await.unwrap();
+    // Enough users that every node holds some.
+    let users: Vec<UserId> = (0..30).map(|n| user(&format!("user-{n}"))).collect();
+    let lobby = room("lobby");
+    for user in &users {
+        store.mute(user, &lobby).await.unwrap();
+    }
+
+    cluster.nodes[1].kill();
+    // All users at once: each operation on the dead node waits out the timeout.
+    let all = join_all(
+        users
+            .iter()
+            .map(|user| every_operation(&store, user, &users)),
+    );
+    let mut failed = 0;
+    for results in no_hang("operations with a node down", all).await {
+        for (operation, result) in &results {
+            match result {
+                Ok(()) => {}
+                Err(StoreError::Backend(_)) => failed += 1,
+                Err(other) => panic!("{operation}: {other:?}"),
+            }
+        }
+    }
+    assert!(
+        failed > 0,
+        "some operations must reach the dead node and fail"
+    );
+    let among = no_hang(
+        "muted_among with a node down",
+        store.muted_among(&lobby, &users),
+    )
+    .await;
+    assert!(
+        matches!(among, Err(StoreError::Backend(_))),
+        "muted_among over every node: {among:?}"
+    );
+
+    cluster.nodes[1].restart();
+    cluster.wait_until_ok();
+    let muted = until_it_serves("muted_among after the restart", async || {
+        store.muted_among(&lobby, &users).await
+    })
+    .await;
+    // The operations above forgot some users and re-muted none, so the survivors are a subset.
+    assert!(muted.iter().all(|u| users.contains(u)));
+    for user in &users {
+        until_it_serves("mute after the restart", async || {
+            store.mute(user, &lobby).await
+        })
+        .await;
+    }
+    assert_all_ok(&every_operation(&store, &users[0], &users).await);
+    store.mute(&users[0], &lobby).await.unwrap();
+    assert_eq!(store.muted_among(&lobby, &users).await.unwrap(), users);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_to_nothing_fails_with_a_backend_error() {
+    let url = format!("redis://127.0.0.1:{}", free_port());
+    let standalone = RedisConfig::standalone(&url).unwrap().with_timeout(TIMEOUT);
+    let result = no_hang("connect", RedisStore::connect(standalone)).await;
+    assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
+    let cluster = RedisConfig::cluster([url]).unwrap().with_timeout(TIMEOUT);
+    let result = no_hang("connect", RedisStore::connect(cluster)).await;
+    assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
+}
+
+/// The id a Cluster node goes by.
+fn node_id(node: &ServerProcess) -> String {
+    let client = redis::Client::open(node.url()).unwrap();
+    let mut connection = client.get_connection().unwrap();
+    redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query(&mut connection)
+        .unwrap()
+}
+
+/// Moves `slots` slots, with their keys, from one node to another.
+fn reshard(cluster: &ClusterProcesses, from: usize, to: usize, slots: usize) {
+    let output = std::process::Command::new(redis_env::server_process::cli_binary())
+        .arg("--cluster")
+        .arg("reshard")
+        .arg(format!("127.0.0.1:{}", cluster.nodes[0].port()))
+        .args(["--cluster-from", &node_id(&cluster.nodes[from])])
+        .args(["--cluster-to", &node_id(&cluster.nodes[to])])
+        .args(["--cluster-slots", &slots.to_string()])
+        .arg("--cluster-yes")
+        .output()
+        .expect("run redis-cli --cluster reshard");
+    assert!(
+        output.status.success(),
+        "reshard failed: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    cluster.wait_until_ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_stay_right_while_slots_move_between_nodes() {
+    let cluster = ClusterProcesses::start();
+    let config = RedisConfig::cluster(cluster.urls()).unwrap();
+    let store = RedisStore::connect(config).await.unwrap();
+    let lobby = room("lobby");
+    let users: Vec<UserId> = (0..600).map(|n| user(&format!("member-{n}"))).collect();
+    for user in users.iter().step_by(3) {
+        store.mute(user, &lobby).await.unwrap();
+    }
+    let expected: Vec<UserId> = users.iter().step_by(3).cloned().collect();
+    // The store now holds the slot map.
+    assert_eq!(store.muted_among(&lobby, &users).await.unwrap(), expected);
+
+    // Part of node 0's slots go to node 1 and part to node 2: the map the store holds is stale,
+    // and one node's batch now spans three nodes.
+    reshard(&cluster, 0, 1, 1500);
+    reshard(&cluster, 0, 2, 1500);
+    for _ in 0..3 {
+        assert_eq!(store.muted_among(&lobby, &users).await.unwrap(), expected);
+    }
+    for user in &expected {
+        assert_eq!(store.muted_rooms(user).await.unwrap(), ["lobby"]);
+    }
+    assert_eq!(store.forget_room(&lobby).await.unwrap(), expected.len());
+    assert!(store.muted_among(&lobby, &users).await.unwrap().is_empty());
+}
