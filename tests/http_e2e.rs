@@ -736,7 +736,12 @@ async fn hostile_requests_never_break_the_server() {
     // refuses the headers; past hyper's own limits hyper refuses the request.
     for (length, status, reason, code) in [
         (8 * 1024, 401, "Unauthorized", "INVALID_TOKEN"),
-        (60 * 1024, 431, "Request Header Fields Too Large", "HEADERS_TOO_LARGE"),
+        (
+            60 * 1024,
+            431,
+            "Request Header Fields Too Large",
+            "HEADERS_TOO_LARGE",
+        ),
     ] {
         let long = "t".repeat(length);
         let reply = server
