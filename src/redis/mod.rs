@@ -5,7 +5,9 @@
 //! - `keys`: the key layout and the hash tags that keep each user's data in one Cluster slot.
 //! - `scripts`: the Lua scripts that make each per-user change atomic.
 //! - `cluster_slots`: key slots and the slot map, to pipeline per Cluster node.
-//! - `connection`: the standalone or Cluster connection, and per-node pipelines.
+//! - `link`: one live standalone or Cluster connection.
+//! - `node_pipelines`: per-node pipelines on a Cluster.
+//! - `connection`: the store's connection, which replaces a link that has stopped answering.
 //! - `redis_store`: the `MuteStore` implementation.
 
 mod backend_error;
@@ -13,6 +15,8 @@ mod cluster_slots;
 mod config;
 mod connection;
 mod keys;
+mod link;
+mod node_pipelines;
 mod redis_store;
 mod scripts;
 
