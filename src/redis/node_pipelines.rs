@@ -56,29 +56,32 @@ pub(crate) async fn query_each_on_cluster(
             .map(|positions| query_group(connection, commands, positions)),
     )
     .await;
+    if answers.iter().any(|answer| answer.fell_back) {
+        *owners_cache.lock() = None;
+    }
     let mut replies = vec![Value::Nil; commands.len()];
-    let mut map_was_stale = false;
     for (positions, answer) in groups.iter().zip(answers) {
-        let (values, stale) = answer?;
-        map_was_stale |= stale;
-        for (&position, value) in positions.iter().zip(values) {
+        for (&position, value) in positions.iter().zip(answer.values?) {
             replies[position] = value;
         }
-    }
-    if map_was_stale {
-        *owners_cache.lock() = None;
     }
     Ok(replies)
 }
 
+/// The replies to one node's group, and whether the group had to be sent command by command.
+struct GroupAnswer {
+    values: RedisResult<Vec<Value>>,
+    fell_back: bool,
+}
+
 /// Sends the commands at `positions`, all for one node, as one pipeline. When the pipeline fails
 /// or any reply is an error (typically `MOVED`: the slot map has changed), sends each command on
-/// its own instead, through the cluster connection's own routing, and reports the map as stale.
+/// its own instead, through the cluster connection's own routing, which follows redirects.
 async fn query_group(
     connection: &ClusterConnection,
     commands: &[KeyedCommand],
     positions: &[usize],
-) -> RedisResult<(Vec<Value>, bool)> {
+) -> GroupAnswer {
     let mut pipeline = redis::pipe();
     for &position in positions {
         pipeline.add_command(commands[position].command.clone());
@@ -95,7 +98,10 @@ async fn query_group(
         && values.len() == positions.len()
         && !values.iter().any(|v| matches!(v, Value::ServerError(_)))
     {
-        return Ok((values, false));
+        return GroupAnswer {
+            values: Ok(values),
+            fell_back: false,
+        };
     }
     let singles = join_all(positions.iter().map(|&position| async move {
         commands[position]
@@ -104,6 +110,8 @@ async fn query_group(
             .await
     }))
     .await;
-    let values = singles.into_iter().collect::<RedisResult<Vec<Value>>>()?;
-    Ok((values, true))
+    GroupAnswer {
+        values: singles.into_iter().collect(),
+        fell_back: true,
+    }
 }
