@@ -23,3 +23,8 @@ mod scripts;
 pub use config::{DEFAULT_REDIS_TIMEOUT, RedisConfig, RedisConfigError};
 pub use keys::DEFAULT_KEY_PREFIX;
 pub use redis_store::RedisStore;
+
+// docs/REDIS.md, compiled as doctests so that its examples cannot drift from the code.
+#[doc = include_str!("../../docs/REDIS.md")]
+#[cfg(doctest)]
+pub struct RedisDoctests;
