@@ -5,8 +5,8 @@
 //! connection can wedge: with redis-rs 1.8.1, a slot refresh that starts while a node's
 //! reconnection is waiting for the same lock deadlocks, and from then on every request times out,
 //! even to healthy nodes (seen when a node is killed and restarted under load; a new connection
-//! works at once). So when every operation has failed for [`rebuild_after`] the timeout, the
-//! store opens a new link in the background and swaps it in once it answers. During a real outage
+//! works at once). So when every operation has failed for three timeouts (at least a second, see
+//! [`rebuild_after`]), the store opens a new link in the background and swaps it in once it answers. During a real outage
 //! the new link fails to open, and the old one is kept; attempts are spaced by the same delay.
 
 use std::sync::Arc;
@@ -113,8 +113,8 @@ impl RedisConnection {
         self.link().query_each(commands, &self.shared.owners).await
     }
 
-    /// Records how an operation went: whether the backend served it. After failures for
-    /// [`rebuild_after`] the timeout, starts opening a new link in the background.
+    /// Records how an operation went: whether the backend served it. When every operation has
+    /// failed for [`rebuild_after`], starts opening a new link in the background.
     pub(crate) fn report(&self, served: bool) {
         let wait = rebuild_after(self.shared.timeout);
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
