@@ -101,6 +101,6 @@ if [ "${1:-}" = "--" ]; then
     shift
     "$@"
 else
-    echo "== cargo test --features redis --test redis_store --test redis_faults"
-    cargo test --features redis --test redis_store --test redis_faults
+    echo "== cargo test --features redis --test redis_store --test redis_faults --test example_server"
+    cargo test --features redis --test redis_store --test redis_faults --test example_server
 fi

@@ -53,6 +53,16 @@
 //! A host that picks its backend at run time holds a [`SharedMuteStore`]
 //! (`Arc<dyn DynMuteStore>`), which implements [`MuteStore`] too.
 //!
+//! # Durable storage (feature `durable`, on by default)
+//!
+//! `DurableStore` is a [`MemoryStore`] for reads over an append-only, checksummed log in a local
+//! directory, rebuilt into memory when it is opened (`DurableStore::open(dir)`). In
+//! `Durability::Sync` (the default) a change returns once it is on disk, concurrent writers sharing
+//! each `fdatasync`; `Durability::Periodic(interval)` returns at once and syncs every `interval`.
+//! The log is folded into snapshots in the background; one store at a time may open a directory;
+//! a torn write at the end of the log is cut off at open, any other damage fails the open naming
+//! the file. `docs/DURABILITY.md` has the guarantees, the file format and the measurements.
+//!
 //! # HTTP (features `http` and `axum`)
 //!
 //! The feature `http` adds the IMKIT-compatible endpoints (`GET /me`, `POST|DELETE /me/mute/:room`,
@@ -69,6 +79,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "durable")]
+mod durable;
 mod error;
 #[cfg(feature = "http")]
 mod http;
@@ -80,6 +92,12 @@ mod ordered_rooms;
 mod redis;
 mod store;
 
+#[cfg(feature = "durable")]
+#[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
+pub use durable::{
+    DEFAULT_COMPACT_AFTER_BYTES, Durability, DurableOptions, DurableStore, OpenError,
+    RecoveryReport, TornTail,
+};
 pub use error::{MuteLimitExceeded, StoreError};
 pub use ids::{IdError, MAX_ID_BYTES, RoomId, UserId};
 pub use memory::{DEFAULT_MUTE_LIMIT, MemoryStore};
@@ -108,3 +126,8 @@ pub use crate::redis::{
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+// The same for the durable store's guide.
+#[doc = include_str!("../docs/DURABILITY.md")]
+#[cfg(all(doctest, feature = "durable"))]
+pub struct DurabilityDoctests;

@@ -46,6 +46,11 @@ fn server_binary() -> &'static Path {
                 build.args(["--profile", other]);
             }
         }
+        // The same optional features as this test binary, so the example is not rebuilt without
+        // them (and the Redis test gets a server that speaks Redis).
+        if cfg!(feature = "redis") {
+            build.args(["--features", "redis"]);
+        }
         let output = build.stderr(Stdio::inherit()).output().expect("cargo runs");
         assert!(
             output.status.success(),
@@ -73,6 +78,18 @@ struct Server {
     startup_line: String,
 }
 
+/// `--memory` unless the test chooses the store itself: the server's default data directory is
+/// `./data`, which tests running side by side must not share.
+fn store_args(args: &[&str]) -> &'static [&'static str] {
+    let chooses_store =
+        |arg: &&str| matches!(*arg, "--data" | "--memory" | "--redis" | "--redis-cluster");
+    if args.iter().any(chooses_store) {
+        &[]
+    } else {
+        &["--memory"]
+    }
+}
+
 /// Drains a pipe on a thread, so the process never blocks on a full pipe.
 fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
     std::thread::spawn(move || {
@@ -87,6 +104,7 @@ impl Server {
     fn start(extra_args: &[&str]) -> Self {
         let mut child = Command::new(server_binary())
             .args(["--addr", "127.0.0.1:0"])
+            .args(store_args(extra_args))
             .args(extra_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -295,6 +313,7 @@ fn a_seed_file_replaces_the_demo_seed() {
 fn run_to_end(args: &[&str]) -> (ExitStatus, String, String) {
     let output = Command::new(server_binary())
         .args(["--addr", "127.0.0.1:0"])
+        .args(store_args(args))
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -350,6 +369,7 @@ fn bad_arguments_exit_with_the_usage() {
         &["--bogus"][..],
         &["--seed"],
         &["--allow-origin", "https://a.example/"],
+        &["--data", "somewhere", "--memory"],
     ] {
         let (status, stdout, stderr) = run_to_end(args);
         assert_eq!(status.code(), Some(2), "{args:?}");
@@ -362,4 +382,127 @@ fn bad_arguments_exit_with_the_usage() {
         stdout.contains("--addr HOST:PORT") && stdout.contains("--seed FILE"),
         "{stdout}"
     );
+}
+
+/// A fresh directory under the target directory's scratch space.
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("example_server-{}", std::process::id()))
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir
+}
+
+#[cfg(unix)]
+#[test]
+fn mutes_survive_a_restart_on_the_same_data_directory() {
+    let dir = scratch_dir("restart");
+    let dir = dir.to_str().expect("a UTF-8 path");
+    let server = Server::start(&["--data", dir]);
+    assert!(
+        server.startup_line.contains("DurableStore"),
+        "{}",
+        server.startup_line
+    );
+    for room in ["room-7", "demo-room", "room-3"] {
+        let (status, _) = server.as_demo_user("POST", &format!("/me/mute/{room}"));
+        assert_eq!(status, 200);
+    }
+    let (status, _) = server.as_demo_user("DELETE", "/me/mute/demo-room");
+    assert_eq!(status, 200);
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success());
+
+    let server = Server::start(&["--data", dir]);
+    let (status, body) = server.as_demo_user("GET", "/me");
+    assert_eq!(
+        (status, &body["result"]["mute"]),
+        (200, &json!(["room-7", "room-3"]))
+    );
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_second_server_on_the_same_data_directory_is_refused() {
+    let dir = scratch_dir("locked");
+    let dir = dir.to_str().expect("a UTF-8 path");
+    let first = Server::start(&["--data", dir]);
+    let (status, stdout, stderr) = run_to_end(&["--data", dir]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot open the store"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(dir), "{stderr}");
+    assert!(!stdout.contains("listening"));
+    // The first one still serves.
+    let (status, _) = first.as_demo_user("GET", "/me");
+    assert_eq!(status, 200);
+    let (status, _) = first.stop_with("TERM");
+    assert!(status.success());
+}
+
+/// Two servers on one Redis see each other's changes at once: a mute through one is in `GET /me`
+/// through the other, and an unmute through the second is gone from the first. Needs a Redis:
+/// `bash .ci/redis.sh` runs it with the `redis` feature and sets `MUTESTORE_REDIS_URL` and
+/// `MUTESTORE_REDIS_CLUSTER_NODES`.
+#[cfg(all(unix, feature = "redis"))]
+#[test]
+fn two_servers_on_one_redis_share_every_change() {
+    let standalone = std::env::var("MUTESTORE_REDIS_URL")
+        .expect("MUTESTORE_REDIS_URL names the Redis to test against (bash .ci/redis.sh sets it)");
+    let cluster = std::env::var("MUTESTORE_REDIS_CLUSTER_NODES").expect(
+        "MUTESTORE_REDIS_CLUSTER_NODES names the Cluster to test against (bash .ci/redis.sh sets it)",
+    );
+    for (option, target) in [("--redis", standalone), ("--redis-cluster", cluster)] {
+        // A user no other run has touched, so the shared Redis needs no cleaning.
+        let user = format!(
+            "e2e-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos())
+        );
+        let seed = json!({
+            "clientKeys": ["demo-client-key"],
+            "apiKeys": ["demo-api-key"],
+            "rooms": ["room-1", "room-2"],
+            "users": [{"token": "demo-token", "profile": {"_id": user}}],
+        });
+        let seed = scratch_file(&format!("{user}.json"), &seed.to_string());
+        let seed = seed.to_str().expect("a UTF-8 path");
+        let first = Server::start(&[option, &target, "--seed", seed]);
+        let second = Server::start(&[option, &target, "--seed", seed]);
+        assert!(
+            first.startup_line.contains("RedisStore"),
+            "{}",
+            first.startup_line
+        );
+
+        let (status, _) = first.as_demo_user("POST", "/me/mute/room-1");
+        assert_eq!(status, 200);
+        let (status, _) = first.as_demo_user("POST", "/me/mute/room-2");
+        assert_eq!(status, 200);
+        let (status, body) = second.as_demo_user("GET", "/me");
+        assert_eq!(
+            (status, &body["result"]["mute"]),
+            (200, &json!(["room-1", "room-2"])),
+            "{option}"
+        );
+        let (status, _) = second.as_demo_user("DELETE", "/me/mute/room-1");
+        assert_eq!(status, 200);
+        let (status, body) = first.as_demo_user("GET", "/me");
+        assert_eq!(
+            (status, &body["result"]["mute"]),
+            (200, &json!(["room-2"])),
+            "{option}"
+        );
+        for server in [first, second] {
+            let (status, _) = server.stop_with("TERM");
+            assert!(status.success());
+        }
+    }
 }

@@ -5,9 +5,15 @@ use std::path::PathBuf;
 
 /// The help text.
 pub const USAGE: &str = "\
-usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]...
+usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--data DIR | --memory]
 
   --addr HOST:PORT        where to listen (default 127.0.0.1:3000; port 0 picks a free one)
+  --data DIR              keep mutes in DIR with DurableStore, every change synced to disk
+                          before it is answered (default ./data)
+  --memory                keep mutes in memory only (MemoryStore): nothing survives a restart
+  --redis URL             keep mutes in a standalone Redis (redis://HOST:PORT), shared with every
+                          server on it (needs a build with `--features redis`)
+  --redis-cluster URLS    the same on a Redis Cluster: comma-separated node URLs
   --seed FILE             the keys, rooms and users, as JSON (default: the built-in demo seed)
   --allow-origin ORIGIN   let browsers on ORIGIN (scheme://host[:port]) call the endpoints;
                           may be repeated (default: no CORS)
@@ -22,7 +28,25 @@ pub struct ServerArgs {
     pub seed: Option<PathBuf>,
     /// Origins let through CORS.
     pub allowed_origins: Vec<String>,
+    /// Where mutes are kept.
+    pub store: StoreChoice,
 }
+
+/// Where the server keeps mutes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChoice {
+    /// `DurableStore` in this directory.
+    Durable(PathBuf),
+    /// `MemoryStore`: nothing is kept after exit.
+    Memory,
+    /// `RedisStore` on a standalone server at this URL.
+    Redis(String),
+    /// `RedisStore` on a Cluster with these node URLs.
+    RedisCluster(Vec<String>),
+}
+
+/// The data directory used when neither `--data` nor `--memory` is given.
+pub const DEFAULT_DATA_DIR: &str = "./data";
 
 /// A command line that cannot be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +60,9 @@ pub enum ArgsError {
     /// An argument that is not UTF-8.
     #[error("arguments must be UTF-8")]
     NotUtf8,
+    /// Two options that choose different stores.
+    #[error("choose one store: `{0}` and `{1}` cannot be given together")]
+    ConflictingStores(&'static str, &'static str),
 }
 
 impl ServerArgs {
@@ -45,6 +72,14 @@ impl ServerArgs {
             addr: "127.0.0.1:3000".to_owned(),
             seed: None,
             allowed_origins: Vec::new(),
+            store: StoreChoice::Durable(PathBuf::from(DEFAULT_DATA_DIR)),
+        };
+        let mut store_option: Option<&'static str> = None;
+        let mut choose = |option: &'static str| match store_option.replace(option) {
+            Some(earlier) if earlier != option => {
+                Err(ArgsError::ConflictingStores(earlier, option))
+            }
+            _ => Ok(()),
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -70,6 +105,28 @@ impl ServerArgs {
                 "--addr" => parsed.addr = value("--addr")?,
                 "--seed" => parsed.seed = Some(PathBuf::from(value("--seed")?)),
                 "--allow-origin" => parsed.allowed_origins.push(value("--allow-origin")?),
+                "--data" => {
+                    choose("--data")?;
+                    parsed.store = StoreChoice::Durable(PathBuf::from(value("--data")?));
+                }
+                "--memory" => {
+                    choose("--memory")?;
+                    parsed.store = StoreChoice::Memory;
+                }
+                "--redis" => {
+                    choose("--redis")?;
+                    parsed.store = StoreChoice::Redis(value("--redis")?);
+                }
+                "--redis-cluster" => {
+                    choose("--redis-cluster")?;
+                    let nodes = value("--redis-cluster")?;
+                    parsed.store = StoreChoice::RedisCluster(
+                        nodes
+                            .split(',')
+                            .map(|node| node.trim().to_owned())
+                            .collect(),
+                    );
+                }
                 _ => return Err(ArgsError::Unknown(name)),
             }
         }

@@ -67,7 +67,13 @@ async fn main() -> ExitCode {
         },
     };
 
-    let (store, store_name) = store::open_store();
+    let (store, store_name) = match store::open_store(&args.store).await {
+        Ok(opened) => opened,
+        Err(problem) => {
+            eprintln!("error: cannot open the store: {problem}");
+            return ExitCode::FAILURE;
+        }
+    };
     let app = MuteApi::new(
         store,
         SeedAuthenticator::new(&seed),

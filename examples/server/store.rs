@@ -2,17 +2,83 @@
 
 use std::sync::Arc;
 
-use mutestore::{MemoryStore, SharedMuteStore};
+use mutestore::{DurableStore, MemoryStore, SharedMuteStore};
 
-/// The store the server runs on, and how the start-up line names it.
+use crate::args::StoreChoice;
+
+/// Opens the chosen store; returns it with how the start-up line names it, or the reason it could
+/// not be opened (a data directory another process holds, a damaged log, no Redis at the URL).
 ///
-/// A [`SharedMuteStore`] so that the backend can be picked at run time: a durable store slots in
-/// here next to the in-memory one.
-pub fn open_store() -> (SharedMuteStore, String) {
-    let store = MemoryStore::new();
-    let name = format!(
-        "in-memory MemoryStore, mute limit {}, nothing kept after exit",
-        store.mute_limit()
-    );
-    (Arc::new(store), name)
+/// A [`SharedMuteStore`] so that the backend is picked at run time.
+pub async fn open_store(choice: &StoreChoice) -> Result<(SharedMuteStore, String), String> {
+    match choice {
+        StoreChoice::Memory => {
+            let store = MemoryStore::new();
+            let name = format!(
+                "in-memory MemoryStore, mute limit {}, nothing kept after exit",
+                store.mute_limit()
+            );
+            Ok((Arc::new(store), name))
+        }
+        StoreChoice::Durable(dir) => {
+            let store = DurableStore::open(dir).map_err(|error| error.to_string())?;
+            let name = format!(
+                "DurableStore in {}, {:?} durability, {} users loaded, mute limit {}",
+                dir.display(),
+                store.durability(),
+                store.user_count(),
+                store.mute_limit()
+            );
+            Ok((Arc::new(store), name))
+        }
+        StoreChoice::Redis(url) => redis::open(RedisTarget::Standalone(url)).await,
+        StoreChoice::RedisCluster(nodes) => redis::open(RedisTarget::Cluster(nodes)).await,
+    }
+}
+
+/// Where a Redis-backed store connects.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+enum RedisTarget<'a> {
+    Standalone(&'a str),
+    Cluster(&'a [String]),
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use std::sync::Arc;
+
+    use mutestore::{RedisConfig, RedisStore, SharedMuteStore};
+
+    use super::RedisTarget as Target;
+
+    pub async fn open(target: Target<'_>) -> Result<(SharedMuteStore, String), String> {
+        let config = match target {
+            Target::Standalone(url) => RedisConfig::standalone(url),
+            Target::Cluster(nodes) => RedisConfig::cluster(nodes),
+        }
+        .map_err(|error| error.to_string())?;
+        let store = RedisStore::connect(config)
+            .await
+            .map_err(|error| error.to_string())?;
+        let name = format!("RedisStore, {:?}", store.config());
+        Ok((Arc::new(store), name))
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+mod redis {
+    use mutestore::SharedMuteStore;
+
+    use super::RedisTarget as Target;
+
+    pub async fn open(target: Target<'_>) -> Result<(SharedMuteStore, String), String> {
+        let option = match target {
+            Target::Standalone(_) => "--redis",
+            Target::Cluster(_) => "--redis-cluster",
+        };
+        Err(format!(
+            "{option} needs Redis support, which this build leaves out: \
+             run `cargo run --release --features redis --example server -- {option} ...`"
+        ))
+    }
 }

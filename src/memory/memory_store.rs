@@ -108,6 +108,14 @@ impl MemoryStore {
         self.mute_limit
     }
 
+    /// Changes the per-user limit on muted rooms. A user already above a lowered limit keeps every
+    /// room and is refused new ones until the set shrinks below it. A store that rebuilds its state
+    /// from disk loads it without a limit and sets the configured one afterwards, so that lowering
+    /// the limit never drops rooms that were muted under a higher one.
+    pub fn set_mute_limit(&mut self, limit: usize) {
+        self.mute_limit = limit;
+    }
+
     /// How many users have at least one muted room.
     #[must_use]
     pub fn user_count(&self) -> usize {

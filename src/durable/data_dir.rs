@@ -1,0 +1,152 @@
+//! [`DataDir`]: the locked data directory and the names of the files in it.
+//!
+//! ```text
+//! LOCK                   held with an exclusive advisory lock while a store has the directory open
+//! snapshot-<generation>  every user's list as of the start of log <generation>
+//! log-<generation>       the changes after that, in order; generations count up from 0
+//! *.tmp                  a file being written; renamed into place once complete and synced
+//! ```
+//!
+//! The state is the newest snapshot (or nothing, if there is none) followed by every log from the
+//! snapshot's generation on.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+
+use super::file_error::{FileError, OnFile};
+use super::open_error::OpenError;
+
+const LOCK_FILE: &str = "LOCK";
+const LOG_PREFIX: &str = "log-";
+const SNAPSHOT_PREFIX: &str = "snapshot-";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// The data directory, locked for this store's life.
+#[derive(Debug)]
+pub(super) struct DataDir {
+    path: PathBuf,
+    /// Holds the lock; closing it releases the lock.
+    _lock: File,
+}
+
+/// The generations present in a data directory.
+#[derive(Debug, Default)]
+pub(super) struct Listing {
+    /// Snapshot generations, ascending.
+    pub(super) snapshots: Vec<u64>,
+    /// Log generations, ascending.
+    pub(super) logs: Vec<u64>,
+    /// Files left half-written by an interrupted write.
+    pub(super) temporary: Vec<PathBuf>,
+}
+
+impl DataDir {
+    /// Creates the directory if needed and takes its lock.
+    pub(super) fn lock(path: &Path) -> Result<Self, OpenError> {
+        fs::create_dir_all(path).on_file("creating the data directory", path)?;
+        let lock_path = path.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .on_file("opening the lock file", &lock_path)?;
+        match lock.try_lock() {
+            Ok(()) => Ok(Self {
+                path: path.to_path_buf(),
+                _lock: lock,
+            }),
+            Err(TryLockError::WouldBlock) => Err(OpenError::Locked {
+                dir: path.to_path_buf(),
+                lock_file: lock_path,
+            }),
+            Err(TryLockError::Error(source)) => Err(OpenError::Io {
+                action: "locking",
+                path: lock_path,
+                source,
+            }),
+        }
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(super) fn log_path(&self, generation: u64) -> PathBuf {
+        self.path.join(format!("{LOG_PREFIX}{generation:08}"))
+    }
+
+    pub(super) fn snapshot_path(&self, generation: u64) -> PathBuf {
+        self.path.join(format!("{SNAPSHOT_PREFIX}{generation:08}"))
+    }
+
+    /// Where `final_path` is written before it is renamed into place.
+    pub(super) fn temporary_path(final_path: &Path) -> PathBuf {
+        let mut name = final_path.as_os_str().to_owned();
+        name.push(TEMP_SUFFIX);
+        PathBuf::from(name)
+    }
+
+    /// The data files present.
+    pub(super) fn list(&self) -> Result<Listing, FileError> {
+        let mut listing = Listing::default();
+        let entries = fs::read_dir(&self.path).on_file("listing", &self.path)?;
+        for entry in entries {
+            let entry = entry.on_file("listing", &self.path)?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.ends_with(TEMP_SUFFIX) {
+                listing.temporary.push(entry.path());
+            } else if let Some(generation) = parse_generation(name, LOG_PREFIX) {
+                listing.logs.push(generation);
+            } else if let Some(generation) = parse_generation(name, SNAPSHOT_PREFIX) {
+                listing.snapshots.push(generation);
+            }
+        }
+        listing.logs.sort_unstable();
+        listing.snapshots.sort_unstable();
+        Ok(listing)
+    }
+
+    /// Makes the directory's entries (files created, renamed, removed) durable.
+    pub(super) fn sync(&self) -> Result<(), FileError> {
+        File::open(&self.path)
+            .and_then(|dir| dir.sync_all())
+            .on_file("syncing the directory", &self.path)
+    }
+
+    /// Removes a file that is no longer part of the state.
+    pub(super) fn remove(&self, path: &Path) -> Result<(), FileError> {
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+        .on_file("removing", path)
+    }
+}
+
+fn parse_generation(name: &str, prefix: &str) -> Option<u64> {
+    let digits = name.strip_prefix(prefix)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_back() {
+        assert_eq!(parse_generation("log-00000012", LOG_PREFIX), Some(12));
+        assert_eq!(
+            parse_generation("log-123456789012", LOG_PREFIX),
+            Some(123456789012)
+        );
+        assert_eq!(parse_generation("log-", LOG_PREFIX), None);
+        assert_eq!(parse_generation("log-+1", LOG_PREFIX), None);
+        assert_eq!(parse_generation("log-1.tmp", LOG_PREFIX), None);
+        assert_eq!(parse_generation("snapshot-3", LOG_PREFIX), None);
+    }
+}

@@ -1,0 +1,458 @@
+//! [`DurableStore`]: a [`MemoryStore`] for reads over an append-only log on local disk.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use super::compactor::{CompactionRequest, Compactor};
+use super::data_dir::DataDir;
+use super::durability::Durability;
+use super::flusher::Flusher;
+use super::journal::Journal;
+use super::open_error::OpenError;
+use super::options::DurableOptions;
+use super::record::Change;
+use super::recovery::recover;
+use super::recovery_report::RecoveryReport;
+use super::storage_failure::StorageFailure;
+use super::user_stripes::UserStripes;
+use crate::error::StoreError;
+use crate::ids::{RoomId, UserId};
+use crate::memory::MemoryStore;
+use crate::mute_list::{MuteList, MuteOutcome};
+use crate::store::MuteStore;
+
+/// Per-user sets of muted rooms that survive a restart, a `kill -9` and (in
+/// [`Durability::Sync`]) a power cut: a [`MemoryStore`] answers every read, and every change is
+/// also appended to a log in a local directory, from which the store is rebuilt when it is opened.
+///
+/// - Reads cost what they cost in a [`MemoryStore`]; they never touch the disk.
+/// - A change is applied in memory and its record appended to the log under one per-user lock, so
+///   the log holds each user's changes in the order of the lists they returned, and a reopen
+///   gives back exactly the lists, mute order included. A refused mute writes nothing.
+/// - In [`Durability::Sync`] (the default) a change returns once it is on disk. Writers waiting
+///   at the same time share one `fdatasync` (group commit). The async methods wait without holding
+///   a runtime thread: a dedicated flusher thread syncs and wakes them. The `_sync` methods block
+///   the calling thread instead. A change is made when its future is first polled; dropping the
+///   future while it waits for the disk does not undo it.
+/// - The log is folded into a snapshot in the background once it outgrows the last snapshot, so
+///   disk use and reopen time stay proportional to the state, not to its history.
+/// - One store at a time may open a directory: a second open, from this process or another, fails
+///   with [`OpenError::Locked`].
+/// - A torn write at the end of the log (a crash in the middle of a write) is cut off at open and
+///   reported in [`recovery`](Self::recovery) and as a `tracing` warning; any other damage makes
+///   the open fail with [`OpenError::Damaged`], naming the file.
+/// - If a write or sync fails, the store refuses every later change with [`StoreError::Backend`]
+///   (the disk's state is then unknown); reads go on. Reopen it to continue from what is on disk.
+///   The change that hit the failure may remain visible in memory until then.
+///
+/// Dropping the store writes and syncs what is pending, stops its threads and releases the
+/// directory; [`close`](Self::close) does the same and reports a failure.
+///
+/// ```
+/// use mutestore::{DurableStore, MuteStore, RoomId, UserId};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = std::env::temp_dir().join(format!("mutestore-doc-{}", std::process::id()));
+/// let alice = UserId::new("alice")?;
+/// {
+///     let store = DurableStore::open(&dir)?;
+///     store.mute(&alice, &RoomId::new("lobby")?).await?;
+///     store.mute(&alice, &RoomId::new("news")?).await?;
+/// }
+/// let store = DurableStore::open(&dir)?;
+/// assert_eq!(store.muted_rooms(&alice).await?, ["lobby", "news"]);
+/// # drop(store);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct DurableStore {
+    memory: MemoryStore,
+    stripes: UserStripes,
+    journal: Arc<Journal>,
+    durability: Durability,
+    report: RecoveryReport,
+    flusher: Option<JoinHandle<()>>,
+    compactor: Option<JoinHandle<()>>,
+    stop_compaction: Arc<AtomicBool>,
+    /// Dropped last, releasing the directory's lock once the threads have stopped.
+    dir: Arc<DataDir>,
+}
+
+impl fmt::Debug for DurableStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DurableStore")
+            .field("dir", &self.dir.path())
+            .field("durability", &self.durability)
+            .field("memory", &self.memory)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DurableStore {
+    /// Opens the store in `dir`, creating the directory if needed, with the default options
+    /// ([`Durability::Sync`], [`DEFAULT_MUTE_LIMIT`](crate::DEFAULT_MUTE_LIMIT)).
+    ///
+    /// # Errors
+    /// [`OpenError::Locked`] when another store has `dir` open; [`OpenError::Damaged`] or
+    /// [`OpenError::Incomplete`] when the files in it cannot be read back in full;
+    /// [`OpenError::Io`] when the directory cannot be created, read or written.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, OpenError> {
+        Self::open_with(dir, DurableOptions::new())
+    }
+
+    /// Opens the store in `dir` with `options`.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with(dir: impl AsRef<Path>, options: DurableOptions) -> Result<Self, OpenError> {
+        let started = Instant::now();
+        let dir = Arc::new(DataDir::lock(dir.as_ref())?);
+        let recovered = recover(&dir, started)?;
+        let mut memory = recovered.memory;
+        memory.set_mute_limit(options.mute_limit);
+
+        let journal = Arc::new(Journal::new());
+        let snapshot_bytes = Arc::new(AtomicU64::new(recovered.snapshot_bytes));
+        let stop_compaction = Arc::new(AtomicBool::new(false));
+        let (requests, received) = mpsc::channel();
+        if let Some(through) = recovered.compact_through {
+            // Logs closed before a crash and never compacted: fold them in now.
+            let _ = requests.send(CompactionRequest {
+                through,
+                replies: Vec::new(),
+            });
+        }
+        let compactor = Compactor {
+            dir: Arc::clone(&dir),
+            requests: received,
+            snapshot_generation: recovered.snapshot_generation,
+            snapshot_bytes: Arc::clone(&snapshot_bytes),
+            stop: Arc::clone(&stop_compaction),
+        };
+        let flusher = Flusher {
+            journal: Arc::clone(&journal),
+            dir: Arc::clone(&dir),
+            log: recovered.log,
+            durability: options.durability,
+            compact_after_bytes: options.compact_after_bytes,
+            snapshot_bytes,
+            compactor: requests,
+        };
+        let spawn_failed = |source| OpenError::Io {
+            action: "starting a thread for",
+            path: dir.path().to_path_buf(),
+            source,
+        };
+        let compactor = std::thread::Builder::new()
+            .name("mutestore-compactor".into())
+            .spawn(move || compactor.run())
+            .map_err(spawn_failed)?;
+        let flusher_journal = Arc::clone(&journal);
+        let flusher = std::thread::Builder::new()
+            .name("mutestore-flusher".into())
+            .spawn(move || {
+                // A panic here would be a bug; writers must then get an error, not wait forever.
+                if std::panic::catch_unwind(AssertUnwindSafe(|| flusher.run())).is_err() {
+                    flusher_journal.fail(StorageFailure::new("the flusher thread panicked"));
+                }
+            })
+            .map_err(spawn_failed)?;
+        Ok(Self {
+            memory,
+            stripes: UserStripes::new(),
+            journal,
+            durability: options.durability,
+            report: recovered.report,
+            flusher: Some(flusher),
+            compactor: Some(compactor),
+            stop_compaction,
+            dir,
+        })
+    }
+
+    /// The data directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// When changes reach the disk.
+    #[must_use]
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    /// What the open read from disk and whether it cut off a torn write.
+    #[must_use]
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// The per-user limit on muted rooms.
+    #[must_use]
+    pub fn mute_limit(&self) -> usize {
+        self.memory.mute_limit()
+    }
+
+    /// How many users have at least one muted room.
+    #[must_use]
+    pub fn user_count(&self) -> usize {
+        self.memory.user_count()
+    }
+
+    /// Calls `visit` with every user that has muted rooms and the user's list; see
+    /// [`MemoryStore::for_each_user`].
+    pub fn for_each_user(&self, visit: impl FnMut(&UserId, &MuteList)) {
+        self.memory.for_each_user(visit);
+    }
+
+    /// Applies a change to one user under the user's stripe and logs it if it changed anything.
+    /// Returns the result and the sequence number to wait for.
+    fn change_user<'a, T>(
+        &self,
+        user: &UserId,
+        apply: impl FnOnce(&MemoryStore) -> Result<(T, Option<Change<'a>>), StoreError>,
+    ) -> Result<(T, u64), StoreError> {
+        let _stripe = self.stripes.lock(user);
+        self.journal.check()?;
+        let (result, change) = apply(&self.memory)?;
+        let sequence = match change {
+            Some(change) => self.journal.append(change),
+            None => self.journal.last_appended(),
+        };
+        Ok((result, sequence))
+    }
+
+    fn mute_now(&self, user: &UserId, room: &RoomId) -> Result<(MuteOutcome, u64), StoreError> {
+        self.change_user(user, |memory| {
+            let outcome = memory.mute_sync(user, room)?;
+            let change = outcome.changed.then_some(Change::Mute(user, room));
+            Ok((outcome, change))
+        })
+    }
+
+    fn unmute_now(&self, user: &UserId, room: &RoomId) -> Result<(MuteOutcome, u64), StoreError> {
+        self.change_user(user, |memory| {
+            let outcome = memory.unmute_sync(user, room);
+            let change = outcome.changed.then_some(Change::Unmute(user, room));
+            Ok((outcome, change))
+        })
+    }
+
+    fn forget_user_now(&self, user: &UserId) -> Result<(MuteList, u64), StoreError> {
+        self.change_user(user, |memory| {
+            let rooms = memory.forget_user_sync(user);
+            let change = (!rooms.is_empty()).then_some(Change::ForgetUser(user));
+            Ok((rooms, change))
+        })
+    }
+
+    fn forget_room_now(&self, room: &RoomId) -> Result<(usize, u64), StoreError> {
+        let _all = self.stripes.lock_all();
+        self.journal.check()?;
+        let count = self.memory.forget_room_sync(room);
+        let sequence = if count > 0 {
+            self.journal.append(Change::ForgetRoom(room))
+        } else {
+            self.journal.last_appended()
+        };
+        Ok((count, sequence))
+    }
+
+    /// Blocks until `sequence` is durable, in [`Durability::Sync`].
+    fn settle_blocking<T>(&self, (result, sequence): (T, u64)) -> Result<T, StoreError> {
+        if self.durability == Durability::Sync {
+            self.journal.wait_blocking(sequence)?;
+        }
+        Ok(result)
+    }
+
+    /// Waits, without blocking the thread, until `sequence` is durable, in [`Durability::Sync`].
+    async fn settle<T>(&self, (result, sequence): (T, u64)) -> Result<T, StoreError> {
+        if self.durability == Durability::Sync {
+            self.journal.wait(sequence).await?;
+        }
+        Ok(result)
+    }
+
+    /// Mutes `room` for `user`; see [`MuteStore::mute`]. Blocks the calling thread until the
+    /// change is durable (in [`Durability::Sync`]).
+    ///
+    /// # Errors
+    /// [`StoreError::MuteLimitExceeded`] as [`MuteStore::mute`]; [`StoreError::Backend`] when the
+    /// log cannot be written.
+    pub fn mute_sync(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
+        self.settle_blocking(self.mute_now(user, room)?)
+    }
+
+    /// Unmutes `room` for `user`; see [`MuteStore::unmute`]. Blocks as [`mute_sync`](Self::mute_sync).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the log cannot be written.
+    pub fn unmute_sync(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
+        self.settle_blocking(self.unmute_now(user, room)?)
+    }
+
+    /// Removes `room` from every user's set; see [`MuteStore::forget_room`]. Other changes wait
+    /// while it runs (it visits every user). Blocks as [`mute_sync`](Self::mute_sync).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the log cannot be written.
+    pub fn forget_room_sync(&self, room: &RoomId) -> Result<usize, StoreError> {
+        self.settle_blocking(self.forget_room_now(room)?)
+    }
+
+    /// Removes `user`'s whole set; see [`MuteStore::forget_user`]. Blocks as
+    /// [`mute_sync`](Self::mute_sync).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the log cannot be written.
+    pub fn forget_user_sync(&self, user: &UserId) -> Result<MuteList, StoreError> {
+        self.settle_blocking(self.forget_user_now(user)?)
+    }
+
+    /// `user`'s muted rooms, oldest mute first. A read may see a change whose operation has not
+    /// returned yet (its record is not yet on disk).
+    #[must_use]
+    pub fn muted_rooms_sync(&self, user: &UserId) -> MuteList {
+        self.memory.muted_rooms_sync(user)
+    }
+
+    /// Whether `user` has muted `room`.
+    #[must_use]
+    pub fn is_muted_sync(&self, user: &UserId, room: &RoomId) -> bool {
+        self.memory.is_muted_sync(user, room)
+    }
+
+    /// Which of `users` have muted `room`, in the order given.
+    #[must_use]
+    pub fn muted_among_sync(&self, room: &RoomId, users: &[UserId]) -> Vec<UserId> {
+        self.memory.muted_among_sync(room, users)
+    }
+
+    /// Makes every change made so far durable, blocking the calling thread: what
+    /// [`Durability::Periodic`] does every interval, done now. Immediate in [`Durability::Sync`].
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when a change made so far could not be synced. (After a failure
+    /// that happened once everything accepted was on disk, it returns `Ok`: there is nothing to
+    /// lose; the changes refused since then were never applied.)
+    pub fn flush_sync(&self) -> Result<(), StoreError> {
+        let target = self.journal.request_flush();
+        Ok(self.journal.wait_blocking(target)?)
+    }
+
+    /// Makes every change made so far durable, without blocking a thread; see
+    /// [`flush_sync`](Self::flush_sync).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the log cannot be synced.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let target = self.journal.request_flush();
+        Ok(self.journal.wait(target).await?)
+    }
+
+    /// Folds the whole log into a new snapshot now and waits until it is on disk, blocking the
+    /// calling thread (from async code, call it through `spawn_blocking`). Compaction also runs on
+    /// its own as the log grows; this is for hosts that want a small directory at a moment of their
+    /// choosing, such as before a backup.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the snapshot cannot be written or the store has failed.
+    pub fn compact_sync(&self) -> Result<(), StoreError> {
+        self.journal.check()?;
+        let (reply, result) = mpsc::channel();
+        self.journal.request_compaction(reply);
+        match result.recv() {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(self
+                .journal
+                .check()
+                .err()
+                .unwrap_or_else(|| StorageFailure::new("the compactor has stopped"))
+                .into()),
+        }
+    }
+
+    /// Writes and syncs what is pending, stops the store's threads and releases the directory, as
+    /// dropping the store does, and reports whether everything reached the disk.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when a write or sync failed, now or earlier.
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.shut_down();
+        Ok(self.journal.check()?)
+    }
+
+    fn shut_down(&mut self) {
+        self.journal.shut_down();
+        if let Some(flusher) = self.flusher.take() {
+            let _ = flusher.join();
+        }
+        self.stop_compaction
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(compactor) = self.compactor.take() {
+            let _ = compactor.join();
+        }
+    }
+}
+
+impl Drop for DurableStore {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+impl MuteStore for DurableStore {
+    async fn mute(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
+        self.settle(self.mute_now(user, room)?).await
+    }
+
+    async fn unmute(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
+        self.settle(self.unmute_now(user, room)?).await
+    }
+
+    fn muted_rooms(
+        &self,
+        user: &UserId,
+    ) -> impl Future<Output = Result<MuteList, StoreError>> + Send {
+        std::future::ready(Ok(self.memory.muted_rooms_sync(user)))
+    }
+
+    fn is_muted(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        std::future::ready(Ok(self.memory.is_muted_sync(user, room)))
+    }
+
+    fn muted_among(
+        &self,
+        room: &RoomId,
+        users: &[UserId],
+    ) -> impl Future<Output = Result<Vec<UserId>, StoreError>> + Send {
+        std::future::ready(Ok(self.memory.muted_among_sync(room, users)))
+    }
+
+    async fn forget_room(&self, room: &RoomId) -> Result<usize, StoreError> {
+        self.settle(self.forget_room_now(room)?).await
+    }
+
+    async fn forget_user(&self, user: &UserId) -> Result<MuteList, StoreError> {
+        self.settle(self.forget_user_now(user)?).await
+    }
+
+    fn mute_limit(&self) -> usize {
+        self.memory.mute_limit()
+    }
+}

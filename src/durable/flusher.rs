@@ -1,0 +1,139 @@
+//! The flusher thread: the only writer of the log.
+//!
+//! It takes every pending record from the [`Journal`] at once, writes them with one call, syncs
+//! (in [`Durability::Sync`] after every write, in [`Durability::Periodic`] when the interval has
+//! passed) and releases the writers waiting for them. When the log has grown past the compaction
+//! threshold it closes it, starts the next one and asks the compactor to fold the closed logs into
+//! a snapshot.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::time::Instant;
+
+use super::compactor::CompactionRequest;
+use super::data_dir::DataDir;
+use super::durability::Durability;
+use super::journal::{CompactionReply, Journal, Work};
+use super::log_writer::LogWriter;
+use super::pending_frames::PendingFrames;
+use super::storage_failure::StorageFailure;
+
+/// The flusher's state; [`Flusher::run`] is the thread's body.
+#[derive(Debug)]
+pub(super) struct Flusher {
+    pub(super) journal: Arc<Journal>,
+    pub(super) dir: Arc<DataDir>,
+    pub(super) log: LogWriter,
+    pub(super) durability: Durability,
+    /// The smallest log worth compacting.
+    pub(super) compact_after_bytes: u64,
+    /// The size of the newest snapshot, kept up to date by the compactor.
+    pub(super) snapshot_bytes: Arc<AtomicU64>,
+    pub(super) compactor: Sender<CompactionRequest>,
+}
+
+/// How far the records have got.
+#[derive(Debug, Default)]
+struct Progress {
+    /// The last record written to the log.
+    written: u64,
+    /// The last record synced.
+    synced: u64,
+    /// When the oldest record not yet synced was written.
+    unsynced_since: Option<Instant>,
+}
+
+impl Flusher {
+    /// Runs until the store shuts down or a write fails.
+    pub(super) fn run(mut self) {
+        let mut progress = Progress::default();
+        let mut spare = PendingFrames::default();
+        loop {
+            let deadline = match self.durability {
+                Durability::Periodic(interval) => progress
+                    .unsynced_since
+                    .and_then(|since| since.checked_add(interval)),
+                Durability::Sync => None,
+            };
+            let mut work = self.journal.take_work(spare, deadline);
+            let result = self.handle(&mut work, &mut progress);
+            spare = std::mem::take(&mut work.frames);
+            spare.clear();
+            match result {
+                Ok(()) if work.shutting_down => {
+                    if let Err(failure) = self.log.seal() {
+                        tracing::error!(error = %failure, "closing the log failed");
+                    }
+                    return;
+                }
+                Ok(()) => {}
+                Err(failure) => {
+                    tracing::error!(error = %failure, "the durable store stopped accepting changes");
+                    for reply in work.compactions {
+                        let _ = reply.send(Err(failure.clone()));
+                    }
+                    self.journal.fail(failure);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, work: &mut Work, progress: &mut Progress) -> Result<(), StorageFailure> {
+        if !work.frames.is_empty() {
+            self.log.append(&mut work.frames)?;
+            progress.written = work.last_sequence;
+            progress.unsynced_since.get_or_insert_with(Instant::now);
+        }
+        let sync_due = match self.durability {
+            Durability::Sync => true,
+            Durability::Periodic(interval) => progress
+                .unsynced_since
+                .is_some_and(|since| since.elapsed() >= interval),
+        };
+        let sync_wanted = sync_due || work.flush_wanted || work.shutting_down;
+        if progress.written > progress.synced && sync_wanted {
+            self.log.sync()?;
+            self.publish(progress);
+        }
+        let threshold = self
+            .compact_after_bytes
+            .max(self.snapshot_bytes.load(Ordering::Relaxed));
+        if !work.compactions.is_empty() || self.log.data_len() >= threshold {
+            self.rotate(std::mem::take(&mut work.compactions), progress)?;
+        }
+        Ok(())
+    }
+
+    /// Everything written is synced.
+    fn publish(&self, progress: &mut Progress) {
+        progress.synced = progress.written;
+        progress.unsynced_since = None;
+        self.journal.publish_durable(progress.synced);
+    }
+
+    /// Closes the log, starts the next one and asks for the closed ones to be compacted.
+    fn rotate(
+        &mut self,
+        replies: Vec<CompactionReply>,
+        progress: &mut Progress,
+    ) -> Result<(), StorageFailure> {
+        // Sealing syncs: a log is complete on disk before the next one exists, so only the newest
+        // log can ever end in a torn write.
+        self.log.seal()?;
+        self.publish(progress);
+        let next = LogWriter::create(&self.dir, self.log.generation() + 1)?;
+        let closed = std::mem::replace(&mut self.log, next);
+        let request = CompactionRequest {
+            through: closed.generation(),
+            replies,
+        };
+        if let Err(unsent) = self.compactor.send(request) {
+            for reply in unsent.0.replies {
+                let _ = reply.send(Err(StorageFailure::new("the compactor has stopped")));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,286 @@
+//! Frames: the checksummed unit every data file is written in, and the rules that tell a torn
+//! write at the end of a file from damage.
+//!
+//! A data file starts with a 16-byte file header (an 8-byte magic naming the kind of file, then its
+//! generation as a little-endian u64), followed by frames. A frame is
+//!
+//! ```text
+//! payload length: u32 LE | payload CRC-32: u32 LE | header CRC-32: u32 LE | payload
+//! ```
+//!
+//! where the header CRC covers the frame's own file offset, the length and the payload CRC. So a
+//! damaged length is caught before it is trusted, and a frame copied to another place does not
+//! read as valid there. Logs are filled with zeros ahead of the writes (see `log_writer`), so the
+//! end of the data is where a zeroed header starts.
+//!
+//! Reading stops at the first frame that does not check out. That is a torn write, the ordinary
+//! result of a crash in the middle of a write, when nothing but zeros follows it: the frame runs
+//! past the end of the file, or its header or payload checksum fails with only zeros after it.
+//! Anything else (a bad frame with data after it, data after zeros) is damage.
+
+use std::hash::Hasher;
+
+/// Bytes of a file header.
+pub(super) const FILE_HEADER_LEN: usize = 16;
+/// Bytes of a frame header.
+pub(super) const FRAME_HEADER_LEN: usize = 12;
+
+/// The kinds of data file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FileKind {
+    Log,
+    Snapshot,
+}
+
+impl FileKind {
+    fn magic(self) -> &'static [u8; 8] {
+        match self {
+            Self::Log => b"MUTELOG1",
+            Self::Snapshot => b"MUTESNP1",
+        }
+    }
+}
+
+/// The header a data file of `kind` and `generation` starts with.
+pub(super) fn file_header(kind: FileKind, generation: u64) -> [u8; FILE_HEADER_LEN] {
+    let mut header = [0; FILE_HEADER_LEN];
+    header[..8].copy_from_slice(kind.magic());
+    header[8..].copy_from_slice(&generation.to_le_bytes());
+    header
+}
+
+/// Checks that `bytes` start with the header of a `kind` file of `generation`.
+pub(super) fn check_file_header(
+    bytes: &[u8],
+    kind: FileKind,
+    generation: u64,
+) -> Result<(), FrameError> {
+    let damaged = |reason| FrameError {
+        offset: 0,
+        reason,
+        torn: false,
+    };
+    let header = bytes
+        .first_chunk::<FILE_HEADER_LEN>()
+        .ok_or_else(|| damaged("the file is shorter than its header"))?;
+    if header[..8] != *kind.magic() {
+        return Err(damaged(
+            "the file does not start with the expected magic bytes",
+        ));
+    }
+    if header[8..] != generation.to_le_bytes() {
+        return Err(damaged(
+            "the generation in the header differs from the file name's",
+        ));
+    }
+    Ok(())
+}
+
+fn header_crc(offset: u64, len: u32, payload_crc: u32) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.write(&offset.to_le_bytes());
+    hasher.write(&len.to_le_bytes());
+    hasher.write(&payload_crc.to_le_bytes());
+    hasher.finalize()
+}
+
+/// The payload size past which a writer starts a new frame. Frames stay small enough to check
+/// quickly and far below the 4 GiB a length field can express.
+pub(super) const FRAME_TARGET_PAYLOAD: usize = 1 << 20;
+
+/// Fills in the header of `frame`, whose first [`FRAME_HEADER_LEN`] bytes are reserved for it and
+/// the rest is the payload, for a frame written at file offset `offset`. Payloads are kept near
+/// [`FRAME_TARGET_PAYLOAD`], far below `u32::MAX`.
+pub(super) fn seal_frame(frame: &mut [u8], offset: u64) {
+    let (header, payload) = frame.split_at_mut(FRAME_HEADER_LEN);
+    debug_assert!(u32::try_from(payload.len()).is_ok());
+    let len = payload.len() as u32;
+    let payload_crc = crc32fast::hash(payload);
+    header[0..4].copy_from_slice(&len.to_le_bytes());
+    header[4..8].copy_from_slice(&payload_crc.to_le_bytes());
+    header[8..12].copy_from_slice(&header_crc(offset, len, payload_crc).to_le_bytes());
+}
+
+/// Appends a whole frame holding `payload` to `out`, where `out[0]` sits at file offset `base`.
+pub(super) fn put_frame(out: &mut Vec<u8>, base: u64, payload: &[u8]) {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
+    out.extend_from_slice(payload);
+    seal_frame(&mut out[start..], base + start as u64);
+}
+
+/// A frame that failed to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct FrameError {
+    /// Where the frame starts in the file.
+    pub(super) offset: u64,
+    /// What is wrong with it.
+    pub(super) reason: &'static str,
+    /// Whether it has the shape of a torn write: nothing but zeros after it.
+    pub(super) torn: bool,
+}
+
+/// A frame read back.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Frame<'a> {
+    pub(super) offset: u64,
+    pub(super) payload: &'a [u8],
+}
+
+/// Reads the frames of a whole file held in memory, after its file header.
+#[derive(Debug)]
+pub(super) struct FrameReader<'a> {
+    file: &'a [u8],
+    at: usize,
+}
+
+fn all_zero(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
+}
+
+impl<'a> FrameReader<'a> {
+    /// A reader of `file`, whose header has been checked.
+    pub(super) fn new(file: &'a [u8]) -> Self {
+        Self {
+            file,
+            at: FILE_HEADER_LEN.min(file.len()),
+        }
+    }
+
+    /// Where the data read so far ends: the next frame's offset.
+    pub(super) fn end(&self) -> u64 {
+        self.at as u64
+    }
+
+    /// The next frame; `None` at the end of the data (the end of the file, or zeros to the end).
+    pub(super) fn next_frame(&mut self) -> Result<Option<Frame<'a>>, FrameError> {
+        let rest = &self.file[self.at..];
+        let offset = self.at as u64;
+        let fail = |reason, torn| FrameError {
+            offset,
+            reason,
+            torn,
+        };
+        let Some((header, after_header)) = rest.split_first_chunk::<FRAME_HEADER_LEN>() else {
+            return if all_zero(rest) {
+                Ok(None)
+            } else {
+                Err(fail("the file ends inside a frame header", true))
+            };
+        };
+        if all_zero(header) {
+            return if all_zero(after_header) {
+                Ok(None)
+            } else {
+                Err(fail("data follows a zeroed frame header", false))
+            };
+        }
+        let field = |at: usize| {
+            u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+        };
+        let (len, payload_crc, stored_header_crc) = (field(0), field(4), field(8));
+        if header_crc(offset, len, payload_crc) != stored_header_crc {
+            return Err(if all_zero(after_header) {
+                fail("a frame header is incomplete", true)
+            } else {
+                fail("a frame header's checksum does not match", false)
+            });
+        }
+        let len = len as usize;
+        let Some((payload, after_frame)) = after_header.split_at_checked(len) else {
+            return Err(fail("the file ends inside a frame", true));
+        };
+        if crc32fast::hash(payload) != payload_crc {
+            return Err(if all_zero(after_frame) {
+                fail("the last frame's checksum does not match", true)
+            } else {
+                fail("a frame's checksum does not match", false)
+            });
+        }
+        self.at += FRAME_HEADER_LEN + len;
+        Ok(Some(Frame { offset, payload }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_with(payloads: &[&[u8]]) -> Vec<u8> {
+        let mut file = file_header(FileKind::Log, 7).to_vec();
+        for payload in payloads {
+            put_frame(&mut file, 0, payload);
+        }
+        file
+    }
+
+    fn read_all(file: &[u8]) -> (Vec<Vec<u8>>, Result<u64, FrameError>) {
+        let mut reader = FrameReader::new(file);
+        let mut payloads = Vec::new();
+        loop {
+            match reader.next_frame() {
+                Ok(Some(frame)) => payloads.push(frame.payload.to_vec()),
+                Ok(None) => return (payloads, Ok(reader.end())),
+                Err(e) => return (payloads, Err(e)),
+            }
+        }
+    }
+
+    #[test]
+    fn frames_round_trip_and_zeros_end_the_data() {
+        let mut file = file_with(&[b"one", b"", b"three"]);
+        let end = file.len() as u64;
+        assert!(check_file_header(&file, FileKind::Log, 7).is_ok());
+        assert!(check_file_header(&file, FileKind::Log, 8).is_err());
+        assert!(check_file_header(&file, FileKind::Snapshot, 7).is_err());
+        file.extend_from_slice(&[0; 100]);
+        let (payloads, result) = read_all(&file);
+        assert_eq!(payloads, [&b"one"[..], b"", b"three"]);
+        assert_eq!(result, Ok(end));
+    }
+
+    #[test]
+    fn a_cut_or_scrambled_last_frame_is_torn() {
+        let whole = file_with(&[b"first", b"second frame"]);
+        let second = FILE_HEADER_LEN as u64 + FRAME_HEADER_LEN as u64 + 5;
+        for cut in second as usize + 1..whole.len() {
+            let (payloads, result) = read_all(&whole[..cut]);
+            assert_eq!(payloads, [b"first"]);
+            let error = result.unwrap_err();
+            assert!(error.torn, "cut at {cut}: {error:?}");
+            assert_eq!(error.offset, second);
+        }
+        // The last frame's payload garbled, zeros after it (a preallocated log).
+        let mut garbled = whole.clone();
+        let last = garbled.len() - 1;
+        garbled[last] ^= 1;
+        garbled.extend_from_slice(&[0; 64]);
+        let error = read_all(&garbled).1.unwrap_err();
+        assert!(error.torn && error.offset == second);
+    }
+
+    #[test]
+    fn damage_before_more_data_is_not_torn() {
+        let whole = file_with(&[b"first", b"second", b"third"]);
+        for at in FILE_HEADER_LEN..FILE_HEADER_LEN + FRAME_HEADER_LEN + 5 {
+            let mut damaged = whole.clone();
+            damaged[at] ^= 0x40;
+            let error = read_all(&damaged).1.unwrap_err();
+            assert!(!error.torn, "flip at {at}: {error:?}");
+            assert_eq!(error.offset, FILE_HEADER_LEN as u64);
+        }
+        let mut after_zeros = whole.clone();
+        after_zeros.extend_from_slice(&[0; 20]);
+        after_zeros.push(1);
+        assert!(!read_all(&after_zeros).1.unwrap_err().torn);
+    }
+
+    #[test]
+    fn a_frame_read_at_another_offset_fails() {
+        let mut file = file_header(FileKind::Log, 1).to_vec();
+        let mut moved = Vec::new();
+        put_frame(&mut moved, 100, b"payload");
+        file.extend_from_slice(&moved);
+        assert!(read_all(&file).1.is_err());
+    }
+}

@@ -1,0 +1,257 @@
+//! [`Journal`]: where writers hand records to the flusher thread and wait for them to be durable.
+//!
+//! Every record gets a sequence number as it is appended. The flusher takes all pending records at
+//! once, writes them, syncs, and publishes the last sequence number it synced; every writer waiting
+//! on a number up to that one is released. Writers that arrive while a sync is under way join the
+//! next batch, so concurrent writers share syncs (group commit) with no timer and no tuning.
+//!
+//! Waiting comes in two forms: [`Journal::wait_blocking`] parks the calling thread, and
+//! [`Journal::wait`] returns a future that registers its waker, so an async caller never holds a
+//! runtime thread while the disk works.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::task::Waker;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::durable_wait::DurableWait;
+use super::pending_frames::PendingFrames;
+use super::record::Change;
+use super::storage_failure::StorageFailure;
+
+/// Where the result of a requested compaction is sent.
+pub(super) type CompactionReply = Sender<Result<(), StorageFailure>>;
+
+/// The hand-over point between writers and the flusher.
+#[derive(Debug)]
+pub(super) struct Journal {
+    state: Mutex<JournalState>,
+    /// Wakes the flusher when there is work.
+    work_ready: Condvar,
+    /// The sequence number of the last record appended.
+    appended: AtomicU64,
+    /// The sequence number of the last record known to be on disk.
+    durable: AtomicU64,
+    /// Paired with `durable_changed` for writers that wait by blocking.
+    durable_lock: Mutex<()>,
+    durable_changed: Condvar,
+    /// Async writers waiting, each with the sequence number it waits for.
+    wakers: Mutex<Vec<(u64, Waker)>>,
+    /// Set once, when a write or sync fails; the store refuses changes from then on.
+    failure: OnceLock<StorageFailure>,
+}
+
+#[derive(Debug, Default)]
+struct JournalState {
+    frames: PendingFrames,
+    flush_wanted: bool,
+    compactions: Vec<CompactionReply>,
+    shutting_down: bool,
+}
+
+/// What the flusher takes in one go.
+#[derive(Debug, Default)]
+pub(super) struct Work {
+    /// Records to write.
+    pub(super) frames: PendingFrames,
+    /// The sequence number of the last record in `frames`.
+    pub(super) last_sequence: u64,
+    /// Someone waits for everything so far to be synced.
+    pub(super) flush_wanted: bool,
+    /// Callers waiting for a compaction of everything so far.
+    pub(super) compactions: Vec<CompactionReply>,
+    /// The store is closing: write, sync and stop.
+    pub(super) shutting_down: bool,
+}
+
+impl Journal {
+    pub(super) fn new() -> Self {
+        Self {
+            state: Mutex::new(JournalState::default()),
+            work_ready: Condvar::new(),
+            appended: AtomicU64::new(0),
+            durable: AtomicU64::new(0),
+            durable_lock: Mutex::new(()),
+            durable_changed: Condvar::new(),
+            wakers: Mutex::new(Vec::new()),
+            failure: OnceLock::new(),
+        }
+    }
+
+    /// `Err` once the flusher has failed.
+    pub(super) fn check(&self) -> Result<(), StorageFailure> {
+        match self.failure.get() {
+            Some(failure) => Err(failure.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends `change` and returns its sequence number. The caller holds the lock that orders
+    /// changes to the user, so the log order matches the order the changes were made in memory.
+    pub(super) fn append(&self, change: Change<'_>) -> u64 {
+        let sequence = {
+            let mut state = self.state.lock();
+            state.frames.push_record(|out| change.encode(out));
+            // Only ever changed under `state`'s lock, so this is a plain increment.
+            let sequence = self.appended.load(Ordering::Relaxed) + 1;
+            self.appended.store(sequence, Ordering::Release);
+            sequence
+        };
+        self.work_ready.notify_one();
+        sequence
+    }
+
+    /// The sequence number of the last record appended: what an operation that changed nothing
+    /// waits for, so that the state it reports is on disk when it returns.
+    pub(super) fn last_appended(&self) -> u64 {
+        self.appended.load(Ordering::Acquire)
+    }
+
+    fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// `Some` when the wait for `sequence` is over: it is durable, or the flusher failed first.
+    pub(super) fn settled(&self, sequence: u64) -> Option<Result<(), StorageFailure>> {
+        if self.durable() >= sequence {
+            Some(Ok(()))
+        } else {
+            self.failure.get().map(|failure| Err(failure.clone()))
+        }
+    }
+
+    /// Blocks until record `sequence` is durable.
+    pub(super) fn wait_blocking(&self, sequence: u64) -> Result<(), StorageFailure> {
+        if let Some(result) = self.settled(sequence) {
+            return result;
+        }
+        let mut guard = self.durable_lock.lock();
+        loop {
+            if let Some(result) = self.settled(sequence) {
+                return result;
+            }
+            self.durable_changed.wait(&mut guard);
+        }
+    }
+
+    /// A future that completes when record `sequence` is durable.
+    pub(super) fn wait(&self, sequence: u64) -> DurableWait<'_> {
+        DurableWait::new(self, sequence)
+    }
+
+    /// Registers `waker` to be woken when `sequence` is durable; `Some` instead when the wait is
+    /// already over.
+    pub(super) fn register(
+        &self,
+        sequence: u64,
+        waker: &Waker,
+    ) -> Option<Result<(), StorageFailure>> {
+        let mut wakers = self.wakers.lock();
+        // Checked under the lock that `publish_durable` and `fail` take after their change, so a
+        // change is either seen here or wakes the waker pushed here.
+        if let Some(result) = self.settled(sequence) {
+            return Some(result);
+        }
+        // A future polled again before it is released pushes a second entry; the spare wake-up
+        // is harmless and rare, where looking for the old entry would cost every waiter a scan.
+        wakers.push((sequence, waker.clone()));
+        None
+    }
+
+    /// Asks the flusher to sync everything appended so far; returns what to wait for.
+    pub(super) fn request_flush(&self) -> u64 {
+        let target = self.last_appended();
+        if self.durable() < target {
+            self.state.lock().flush_wanted = true;
+            self.work_ready.notify_one();
+        }
+        target
+    }
+
+    /// Asks for a new log and a compaction of everything before it; the result goes to `reply`.
+    pub(super) fn request_compaction(&self, reply: CompactionReply) {
+        let mut state = self.state.lock();
+        // Checked under the lock `fail` takes after setting the failure: a request is either
+        // refused here or answered by `fail`, never left waiting for a flusher that has stopped.
+        if let Err(failure) = self.check() {
+            let _ = reply.send(Err(failure));
+            return;
+        }
+        state.compactions.push(reply);
+        drop(state);
+        self.work_ready.notify_one();
+    }
+
+    /// Asks the flusher to write what is pending, sync and stop.
+    pub(super) fn shut_down(&self) {
+        self.state.lock().shutting_down = true;
+        self.work_ready.notify_one();
+    }
+
+    /// For the flusher: waits for work (or for `deadline`) and takes it, handing `spare` back as
+    /// the buffer for the records that come next.
+    pub(super) fn take_work(&self, spare: PendingFrames, deadline: Option<Instant>) -> Work {
+        let mut state = self.state.lock();
+        loop {
+            let has_work = !state.frames.is_empty()
+                || state.flush_wanted
+                || !state.compactions.is_empty()
+                || state.shutting_down;
+            if has_work {
+                break;
+            }
+            match deadline {
+                Some(deadline) => {
+                    if self.work_ready.wait_until(&mut state, deadline).timed_out() {
+                        break;
+                    }
+                }
+                None => self.work_ready.wait(&mut state),
+            }
+        }
+        Work {
+            frames: std::mem::replace(&mut state.frames, spare),
+            last_sequence: self.appended.load(Ordering::Acquire),
+            flush_wanted: std::mem::take(&mut state.flush_wanted),
+            compactions: std::mem::take(&mut state.compactions),
+            shutting_down: state.shutting_down,
+        }
+    }
+
+    /// For the flusher: records up to `sequence` are on disk.
+    pub(super) fn publish_durable(&self, sequence: u64) {
+        self.durable.store(sequence, Ordering::Release);
+        self.wake_waiters(|waiting| waiting <= sequence);
+    }
+
+    /// For the flusher: writing failed; every writer not yet released, and every caller waiting
+    /// for a compaction, gets `failure`.
+    pub(super) fn fail(&self, failure: StorageFailure) {
+        let _ = self.failure.set(failure.clone());
+        let compactions = std::mem::take(&mut self.state.lock().compactions);
+        for reply in compactions {
+            let _ = reply.send(Err(failure.clone()));
+        }
+        self.wake_waiters(|_| true);
+    }
+
+    fn wake_waiters(&self, released: impl Fn(u64) -> bool) {
+        drop(self.durable_lock.lock());
+        self.durable_changed.notify_all();
+        let mut woken = Vec::new();
+        self.wakers.lock().retain(|(waiting, waker)| {
+            if released(*waiting) {
+                woken.push(waker.clone());
+                false
+            } else {
+                true
+            }
+        });
+        for waker in woken {
+            waker.wake();
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Replaying a log: every record, in order, applied again to a memory store.
+
+use std::path::Path;
+
+use super::file_error::OnFile;
+use super::frame::{self, FileKind, FrameReader};
+use super::open_error::OpenError;
+use super::record::LogRecord;
+use super::wire::WireReader;
+use crate::memory::MemoryStore;
+
+/// Whether a torn write at the end of the log is expected: only the newest log can have one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TornTailPolicy {
+    /// Stop at the torn write and report it.
+    Accept,
+    /// A torn write is damage: this log was synced and closed before the next one was started.
+    Refuse,
+}
+
+/// What a replay found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct LogReplay {
+    /// Records applied.
+    pub(super) records: u64,
+    /// Where the data ends: the offset the next frame is written at.
+    pub(super) end: u64,
+    /// A torn write found at `end`, with its reason and how many bytes it spans to the last
+    /// non-zero byte of the file.
+    pub(super) torn: Option<(&'static str, u64)>,
+}
+
+/// Replays log `generation` at `path` into `memory`, which must have no mute limit.
+pub(super) fn replay_log(
+    path: &Path,
+    generation: u64,
+    memory: &MemoryStore,
+    torn_tail: TornTailPolicy,
+) -> Result<LogReplay, OpenError> {
+    let bytes = std::fs::read(path).on_file("reading", path)?;
+    let damaged = |offset: u64, reason: String| OpenError::Damaged {
+        path: path.to_path_buf(),
+        offset,
+        reason,
+    };
+    frame::check_file_header(&bytes, FileKind::Log, generation)
+        .map_err(|e| damaged(e.offset, e.reason.to_string()))?;
+    let mut reader = FrameReader::new(&bytes);
+    let mut records = 0;
+    loop {
+        match reader.next_frame() {
+            Ok(Some(frame)) => {
+                let mut payload = WireReader::new(frame.payload);
+                while !payload.is_empty() {
+                    let record = LogRecord::decode(&mut payload).map_err(|e| {
+                        damaged(frame.offset, format!("a record is unreadable: {e}"))
+                    })?;
+                    record.apply(memory);
+                    records += 1;
+                }
+            }
+            Ok(None) => {
+                return Ok(LogReplay {
+                    records,
+                    end: reader.end(),
+                    torn: None,
+                });
+            }
+            Err(e) if e.torn && torn_tail == TornTailPolicy::Accept => {
+                let last_data = bytes.iter().rposition(|&b| b != 0).map_or(0, |at| at + 1);
+                return Ok(LogReplay {
+                    records,
+                    end: e.offset,
+                    torn: Some((e.reason, (last_data as u64).saturating_sub(e.offset))),
+                });
+            }
+            Err(e) => return Err(damaged(e.offset, e.reason.to_string())),
+        }
+    }
+}

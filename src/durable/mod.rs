@@ -1,0 +1,34 @@
+//! The durable store: [`DurableStore`] and what opening and configuring it involves.
+//!
+//! How the files are laid out: `data_dir` (names, lock), `frame` (checksummed frames and the
+//! torn-write rules), `record` (log records), `snapshot` (snapshot files). How changes reach them:
+//! `user_stripes` (per-user order), `journal` (hand-over and group commit), `flusher` (the log's
+//! only writer), `compactor` (snapshots). How a directory is read back: `recovery`.
+
+mod compactor;
+mod data_dir;
+mod durability;
+mod durable_store;
+mod durable_wait;
+mod file_error;
+mod flusher;
+mod frame;
+mod journal;
+mod log_replay;
+mod log_writer;
+mod open_error;
+mod options;
+mod pending_frames;
+mod record;
+mod recovery;
+mod recovery_report;
+mod snapshot;
+mod storage_failure;
+mod user_stripes;
+mod wire;
+
+pub use durability::Durability;
+pub use durable_store::DurableStore;
+pub use open_error::OpenError;
+pub use options::{DEFAULT_COMPACT_AFTER_BYTES, DurableOptions};
+pub use recovery_report::{RecoveryReport, TornTail};

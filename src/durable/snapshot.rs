@@ -1,0 +1,256 @@
+//! Snapshots: every user's list at one point of the log, so that a reopen reads the state instead
+//! of every change that led to it.
+//!
+//! After the file header, frames of about 256 KiB each hold whole users:
+//!
+//! ```text
+//! 0x01 (user, room count, rooms in mute order)*     users
+//! 0x02 users: u64 LE, rooms: u64 LE                 the end, with the totals
+//! ```
+//!
+//! A snapshot is written to a temporary file, synced and renamed into place, so a snapshot that
+//! exists is complete; one that reads otherwise is damaged. Loading checks every frame first, then
+//! decodes the frames on as many threads as the machine has cores (up to 4), since each frame
+//! holds whole users.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use super::data_dir::DataDir;
+use super::file_error::{FileError, OnFile};
+use super::frame::{self, FileKind, Frame, FrameReader};
+use super::open_error::OpenError;
+use super::wire::{self, WireError, WireReader};
+use crate::ids::UserId;
+use crate::memory::MemoryStore;
+use crate::mute_list::MuteList;
+
+const USERS: u8 = 0x01;
+const END: u8 = 0x02;
+/// Payload size after which a frame of users is closed.
+const CHUNK_PAYLOAD: usize = 256 << 10;
+const MAX_LOAD_THREADS: usize = 4;
+
+/// What a snapshot holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct SnapshotTotals {
+    pub(super) users: u64,
+    pub(super) rooms: u64,
+    /// The size of the file.
+    pub(super) bytes: u64,
+}
+
+/// Writes snapshot `generation` of `memory`, syncs it and renames it into place. Returns `None`,
+/// leaving no file, when `stop` is raised on the way.
+pub(super) fn write_snapshot(
+    dir: &DataDir,
+    generation: u64,
+    memory: &MemoryStore,
+    stop: &AtomicBool,
+) -> Result<Option<SnapshotTotals>, FileError> {
+    let path = dir.snapshot_path(generation);
+    let temporary = DataDir::temporary_path(&path);
+    let file = File::create(&temporary).on_file("creating", &temporary)?;
+    let mut writer = SnapshotWriter {
+        out: BufWriter::with_capacity(1 << 20, file),
+        offset: 0,
+        chunk: Vec::with_capacity(CHUNK_PAYLOAD + 4096),
+        frame: Vec::with_capacity(CHUNK_PAYLOAD + 4096),
+        totals: SnapshotTotals::default(),
+        error: None,
+    };
+    writer.write_raw(&frame::file_header(FileKind::Snapshot, generation));
+    memory.for_each_user(|user, rooms| {
+        if writer.error.is_none() && !stop.load(Ordering::Relaxed) {
+            writer.add_user(user, rooms);
+        }
+    });
+    let result = writer.finish().on_file("writing", &temporary);
+    let finished = match result {
+        Ok(totals) if !stop.load(Ordering::Relaxed) => Some(totals),
+        other => {
+            drop(dir.remove(&temporary));
+            other?;
+            return Ok(None);
+        }
+    };
+    std::fs::rename(&temporary, &path).on_file("renaming into place", &temporary)?;
+    dir.sync()?;
+    Ok(finished)
+}
+
+/// Builds the snapshot frame by frame.
+struct SnapshotWriter {
+    out: BufWriter<File>,
+    offset: u64,
+    chunk: Vec<u8>,
+    frame: Vec<u8>,
+    totals: SnapshotTotals,
+    error: Option<std::io::Error>,
+}
+
+impl SnapshotWriter {
+    fn write_raw(&mut self, bytes: &[u8]) {
+        if self.error.is_none() {
+            match self.out.write_all(bytes) {
+                Ok(()) => self.offset += bytes.len() as u64,
+                Err(e) => self.error = Some(e),
+            }
+        }
+    }
+
+    fn add_user(&mut self, user: &UserId, rooms: &MuteList) {
+        if self.chunk.is_empty() {
+            self.chunk.push(USERS);
+        }
+        wire::put_id(&mut self.chunk, user);
+        wire::put_count(&mut self.chunk, rooms.len() as u64);
+        for room in rooms {
+            wire::put_id(&mut self.chunk, room);
+        }
+        self.totals.users += 1;
+        self.totals.rooms += rooms.len() as u64;
+        if self.chunk.len() >= CHUNK_PAYLOAD {
+            self.close_chunk();
+        }
+    }
+
+    fn close_chunk(&mut self) {
+        if self.chunk.is_empty() {
+            return;
+        }
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.clear();
+        frame::put_frame(&mut frame, self.offset, &self.chunk);
+        self.write_raw(&frame);
+        self.frame = frame;
+        self.chunk.clear();
+    }
+
+    fn finish(mut self) -> std::io::Result<SnapshotTotals> {
+        self.close_chunk();
+        self.chunk.push(END);
+        self.chunk
+            .extend_from_slice(&self.totals.users.to_le_bytes());
+        self.chunk
+            .extend_from_slice(&self.totals.rooms.to_le_bytes());
+        self.close_chunk();
+        if let Some(error) = self.error.take() {
+            return Err(error);
+        }
+        let file = self.out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        self.totals.bytes = self.offset;
+        Ok(self.totals)
+    }
+}
+
+/// Loads snapshot `generation` at `path` into `memory`, which must have no mute limit.
+pub(super) fn load_snapshot(
+    path: &Path,
+    generation: u64,
+    memory: &MemoryStore,
+) -> Result<SnapshotTotals, OpenError> {
+    let bytes = std::fs::read(path).on_file("reading", path)?;
+    let damaged = |offset: u64, reason: String| OpenError::Damaged {
+        path: path.to_path_buf(),
+        offset,
+        reason,
+    };
+    frame::check_file_header(&bytes, FileKind::Snapshot, generation)
+        .map_err(|e| damaged(e.offset, e.reason.to_string()))?;
+    let mut reader = FrameReader::new(&bytes);
+    let mut chunks: Vec<Frame<'_>> = Vec::new();
+    let mut end = None;
+    loop {
+        let frame = match reader.next_frame() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(e) => return Err(damaged(e.offset, e.reason.to_string())),
+        };
+        if end.is_some() {
+            return Err(damaged(frame.offset, "data follows the end frame".into()));
+        }
+        match frame.payload.first() {
+            Some(&USERS) => chunks.push(frame),
+            Some(&END) => end = Some(frame),
+            _ => return Err(damaged(frame.offset, "a frame of unknown kind".into())),
+        }
+    }
+    if reader.end() != bytes.len() as u64 {
+        return Err(damaged(reader.end(), "zeros follow the data".into()));
+    }
+    let end = end.ok_or_else(|| damaged(reader.end(), "the end frame is missing".into()))?;
+    let mut totals_reader = WireReader::new(&end.payload[1..]);
+    let expected = (|| Ok::<_, WireError>((totals_reader.u64_le()?, totals_reader.u64_le()?)))()
+        .map_err(|e| damaged(end.offset, e.to_string()))?;
+
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_LOAD_THREADS);
+    let next = AtomicUsize::new(0);
+    let load_chunks = || -> Result<(u64, u64), (u64, WireError)> {
+        let (mut users, mut rooms) = (0, 0);
+        while let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let (chunk_users, chunk_rooms) =
+                load_chunk(&chunk.payload[1..], memory).map_err(|e| (chunk.offset, e))?;
+            users += chunk_users;
+            rooms += chunk_rooms;
+        }
+        Ok((users, rooms))
+    };
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(load_chunks)).collect();
+        let mut results = vec![load_chunks()];
+        for helper in helpers {
+            // A helper only panics if the memory store has a bug; pass that on unchanged.
+            results.push(
+                helper
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        results
+    });
+    let (mut users, mut rooms) = (0, 0);
+    for result in results {
+        let (chunk_users, chunk_rooms) =
+            result.map_err(|(offset, e)| damaged(offset, e.to_string()))?;
+        users += chunk_users;
+        rooms += chunk_rooms;
+    }
+    if (users, rooms) != expected {
+        return Err(damaged(
+            end.offset,
+            format!(
+                "the end frame counts {} users and {} rooms, the frames hold {users} and {rooms}",
+                expected.0, expected.1
+            ),
+        ));
+    }
+    Ok(SnapshotTotals {
+        users,
+        rooms,
+        bytes: bytes.len() as u64,
+    })
+}
+
+/// Loads one frame of users; returns how many users and rooms it held.
+fn load_chunk(payload: &[u8], memory: &MemoryStore) -> Result<(u64, u64), WireError> {
+    let mut reader = WireReader::new(payload);
+    let (mut users, mut rooms) = (0, 0);
+    while !reader.is_empty() {
+        let user = reader.user()?;
+        let count = reader.count()?;
+        for _ in 0..count {
+            let room = reader.room()?;
+            // The store has no limit while it loads, so the mute cannot be refused.
+            let _ = memory.mute_sync(&user, &room);
+        }
+        users += 1;
+        rooms += count;
+    }
+    Ok((users, rooms))
+}

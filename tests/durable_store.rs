@@ -1,0 +1,80 @@
+//! `DurableStore` against the generic suites, each store in a fresh temporary directory.
+
+#![cfg(feature = "durable")]
+
+mod support;
+
+use std::future::Future;
+
+use mutestore::{
+    DurableOptions, DurableStore, MuteList, MuteOutcome, MuteStore, RoomId, StoreError, UserId,
+};
+use tempfile::TempDir;
+
+/// A store in a temporary directory that is removed after the store is closed.
+struct TempStore {
+    store: DurableStore,
+    _dir: TempDir,
+}
+
+async fn temp_store(limit: usize) -> TempStore {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = DurableOptions::new()
+        .mute_limit(limit)
+        .open(dir.path())
+        .expect("a fresh directory opens");
+    TempStore { store, _dir: dir }
+}
+
+impl MuteStore for TempStore {
+    fn mute(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+    ) -> impl Future<Output = Result<MuteOutcome, StoreError>> + Send {
+        self.store.mute(user, room)
+    }
+    fn unmute(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+    ) -> impl Future<Output = Result<MuteOutcome, StoreError>> + Send {
+        self.store.unmute(user, room)
+    }
+    fn muted_rooms(
+        &self,
+        user: &UserId,
+    ) -> impl Future<Output = Result<MuteList, StoreError>> + Send {
+        self.store.muted_rooms(user)
+    }
+    fn is_muted(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.store.is_muted(user, room)
+    }
+    fn muted_among(
+        &self,
+        room: &RoomId,
+        users: &[UserId],
+    ) -> impl Future<Output = Result<Vec<UserId>, StoreError>> + Send {
+        self.store.muted_among(room, users)
+    }
+    fn forget_room(&self, room: &RoomId) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        self.store.forget_room(room)
+    }
+    fn forget_user(
+        &self,
+        user: &UserId,
+    ) -> impl Future<Output = Result<MuteList, StoreError>> + Send {
+        self.store.forget_user(user)
+    }
+    fn mute_limit(&self) -> usize {
+        self.store.mute_limit()
+    }
+}
+
+conformance_suite!(conformance, temp_store);
+model_suite!(model, temp_store);
+stress_suite!(stress, temp_store);
