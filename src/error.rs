@@ -12,7 +12,8 @@ pub struct MuteLimitExceeded {
     pub limit: usize,
 }
 
-/// Why a [`MuteStore`](crate::MuteStore) operation failed. A failed operation changed nothing.
+/// Why a [`MuteStore`](crate::MuteStore) operation failed. A refused mute changed nothing; after a
+/// backend failure the change may or may not have been applied, and retrying is safe.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {

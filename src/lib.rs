@@ -35,7 +35,8 @@
 //!
 //! - Every operation on one user is atomic, and the [`MuteList`] it returns is that user's set right
 //!   after it: oldest mute first, re-muting never moves a room, each room once.
-//! - A failed operation changes nothing. Ids are validated when they are made ([`UserId`],
+//! - A refused operation changes nothing; after a backend failure a change may or may not have been
+//!   applied (operations are idempotent: retry). Ids are validated when they are made ([`UserId`],
 //!   [`RoomId`]), so a store never sees a malformed one.
 //! - A per-user limit (default [`DEFAULT_MUTE_LIMIT`]) refuses a mute of a new room with
 //!   [`StoreError::MuteLimitExceeded`]; re-muting a room already muted is always fine.

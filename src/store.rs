@@ -19,8 +19,10 @@ pub type SharedMuteStore = Arc<dyn DynMuteStore>;
 ///
 /// Every operation on one user is atomic: the [`MuteList`] it returns is exactly that user's set
 /// right after the operation, never a mix with a concurrent operation. Lists keep mute order
-/// (oldest first; muting a room again does not move it) and hold each room once. A failed operation
-/// changes nothing.
+/// (oldest first; muting a room again does not move it) and hold each room once. A refused
+/// operation ([`StoreError::MuteLimitExceeded`]) changes nothing. A backend failure
+/// ([`StoreError::Backend`]) may leave the change applied or not (a networked backend cannot tell
+/// a lost answer from a lost request); every operation is idempotent, so retrying is safe.
 ///
 /// The methods are async so that a networked backend never blocks a runtime thread; the in-memory
 /// store's futures are ready at once. Use the trait through generics (`S: MuteStore`), through

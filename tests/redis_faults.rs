@@ -301,3 +301,59 @@ async fn answers_stay_right_while_slots_move_between_nodes() {
     assert_eq!(store.forget_room(&lobby).await.unwrap(), expected.len());
     assert!(store.muted_among(&lobby, &users).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adapter_answers_500_without_details_while_redis_is_down() {
+    use mutestore::{ApiRequest, MuteApi, SeedAuthenticator, SeedData, SeedDirectory};
+
+    let secret = "adapter-s3cret";
+    let mut server = ServerProcess::start(&["--requirepass", secret]);
+    let url = format!("redis://:{secret}@127.0.0.1:{}", server.port());
+    let config = RedisConfig::standalone(&url).unwrap().with_timeout(TIMEOUT);
+    let store = RedisStore::connect(config).await.unwrap();
+    let seed = SeedData::demo();
+    let api = MuteApi::new(
+        store,
+        SeedAuthenticator::new(&seed),
+        SeedDirectory::new(&seed),
+    );
+    let request = |method, path| {
+        ApiRequest::new(method, path)
+            .with_header("IM-CLIENT-KEY", b"demo-client-key")
+            .with_header("IM-Authorization", b"demo-token")
+    };
+    let muted = api.handle(&request("POST", "/me/mute/demo-room")).await;
+    assert_eq!(muted.status(), 200);
+
+    server.kill();
+    for (method, path) in [
+        ("GET", "/me"),
+        ("POST", "/me/mute/demo-room"),
+        ("DELETE", "/me/mute/demo-room"),
+    ] {
+        let response = no_hang(
+            "a request with Redis down",
+            api.handle(&request(method, path)),
+        )
+        .await;
+        assert_eq!(response.status(), 500, "{method} {path}");
+        let body = String::from_utf8_lossy(response.body());
+        assert!(body.contains("INTERNAL_ERROR"), "{body}");
+        for detail in [secret, "127.0.0.1", &server.port().to_string(), "redis"] {
+            assert!(!body.contains(detail), "the body shows {detail:?}: {body}");
+        }
+    }
+
+    server.restart();
+    let me = no_hang("GET /me after the restart", async {
+        loop {
+            let response = api.handle(&request("GET", "/me")).await;
+            if response.status() == 200 {
+                return response;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(String::from_utf8_lossy(me.body()).contains("demo-room"));
+}

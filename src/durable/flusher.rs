@@ -121,9 +121,24 @@ impl Flusher {
     ) -> Result<(), StorageFailure> {
         // Sealing syncs: a log is complete on disk before the next one exists, so only the newest
         // log can ever end in a torn write.
-        self.log.seal()?;
-        self.publish(progress);
-        let next = LogWriter::create(&self.dir, self.log.generation() + 1)?;
+        let sealed_and_next = self.log.seal().and_then(|()| {
+            self.publish(progress);
+            LogWriter::create(&self.dir, self.log.generation() + 1)
+        });
+        let next = match sealed_and_next {
+            Ok(next) => next,
+            Err(failure) => {
+                let failure = StorageFailure::from(failure);
+                // The store refuses changes from here on, and only then do those who asked for
+                // this compaction hear why it failed: a caller woken by the reply must find every
+                // later change refused, never applied in memory and then failed.
+                self.journal.fail(failure.clone());
+                for reply in &replies {
+                    let _ = reply.send(Err(failure.clone()));
+                }
+                return Err(failure);
+            }
+        };
         let closed = std::mem::replace(&mut self.log, next);
         let request = CompactionRequest {
             through: closed.generation(),

@@ -7,7 +7,7 @@
 //! ambiguous.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::data_dir::DataDir;
@@ -45,9 +45,7 @@ impl LogWriter {
             allocated: 0,
         };
         log.allocate_to(MIN_PREALLOCATION)?;
-        log.file
-            .write_all_at(&file_header(FileKind::Log, generation), 0)
-            .on_file("writing", &log.path)?;
+        log.write_at(&file_header(FileKind::Log, generation), 0)?;
         log.file.sync_all().on_file("syncing", &log.path)?;
         std::fs::rename(&log.path, &path).on_file("renaming into place", &log.path)?;
         log.path = path;
@@ -89,9 +87,7 @@ impl LogWriter {
             self.allocate_to(needed.max(self.allocated + chunk))?;
         }
         let bytes = frames.seal_at(self.end);
-        self.file
-            .write_all_at(bytes, self.end)
-            .on_file("writing", &self.path)?;
+        self.write_at(bytes, self.end)?;
         self.end += bytes.len() as u64;
         Ok(())
     }
@@ -109,13 +105,20 @@ impl LogWriter {
         self.file.sync_all().on_file("syncing", &self.path)
     }
 
+    /// Writes `bytes` at `offset`. Only the flusher writes, so a seek then a write is as good as a
+    /// positional write, and portable.
+    fn write_at(&self, bytes: &[u8], offset: u64) -> Result<(), FileError> {
+        (&self.file)
+            .seek(SeekFrom::Start(offset))
+            .and_then(|_| (&self.file).write_all(bytes))
+            .on_file("writing", &self.path)
+    }
+
     /// Fills the file with zeros up to `len` bytes.
     fn allocate_to(&mut self, len: u64) -> Result<(), FileError> {
         while self.allocated < len {
             let step = ZEROS.len().min((len - self.allocated) as usize);
-            self.file
-                .write_all_at(&ZEROS[..step], self.allocated)
-                .on_file("preallocating", &self.path)?;
+            self.write_at(&ZEROS[..step], self.allocated)?;
             self.allocated += step as u64;
         }
         Ok(())

@@ -1,77 +1,102 @@
-//! The connection to Redis: one server through a reconnecting [`ConnectionManager`], or a Cluster
-//! through a [`ClusterConnection`] that follows the slot map. Both reconnect by themselves after a
-//! failure; the store bounds every call with its own timeout.
+//! [`RedisConnection`]: the store's connection, which replaces its [`Link`] when the link has
+//! failed every request for a while.
+//!
+//! redis-rs reconnects by itself, and that is what normally brings service back. But its Cluster
+//! connection can wedge: with redis-rs 1.8.1, a slot refresh that starts while a node's
+//! reconnection is waiting for the same lock deadlocks, and from then on every request times out,
+//! even to healthy nodes (seen when a node is killed and restarted under load; a new connection
+//! works at once). So when every operation has failed for three timeouts (at least a second, see
+//! [`rebuild_after`]), the store opens a new link in the background and swaps it in once it answers. During a real outage
+//! the new link fails to open, and the old one is kept; attempts are spaced by the same delay.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
-use parking_lot::Mutex;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClientBuilder;
-use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
-use redis::{Client, Cmd, FromRedisValue, RedisResult, ScriptInvocation, Value};
+use parking_lot::{Mutex, RwLock};
+use redis::{FromRedisValue, RedisResult, ScriptInvocation, Value};
 
 use super::cluster_slots::SlotOwners;
 use super::config::Topology;
+use super::link::Link;
+use super::node_pipelines::KeyedCommand;
 
-/// The shortest and the longest wait between two reconnection attempts to a standalone server.
-/// Short, so that service resumes soon after the server does.
-const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
-const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
-
-/// A command on one key, with the Cluster slot of that key.
-pub(crate) struct KeyedCommand {
-    pub(crate) slot: u16,
-    pub(crate) command: Cmd,
+/// How long every operation must have failed before the link is replaced: three timeouts, and at
+/// least a second.
+fn rebuild_after(timeout: Duration) -> Duration {
+    (timeout * 3).max(Duration::from_secs(1))
 }
 
-/// A connection to one server or to a Cluster.
-pub(crate) enum RedisConnection {
-    Standalone(ConnectionManager),
-    Cluster {
-        connection: ClusterConnection,
-        /// The node of each slot, fetched when first needed and dropped when it proves stale.
-        owners: Mutex<Option<Arc<SlotOwners>>>,
-    },
+/// The connection a store uses. Cloning shares it.
+#[derive(Clone)]
+pub(crate) struct RedisConnection {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    topology: Topology,
+    timeout: Duration,
+    link: RwLock<Link>,
+    /// On a Cluster, the node of each slot, fetched when first needed and dropped when stale.
+    owners: Mutex<Option<Arc<SlotOwners>>>,
+    health: Mutex<Health>,
+}
+
+/// The recent record of a link: how long it has failed, and its replacement.
+#[derive(Default)]
+struct Health {
+    /// When the current run of failed operations began; `None` after a success.
+    failing_since: Option<Instant>,
+    /// When the last replacement was started, and whether it is still running.
+    last_rebuild: Option<Instant>,
+    rebuilding: bool,
+}
+
+impl Health {
+    /// Records an operation at `now` that the backend served or not. Returns `true` when a
+    /// replacement should start (and counts it as started): every operation has failed for
+    /// `wait`, none is running, and none started within `wait`.
+    fn record(&mut self, served: bool, now: Instant, wait: Duration) -> bool {
+        if served {
+            self.failing_since = None;
+            return false;
+        }
+        let failing_since = *self.failing_since.get_or_insert(now);
+        let due = now.duration_since(failing_since) >= wait
+            && !self.rebuilding
+            && self
+                .last_rebuild
+                .is_none_or(|last| now.duration_since(last) >= wait);
+        if due {
+            self.rebuilding = true;
+            self.last_rebuild = Some(now);
+        }
+        due
+    }
 }
 
 impl RedisConnection {
     /// Connects. Every connection attempt and every response wait is limited to `timeout`; the
     /// caller bounds the whole call.
     pub(crate) async fn open(topology: &Topology, timeout: Duration) -> RedisResult<Self> {
-        match topology {
-            Topology::Standalone(info) => {
-                let client = Client::open(info.clone())?;
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
-                    .set_min_delay(RECONNECT_MIN_DELAY)
-                    .set_max_delay(RECONNECT_MAX_DELAY);
-                let manager = ConnectionManager::new_with_config(client, config).await?;
-                Ok(Self::Standalone(manager))
-            }
-            Topology::Cluster(nodes) => {
-                let client = ClusterClientBuilder::new(nodes.iter().cloned())
-                    .connection_timeout(timeout)
-                    .response_timeout(timeout)
-                    .build()?;
-                let connection = client.get_async_connection().await?;
-                Ok(Self::Cluster {
-                    connection,
-                    owners: Mutex::new(None),
-                })
-            }
-        }
+        let link = Link::open(topology, timeout).await?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                topology: topology.clone(),
+                timeout,
+                link: RwLock::new(link),
+                owners: Mutex::new(None),
+                health: Mutex::new(Health::default()),
+            }),
+        })
+    }
+
+    fn link(&self) -> Link {
+        self.shared.link.read().clone()
     }
 
     /// Sends one command; in a Cluster, to the node serving its key.
-    pub(crate) async fn query<T: FromRedisValue>(&self, command: &Cmd) -> RedisResult<T> {
-        match self {
-            Self::Standalone(manager) => command.query_async(&mut manager.clone()).await,
-            Self::Cluster { connection, .. } => command.query_async(&mut connection.clone()).await,
-        }
+    pub(crate) async fn query<T: FromRedisValue>(&self, command: &redis::Cmd) -> RedisResult<T> {
+        self.link().query(command).await
     }
 
     /// Runs a script (by its hash, loading it first where the server does not know it yet).
@@ -79,120 +104,77 @@ impl RedisConnection {
         &self,
         invocation: &ScriptInvocation<'_>,
     ) -> RedisResult<T> {
-        match self {
-            Self::Standalone(manager) => invocation.invoke_async(&mut manager.clone()).await,
-            Self::Cluster { connection, .. } => {
-                invocation.invoke_async(&mut connection.clone()).await
-            }
-        }
+        self.link().invoke(invocation).await
     }
 
     /// Sends commands on single keys, pipelined: one pipeline to a standalone server, or one per
     /// Cluster node, all nodes at once. Returns the replies in the order of `commands`.
     pub(crate) async fn query_each(&self, commands: Vec<KeyedCommand>) -> RedisResult<Vec<Value>> {
-        if commands.is_empty() {
-            return Ok(Vec::new());
+        self.link().query_each(commands, &self.shared.owners).await
+    }
+
+    /// Records how an operation went: whether the backend served it. When every operation has
+    /// failed for [`rebuild_after`], starts opening a new link in the background.
+    pub(crate) fn report(&self, served: bool) {
+        let wait = rebuild_after(self.shared.timeout);
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !self
+            .shared
+            .health
+            .lock()
+            .record(served, Instant::now(), wait)
+        {
+            return;
         }
-        match self {
-            Self::Standalone(manager) => {
-                let mut pipeline = redis::pipe();
-                for keyed in commands {
-                    pipeline.add_command(keyed.command);
-                }
-                pipeline.query_async(&mut manager.clone()).await
+        let shared = Arc::clone(&self.shared);
+        runtime.spawn(async move {
+            let opened =
+                tokio::time::timeout(shared.timeout, Link::open(&shared.topology, shared.timeout))
+                    .await;
+            if let Ok(Ok(link)) = opened {
+                *shared.link.write() = link;
+                *shared.owners.lock() = None;
             }
-            Self::Cluster { connection, owners } => {
-                query_each_on_cluster(connection, owners, &commands).await
-            }
-        }
+            shared.health.lock().rebuilding = false;
+        });
     }
 }
 
-async fn query_each_on_cluster(
-    connection: &ClusterConnection,
-    owners_cache: &Mutex<Option<Arc<SlotOwners>>>,
-    commands: &[KeyedCommand],
-) -> RedisResult<Vec<Value>> {
-    let cached = owners_cache.lock().clone();
-    let owners = match cached {
-        Some(owners) => owners,
-        None => {
-            let reply: Value = redis::cmd("CLUSTER")
-                .arg("SLOTS")
-                .query_async(&mut connection.clone())
-                .await?;
-            let owners = Arc::new(SlotOwners::from_cluster_slots(&reply).ok_or_else(|| {
-                redis::RedisError::from((
-                    redis::ErrorKind::UnexpectedReturnType,
-                    "CLUSTER SLOTS reply has an unexpected shape",
-                ))
-            })?);
-            *owners_cache.lock() = Some(Arc::clone(&owners));
-            owners
-        }
-    };
-    // One group per node; slots no node serves (in the map we hold) go to a last group.
-    let unserved = owners.node_count();
-    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); unserved + 1];
-    for (position, keyed) in commands.iter().enumerate() {
-        let node = owners.node_of(keyed.slot).unwrap_or(unserved);
-        groups[node].push(position);
-    }
-    let groups: Vec<Vec<usize>> = groups.into_iter().filter(|g| !g.is_empty()).collect();
-    let answers = join_all(
-        groups
-            .iter()
-            .map(|positions| query_group(connection, commands, positions)),
-    )
-    .await;
-    let mut replies = vec![Value::Nil; commands.len()];
-    let mut map_was_stale = false;
-    for (positions, answer) in groups.iter().zip(answers) {
-        let (values, stale) = answer?;
-        map_was_stale |= stale;
-        for (&position, value) in positions.iter().zip(values) {
-            replies[position] = value;
-        }
-    }
-    if map_was_stale {
-        *owners_cache.lock() = None;
-    }
-    Ok(replies)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Sends the commands at `positions`, all for one node, as one pipeline. When the pipeline fails
-/// or any reply is an error (typically `MOVED`: the slot map has changed), sends each command on
-/// its own instead, through the cluster connection's own routing, and reports the map as stale.
-async fn query_group(
-    connection: &ClusterConnection,
-    commands: &[KeyedCommand],
-    positions: &[usize],
-) -> RedisResult<(Vec<Value>, bool)> {
-    let mut pipeline = redis::pipe();
-    for &position in positions {
-        pipeline.add_command(commands[position].command.clone());
+    #[test]
+    fn a_replacement_starts_after_failures_for_the_whole_wait() {
+        let wait = Duration::from_secs(3);
+        let start = Instant::now();
+        let at = |seconds: u64| start + Duration::from_secs(seconds);
+        let mut health = Health::default();
+        assert!(!health.record(false, at(0), wait));
+        assert!(!health.record(false, at(2), wait));
+        // A success in between starts the count again.
+        assert!(!health.record(true, at(2), wait));
+        assert!(!health.record(false, at(3), wait));
+        assert!(!health.record(false, at(5), wait));
+        assert!(health.record(false, at(6), wait), "failing since 3, for 3");
+        // One at a time, and spaced by the wait.
+        assert!(!health.record(false, at(7), wait));
+        health.rebuilding = false;
+        assert!(!health.record(false, at(8), wait));
+        assert!(health.record(false, at(9), wait));
     }
-    let route = SingleNodeRoutingInfo::SpecificNode(Route::new(
-        commands[positions[0]].slot,
-        SlotAddr::Master,
-    ));
-    let piped = connection
-        .clone()
-        .route_pipeline(pipeline, 0, positions.len(), route)
-        .await;
-    if let Ok(values) = piped
-        && values.len() == positions.len()
-        && !values.iter().any(|v| matches!(v, Value::ServerError(_)))
-    {
-        return Ok((values, false));
+
+    #[test]
+    fn the_wait_is_three_timeouts_and_at_least_a_second() {
+        assert_eq!(
+            rebuild_after(Duration::from_secs(1)),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            rebuild_after(Duration::from_millis(100)),
+            Duration::from_secs(1)
+        );
     }
-    let singles = join_all(positions.iter().map(|&position| async move {
-        commands[position]
-            .command
-            .query_async::<Value>(&mut connection.clone())
-            .await
-    }))
-    .await;
-    let values = singles.into_iter().collect::<RedisResult<Vec<Value>>>()?;
-    Ok((values, true))
 }

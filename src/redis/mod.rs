@@ -5,7 +5,9 @@
 //! - `keys`: the key layout and the hash tags that keep each user's data in one Cluster slot.
 //! - `scripts`: the Lua scripts that make each per-user change atomic.
 //! - `cluster_slots`: key slots and the slot map, to pipeline per Cluster node.
-//! - `connection`: the standalone or Cluster connection, and per-node pipelines.
+//! - `link`: one live standalone or Cluster connection.
+//! - `node_pipelines`: per-node pipelines on a Cluster.
+//! - `connection`: the store's connection, which replaces a link that has stopped answering.
 //! - `redis_store`: the `MuteStore` implementation.
 
 mod backend_error;
@@ -13,9 +15,16 @@ mod cluster_slots;
 mod config;
 mod connection;
 mod keys;
+mod link;
+mod node_pipelines;
 mod redis_store;
 mod scripts;
 
 pub use config::{DEFAULT_REDIS_TIMEOUT, RedisConfig, RedisConfigError};
 pub use keys::DEFAULT_KEY_PREFIX;
 pub use redis_store::RedisStore;
+
+// docs/REDIS.md, compiled as doctests so that its examples cannot drift from the code.
+#[doc = include_str!("../../docs/REDIS.md")]
+#[cfg(doctest)]
+pub struct RedisDoctests;

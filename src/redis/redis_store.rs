@@ -8,7 +8,8 @@ use redis::Value;
 use super::backend_error::{RedisBackendError, failed, unexpected};
 use super::cluster_slots::key_slot;
 use super::config::RedisConfig;
-use super::connection::{KeyedCommand, RedisConnection};
+use super::connection::RedisConnection;
+use super::node_pipelines::KeyedCommand;
 use super::scripts::{FORGET_USER, MUTE, START_FORGETTING_ROOM, UNMUTE};
 use crate::error::{MuteLimitExceeded, StoreError};
 use crate::ids::{RoomId, UserId};
@@ -99,9 +100,12 @@ impl RedisStore {
         work: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let timeout = self.config.timeout;
-        tokio::time::timeout(timeout, work)
+        let result = tokio::time::timeout(timeout, work)
             .await
-            .unwrap_or_else(|_| Err(RedisBackendError::TimedOut { operation, timeout }.into()))
+            .unwrap_or_else(|_| Err(RedisBackendError::TimedOut { operation, timeout }.into()));
+        self.connection
+            .report(!matches!(result, Err(StoreError::Backend(_))));
+        result
     }
 
     fn user_key(&self, user: &[u8]) -> Vec<u8> {
