@@ -255,6 +255,37 @@ fn log_with_mutes(dir: &Path, mutes: usize) -> Vec<u64> {
     lengths
 }
 
+/// Runs `f` with a `tracing` subscriber on this thread; returns its result and what was logged.
+fn with_log_lines<T>(f: impl FnOnce() -> T) -> (T, String) {
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let result = {
+        let _default = subscriber.set_default();
+        f()
+    };
+    let text = String::from_utf8_lossy(&lines.0.lock().unwrap()).into_owned();
+    (result, text)
+}
+
 #[test]
 fn a_torn_write_at_the_end_is_cut_off_and_reported() {
     let dir = tempfile::tempdir().unwrap();
@@ -268,8 +299,16 @@ fn a_torn_write_at_the_end_is_cut_off_and_reported() {
         .unwrap()
         .set_len(torn_at)
         .unwrap();
-    let store = DurableStore::open(dir.path()).unwrap();
+    let (store, log_lines) = with_log_lines(|| DurableStore::open(dir.path()).unwrap());
     assert_eq!(store.muted_rooms_sync(&user("alice")), ["r0", "r1"]);
+    assert!(
+        log_lines.contains("WARN") && log_lines.contains("torn write"),
+        "{log_lines}"
+    );
+    assert!(
+        log_lines.contains(&log.display().to_string()),
+        "{log_lines}"
+    );
     let torn = store
         .recovery()
         .torn_tail
