@@ -505,3 +505,24 @@ fn after_a_failed_write_changes_are_refused_and_acknowledged_ones_kept() {
     assert_eq!(store.muted_rooms_sync(&alice), ["kept"]);
     store.mute_sync(&alice, &room("again")).unwrap();
 }
+
+#[test]
+fn a_zero_compaction_threshold_compacts_after_every_write_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = DurableOptions::new().compact_after_bytes(0);
+    let alice = user("alice");
+    {
+        let store = options.open(dir.path()).unwrap();
+        for n in 0..20 {
+            store.mute_sync(&alice, &room(&format!("r{n}"))).unwrap();
+        }
+        store.unmute_sync(&alice, &room("r3")).unwrap();
+        store.compact_sync().unwrap();
+        assert_eq!(files_starting_with(dir.path(), "log-").len(), 1);
+        store.mute_sync(&alice, &room("last")).unwrap();
+    }
+    let store = options.open(dir.path()).unwrap();
+    let rooms = store.muted_rooms_sync(&alice);
+    assert_eq!(rooms.len(), 20);
+    assert!(!rooms.contains("r3") && rooms.contains("r19") && rooms.contains("last"));
+}
