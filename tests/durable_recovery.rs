@@ -213,6 +213,37 @@ fn log_with_mutes(dir: &Path, mutes: usize) -> Vec<u64> {
     lengths
 }
 
+/// Runs `f` with a `tracing` subscriber on this thread; returns its result and what was logged.
+fn with_log_lines<T>(f: impl FnOnce() -> T) -> (T, String) {
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let result = {
+        let _default = subscriber.set_default();
+        f()
+    };
+    let text = String::from_utf8_lossy(&lines.0.lock().unwrap()).into_owned();
+    (result, text)
+}
+
 #[test]
 fn a_torn_write_at_the_end_is_cut_off_and_reported() {
     let dir = tempfile::tempdir().unwrap();
@@ -226,8 +257,16 @@ fn a_torn_write_at_the_end_is_cut_off_and_reported() {
         .unwrap()
         .set_len(torn_at)
         .unwrap();
-    let store = DurableStore::open(dir.path()).unwrap();
+    let (store, log_lines) = with_log_lines(|| DurableStore::open(dir.path()).unwrap());
     assert_eq!(store.muted_rooms_sync(&user("alice")), ["r0", "r1"]);
+    assert!(
+        log_lines.contains("WARN") && log_lines.contains("torn write"),
+        "{log_lines}"
+    );
+    assert!(
+        log_lines.contains(&log.display().to_string()),
+        "{log_lines}"
+    );
     let torn = store
         .recovery()
         .torn_tail
@@ -423,4 +462,25 @@ fn after_a_failed_write_changes_are_refused_and_acknowledged_ones_kept() {
     let store = DurableStore::open(dir.path()).unwrap();
     assert_eq!(store.muted_rooms_sync(&alice), ["kept"]);
     store.mute_sync(&alice, &room("again")).unwrap();
+}
+
+#[test]
+fn a_zero_compaction_threshold_compacts_after_every_write_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = DurableOptions::new().compact_after_bytes(0);
+    let alice = user("alice");
+    {
+        let store = options.open(dir.path()).unwrap();
+        for n in 0..20 {
+            store.mute_sync(&alice, &room(&format!("r{n}"))).unwrap();
+        }
+        store.unmute_sync(&alice, &room("r3")).unwrap();
+        store.compact_sync().unwrap();
+        assert_eq!(files_starting_with(dir.path(), "log-").len(), 1);
+        store.mute_sync(&alice, &room("last")).unwrap();
+    }
+    let store = options.open(dir.path()).unwrap();
+    let rooms = store.muted_rooms_sync(&alice);
+    assert_eq!(rooms.len(), 20);
+    assert!(!rooms.contains("r3") && rooms.contains("r19") && rooms.contains("last"));
 }

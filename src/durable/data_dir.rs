@@ -12,6 +12,7 @@
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::file_error::{FileError, OnFile};
 use super::open_error::OpenError;
@@ -20,6 +21,9 @@ const LOCK_FILE: &str = "LOCK";
 const LOG_PREFIX: &str = "log-";
 const SNAPSHOT_PREFIX: &str = "snapshot-";
 const TEMP_SUFFIX: &str = ".tmp";
+/// How long a lock held by someone else is retried before the directory is reported taken.
+const LOCK_PATIENCE: Duration = Duration::from_millis(500);
+const LOCK_RETRY_FIRST_PAUSE: Duration = Duration::from_millis(4);
 
 /// The data directory, locked for this store's life.
 #[derive(Debug)]
@@ -51,20 +55,39 @@ impl DataDir {
             .write(true)
             .open(&lock_path)
             .on_file("opening the lock file", &lock_path)?;
-        match lock.try_lock() {
-            Ok(()) => Ok(Self {
-                path: path.to_path_buf(),
-                _lock: lock,
-            }),
-            Err(TryLockError::WouldBlock) => Err(OpenError::Locked {
-                dir: path.to_path_buf(),
-                lock_file: lock_path,
-            }),
-            Err(TryLockError::Error(source)) => Err(OpenError::Io {
-                action: "locking",
-                path: lock_path,
-                source,
-            }),
+        // A lock is released when the last descriptor of its open file goes away. A process
+        // forked (to run a command) at the moment a store closes keeps a copy of the descriptor
+        // until it execs, so a lock can stay held for a moment after its store has gone: wait a
+        // little before calling the directory taken.
+        let mut pause = LOCK_RETRY_FIRST_PAUSE;
+        let mut waited = Duration::ZERO;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => {
+                    return Ok(Self {
+                        path: path.to_path_buf(),
+                        _lock: lock,
+                    });
+                }
+                Err(TryLockError::WouldBlock) if waited < LOCK_PATIENCE => {
+                    std::thread::sleep(pause);
+                    waited += pause;
+                    pause *= 2;
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(OpenError::Locked {
+                        dir: path.to_path_buf(),
+                        lock_file: lock_path,
+                    });
+                }
+                Err(TryLockError::Error(source)) => {
+                    return Err(OpenError::Io {
+                        action: "locking",
+                        path: lock_path,
+                        source,
+                    });
+                }
+            }
         }
     }
 

@@ -14,6 +14,7 @@ use std::time::Instant;
 use super::compactor::CompactionRequest;
 use super::data_dir::DataDir;
 use super::durability::Durability;
+use super::frame::FILE_HEADER_LEN;
 use super::journal::{CompactionReply, Journal, Work};
 use super::log_writer::LogWriter;
 use super::pending_frames::PendingFrames;
@@ -70,10 +71,12 @@ impl Flusher {
                 Ok(()) => {}
                 Err(failure) => {
                     tracing::error!(error = %failure, "the durable store stopped accepting changes");
+                    // Failed first, answered after: whoever hears of the failure finds the store
+                    // already refusing changes.
+                    self.journal.fail(failure.clone());
                     for reply in work.compactions {
                         let _ = reply.send(Err(failure.clone()));
                     }
-                    self.journal.fail(failure);
                     return;
                 }
             }
@@ -100,8 +103,9 @@ impl Flusher {
         let threshold = self
             .compact_after_bytes
             .max(self.snapshot_bytes.load(Ordering::Relaxed));
-        if !work.compactions.is_empty() || self.log.data_len() >= threshold {
-            self.rotate(std::mem::take(&mut work.compactions), progress)?;
+        let has_records = self.log.data_len() > FILE_HEADER_LEN as u64;
+        if !work.compactions.is_empty() || (has_records && self.log.data_len() >= threshold) {
+            self.rotate(&mut work.compactions, progress)?;
         }
         Ok(())
     }
@@ -113,36 +117,23 @@ impl Flusher {
         self.journal.publish_durable(progress.synced);
     }
 
-    /// Closes the log, starts the next one and asks for the closed ones to be compacted.
+    /// Closes the log, starts the next one and asks for the closed ones to be compacted. The
+    /// `replies` are taken only once the new log exists; on failure they stay for the caller to
+    /// answer with the failure.
     fn rotate(
         &mut self,
-        replies: Vec<CompactionReply>,
+        replies: &mut Vec<CompactionReply>,
         progress: &mut Progress,
     ) -> Result<(), StorageFailure> {
         // Sealing syncs: a log is complete on disk before the next one exists, so only the newest
         // log can ever end in a torn write.
-        let sealed_and_next = self.log.seal().and_then(|()| {
-            self.publish(progress);
-            LogWriter::create(&self.dir, self.log.generation() + 1)
-        });
-        let next = match sealed_and_next {
-            Ok(next) => next,
-            Err(failure) => {
-                let failure = StorageFailure::from(failure);
-                // The store refuses changes from here on, and only then do those who asked for
-                // this compaction hear why it failed: a caller woken by the reply must find every
-                // later change refused, never applied in memory and then failed.
-                self.journal.fail(failure.clone());
-                for reply in &replies {
-                    let _ = reply.send(Err(failure.clone()));
-                }
-                return Err(failure);
-            }
-        };
+        self.log.seal()?;
+        self.publish(progress);
+        let next = LogWriter::create(&self.dir, self.log.generation() + 1)?;
         let closed = std::mem::replace(&mut self.log, next);
         let request = CompactionRequest {
             through: closed.generation(),
-            replies,
+            replies: std::mem::take(replies),
         };
         if let Err(unsent) = self.compactor.send(request) {
             for reply in unsent.0.replies {

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
-    /// Another store, in this process or another one, has the data directory open. Stop it, or
-    /// use another directory.
+    /// Another store, in this process or another one, has the data directory open (the lock was
+    /// retried for half a second first). Stop it, or use another directory.
     #[error(
         "the data directory {} is in use by another store (it holds the lock on {})",
         dir.display(),
