@@ -15,6 +15,12 @@ use crate::ids::RoomId;
 /// Fewest holes worth a compaction; below this a rebuild costs more than it saves.
 const MIN_HOLES_TO_COMPACT: usize = 16;
 
+/// Up to this many slots the set has no hash index: a scan of a few ids is as fast as a hash
+/// lookup, and a set that small (a user just past the inline three) then costs one allocation
+/// instead of two and hashes nothing. Removal there shifts at most this many slots, so every
+/// operation stays O(1).
+const INDEX_FROM: usize = 16;
+
 /// A room id with its hash in one [`OrderedRooms`] (sets are seeded each on their own, so a key is
 /// good for the set that made it and its clones).
 #[derive(Debug, Clone, Copy)]
@@ -26,10 +32,12 @@ pub(crate) struct RoomKey<'a> {
 /// An insertion-ordered set of [`RoomId`]s. See the module documentation.
 #[derive(Clone)]
 pub(crate) struct OrderedRooms {
-    /// Rooms in the order they were added; `None` where one was removed.
+    /// Rooms in the order they were added; `None` where one was removed (only once indexed).
     slots: Vec<Option<RoomId>>,
-    /// Index into `slots` of every room present.
-    positions: HashTable<usize>,
+    /// Index into `slots` of every room present, once `slots` has outgrown [`INDEX_FROM`].
+    positions: Option<HashTable<usize>>,
+    /// How many rooms are present.
+    live: usize,
     /// Seeded per process, so ids chosen by callers cannot force collisions.
     hasher: foldhash::fast::RandomState,
 }
@@ -39,23 +47,25 @@ impl OrderedRooms {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
             slots: Vec::with_capacity(capacity),
-            positions: HashTable::with_capacity(capacity),
+            positions: (capacity > INDEX_FROM).then(|| HashTable::with_capacity(capacity)),
+            live: 0,
             hasher: foldhash::fast::RandomState::default(),
         }
     }
 
     /// How many rooms the set holds.
     pub(crate) fn len(&self) -> usize {
-        self.positions.len()
+        self.live
     }
 
     /// `room` with its hash in this set, for the `_key` methods: a caller that looks and then
     /// changes hashes the room once.
     pub(crate) fn key<'a>(&self, room: &'a str) -> RoomKey<'a> {
-        RoomKey {
-            room,
-            hash: self.hasher.hash_one(room),
-        }
+        let hash = match self.positions {
+            Some(_) => self.hasher.hash_one(room),
+            None => 0,
+        };
+        RoomKey { room, hash }
     }
 
     /// Whether `room` is in the set.
@@ -63,21 +73,30 @@ impl OrderedRooms {
         self.contains_key(self.key(room))
     }
 
+    /// Where the keyed room sits in `slots`.
+    fn position(&self, key: RoomKey<'_>) -> Option<usize> {
+        let matches = |slot: &usize| self.slots[*slot].as_deref() == Some(key.room);
+        match &self.positions {
+            Some(positions) => positions.find(key.hash, matches).copied(),
+            None => self
+                .slots
+                .iter()
+                .position(|slot| slot.as_deref() == Some(key.room)),
+        }
+    }
+
     /// Whether the keyed room is in the set.
     pub(crate) fn contains_key(&self, key: RoomKey<'_>) -> bool {
-        self.positions
-            .find(key.hash, |&slot| {
-                self.slots[slot].as_deref() == Some(key.room)
-            })
-            .is_some()
+        self.position(key).is_some()
     }
 
     /// Adds `room` at the end unless it is already present. Returns whether it was added.
     pub(crate) fn insert(&mut self, room: RoomId) -> bool {
-        let hash = self.hasher.hash_one(room.as_str());
-        if self.contains_key(RoomKey { room: &room, hash }) {
+        let key = self.key(&room);
+        if self.contains_key(key) {
             return false;
         }
+        let hash = key.hash;
         self.push_new(hash, room);
         true
     }
@@ -89,16 +108,27 @@ impl OrderedRooms {
     }
 
     fn push_new(&mut self, hash: u64, room: RoomId) {
+        self.live += 1;
         let Self {
             slots,
             positions,
             hasher,
+            ..
         } = self;
         let slot = slots.len();
-        positions.insert_unique(hash, slot, |&other| {
-            hasher.hash_one(slots[other].as_deref().unwrap_or_default())
-        });
         slots.push(Some(room));
+        match positions {
+            Some(positions) => {
+                positions.insert_unique(hash, slot, |&other| {
+                    hasher.hash_one(slots[other].as_deref().unwrap_or_default())
+                });
+            }
+            None if slots.len() > INDEX_FROM => {
+                *positions = Some(HashTable::with_capacity(slots.len() * 2));
+                self.compact();
+            }
+            None => {}
+        }
     }
 
     /// Removes `room`. Returns whether it was present.
@@ -109,19 +139,24 @@ impl OrderedRooms {
 
     /// Removes the keyed room. Returns whether it was present.
     pub(crate) fn remove_key(&mut self, key: RoomKey<'_>) -> bool {
-        let Self {
-            slots, positions, ..
-        } = self;
-        let Ok(entry) =
-            positions.find_entry(key.hash, |&slot| slots[slot].as_deref() == Some(key.room))
-        else {
+        let Some(slot) = self.position(key) else {
             return false;
         };
-        let (slot, _) = entry.remove();
-        slots[slot] = None;
-        let holes = self.slots.len() - self.positions.len();
-        if holes >= MIN_HOLES_TO_COMPACT && holes > self.positions.len() {
-            self.compact();
+        self.live -= 1;
+        match &mut self.positions {
+            None => {
+                self.slots.remove(slot);
+            }
+            Some(positions) => {
+                if let Ok(entry) = positions.find_entry(key.hash, |&other| other == slot) {
+                    entry.remove();
+                }
+                self.slots[slot] = None;
+                let holes = self.slots.len() - self.live;
+                if holes >= MIN_HOLES_TO_COMPACT && holes > self.live {
+                    self.compact();
+                }
+            }
         }
         true
     }
@@ -131,15 +166,17 @@ impl OrderedRooms {
         self.slots.iter().flatten()
     }
 
-    /// Squeezes the holes out of `slots` and rebuilds `positions` to match.
+    /// Squeezes the holes out of `slots` and rebuilds the index, if there is one, to match.
     fn compact(&mut self) {
         self.slots.retain(Option::is_some);
-        self.positions.clear();
         let Self {
             slots,
             positions,
             hasher,
+            ..
         } = self;
+        let Some(positions) = positions else { return };
+        positions.clear();
         for (slot, room) in slots.iter().enumerate() {
             let hash = hasher.hash_one(room.as_deref().unwrap_or_default());
             positions.insert_unique(hash, slot, |&other| {
