@@ -426,8 +426,10 @@ impl Directory for SampleDirectory {
     fn user_profile(
         &self,
         user: &UserId,
-    ) -> impl Future<Output = Result<Option<Profile>, HostError>> + Send {
-        ready(Ok((user == "1485248560558").then(sample_profile)))
+    ) -> impl Future<Output = Result<Option<Arc<Profile>>, HostError>> + Send {
+        ready(Ok(
+            (user == "1485248560558").then(|| Arc::new(sample_profile()))
+        ))
     }
 }
 
@@ -477,7 +479,7 @@ impl Directory for FailingDirectory {
     fn user_profile(
         &self,
         _: &UserId,
-    ) -> impl Future<Output = Result<Option<Profile>, HostError>> + Send {
+    ) -> impl Future<Output = Result<Option<Arc<Profile>>, HostError>> + Send {
         ready(Err(HostError::new(INTERNAL_DETAIL)))
     }
 }

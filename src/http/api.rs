@@ -1,6 +1,7 @@
 //! [`MuteApi`]: the dispatcher that turns an [`ApiRequest`] into an [`ApiResponse`].
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::authenticator::Authenticator;
 use super::credentials::{API_KEY_HEADER, CLIENT_KEY_HEADER, Credential, TOKEN_HEADER, credential};
@@ -130,7 +131,7 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
                 refuse_large_body(request)?;
                 let profile = self.profile(&user).await?;
                 let rooms = self.store.muted_rooms(&user).await.map_err(store_failed)?;
-                Ok(user_response(&user, &profile, &rooms))
+                Ok(user_response(&user, profile.as_deref(), &rooms))
             }
             Operation::MuteRoom | Operation::UnmuteRoom => {
                 let user = self.authenticate_client(request).await?;
@@ -222,14 +223,9 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
         }
     }
 
-    /// The user's profile; one the host does not have is answered as `{"_id": user}`.
-    async fn profile(&self, user: &UserId) -> Result<Profile, ApiError> {
-        let profile = self
-            .directory
-            .user_profile(user)
-            .await
-            .map_err(host_failed)?;
-        Ok(profile.unwrap_or_default())
+    /// The user's profile, `None` if the host has none (answered as `{"_id": user}`).
+    async fn profile(&self, user: &UserId) -> Result<Option<Arc<Profile>>, ApiError> {
+        self.directory.user_profile(user).await.map_err(host_failed)
     }
 
     /// The last checks, then the change itself. Everything that can refuse the request runs before
@@ -254,7 +250,7 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
         if change == Change::UnmuteMuted && !outcome.changed {
             return Err(ErrorCode::RoomNotMuted.into());
         }
-        Ok(user_response(user, &profile, &outcome.rooms))
+        Ok(user_response(user, profile.as_deref(), &outcome.rooms))
     }
 
     /// The answer to a change whose body is too large. The two rows listed before
@@ -286,7 +282,7 @@ fn refuse_large_body(request: &ApiRequest<'_>) -> Result<(), ApiError> {
     }
 }
 
-fn user_response(user: &UserId, profile: &Profile, mute: &MuteList) -> ApiResponse {
+fn user_response(user: &UserId, profile: Option<&Profile>, mute: &MuteList) -> ApiResponse {
     success(&UserObject {
         user,
         profile,

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::{Future, ready};
+use std::sync::Arc;
 
 use super::directory::Directory;
 use super::host_error::HostError;
@@ -13,7 +14,7 @@ use crate::ids::{RoomId, UserId};
 #[derive(Debug, Clone, Default)]
 pub struct SeedDirectory {
     rooms: HashSet<RoomId>,
-    profiles: HashMap<UserId, Profile>,
+    profiles: HashMap<UserId, Arc<Profile>>,
 }
 
 impl SeedDirectory {
@@ -25,7 +26,7 @@ impl SeedDirectory {
             profiles: seed
                 .users()
                 .iter()
-                .map(|user| (user.id().clone(), user.profile().clone()))
+                .map(|user| (user.id().clone(), Arc::new(user.profile().clone())))
                 .collect(),
         }
     }
@@ -43,7 +44,7 @@ impl Directory for SeedDirectory {
     fn user_profile(
         &self,
         user: &UserId,
-    ) -> impl Future<Output = Result<Option<Profile>, HostError>> + Send {
+    ) -> impl Future<Output = Result<Option<Arc<Profile>>, HostError>> + Send {
         ready(Ok(self.profiles.get(user).cloned()))
     }
 }

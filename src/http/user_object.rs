@@ -11,23 +11,27 @@ pub type Profile = Map<String, Value>;
 
 /// Serialises as the profile's fields in the profile's own order, with `mute` set to the user's
 /// muted rooms (in place if the profile has a `mute` field, else last) and `_id` added first if the
-/// profile lacks one. Nothing is copied.
+/// profile lacks one. No profile is taken as an empty one. Nothing is copied.
 pub(crate) struct UserObject<'a> {
     pub(crate) user: &'a UserId,
-    pub(crate) profile: &'a Profile,
+    pub(crate) profile: Option<&'a Profile>,
     pub(crate) mute: &'a MuteList,
 }
 
 impl Serialize for UserObject<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let has_id = self.profile.contains_key("_id");
-        let has_mute = self.profile.contains_key("mute");
-        let len = self.profile.len() + usize::from(!has_id) + usize::from(!has_mute);
+        let has = |key: &str| {
+            self.profile
+                .is_some_and(|profile| profile.contains_key(key))
+        };
+        let (has_id, has_mute) = (has("_id"), has("mute"));
+        let fields = self.profile.map_or(0, Map::len);
+        let len = fields + usize::from(!has_id) + usize::from(!has_mute);
         let mut map = serializer.serialize_map(Some(len))?;
         if !has_id {
             map.serialize_entry("_id", self.user)?;
         }
-        for (key, value) in self.profile {
+        for (key, value) in self.profile.into_iter().flatten() {
             if key == "mute" {
                 map.serialize_entry(key, self.mute)?;
             } else {
@@ -55,7 +59,7 @@ mod tests {
         let user = UserId::new("u1").unwrap();
         serde_json::to_value(UserObject {
             user: &user,
-            profile: &profile,
+            profile: Some(&profile),
             mute: &mute,
         })
         .unwrap()
