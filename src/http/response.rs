@@ -21,9 +21,19 @@ impl ApiResponse {
     pub(crate) fn json(status: u16, body: impl Into<Cow<'static, [u8]>>) -> Self {
         Self {
             status,
-            headers: vec![("Content-Type", Cow::Borrowed(JSON_CONTENT_TYPE))],
+            headers: Self::headers_with(("Content-Type", Cow::Borrowed(JSON_CONTENT_TYPE))),
             body: body.into(),
         }
+    }
+
+    /// A header list holding `first`, with room for the one other header a response may get
+    /// (`Allow` or `Cache-Control`) without moving.
+    fn headers_with(
+        first: (&'static str, Cow<'static, str>),
+    ) -> Vec<(&'static str, Cow<'static, str>)> {
+        let mut headers = Vec::with_capacity(2);
+        headers.push(first);
+        headers
     }
 
     /// Adds a header.
