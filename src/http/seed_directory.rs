@@ -10,11 +10,15 @@ use super::seed::SeedData;
 use super::user_object::Profile;
 use crate::ids::{RoomId, UserId};
 
+/// The hasher of the seed's sets: ids are not secrets and the sets are fixed after start-up, so a
+/// fast hash, seeded per process, is enough.
+type IdHasher = foldhash::fast::RandomState;
+
 /// An in-memory [`Directory`] over a [`SeedData`]'s rooms and user profiles.
 #[derive(Debug, Clone, Default)]
 pub struct SeedDirectory {
-    rooms: HashSet<RoomId>,
-    profiles: HashMap<UserId, Arc<Profile>>,
+    rooms: HashSet<RoomId, IdHasher>,
+    profiles: HashMap<UserId, Arc<Profile>, IdHasher>,
 }
 
 impl SeedDirectory {
