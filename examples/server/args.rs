@@ -5,12 +5,13 @@ use std::path::PathBuf;
 
 /// The help text.
 pub const USAGE: &str = "\
-usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]...
+usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--quiet]
 
   --addr HOST:PORT        where to listen (default 127.0.0.1:3000; port 0 picks a free one)
   --seed FILE             the keys, rooms and users, as JSON (default: the built-in demo seed)
   --allow-origin ORIGIN   let browsers on ORIGIN (scheme://host[:port]) call the endpoints;
                           may be repeated (default: no CORS)
+  -q, --quiet             log warnings and errors only, no line per request (for load tests)
   -h, --help              print this text";
 
 /// The example server's settings.
@@ -22,6 +23,8 @@ pub struct ServerArgs {
     pub seed: Option<PathBuf>,
     /// Origins let through CORS.
     pub allowed_origins: Vec<String>,
+    /// Whether to log warnings and errors only, without a line per request.
+    pub quiet: bool,
 }
 
 /// A command line that cannot be understood.
@@ -45,6 +48,7 @@ impl ServerArgs {
             addr: "127.0.0.1:3000".to_owned(),
             seed: None,
             allowed_origins: Vec::new(),
+            quiet: false,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -70,6 +74,7 @@ impl ServerArgs {
                 "--addr" => parsed.addr = value("--addr")?,
                 "--seed" => parsed.seed = Some(PathBuf::from(value("--seed")?)),
                 "--allow-origin" => parsed.allowed_origins.push(value("--allow-origin")?),
+                "-q" | "--quiet" => parsed.quiet = true,
                 _ => return Err(ArgsError::Unknown(name)),
             }
         }

@@ -1,11 +1,11 @@
 //! The example server: mutestore's HTTP endpoints, ready to try with curl.
 //!
 //! ```text
-//! cargo run --release --example server -- [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]...
+//! cargo run --release --example server -- [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--quiet]
 //! ```
 //!
 //! It prints one line when it listens (where, and which store it uses), logs each request to
-//! stderr, and stops cleanly on SIGINT (Ctrl-C) or SIGTERM.
+//! stderr (unless `--quiet`), and stops cleanly on SIGINT (Ctrl-C) or SIGTERM.
 
 mod args;
 mod shutdown;
@@ -25,11 +25,6 @@ use shutdown::ShutdownSignals;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_max_level(Level::INFO)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
     let args = match ServerArgs::parse(std::env::args_os().skip(1)) {
         Ok(Some(args)) => args,
         Ok(None) => {
@@ -41,6 +36,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Requests are traced at INFO: below it, their spans and events are never even built.
+    tracing_subscriber::fmt()
+        .with_max_level(if args.quiet { Level::WARN } else { Level::INFO })
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     let (seed, seed_name) = match &args.seed {
         None => (SeedData::demo(), "the built-in demo seed".to_owned()),
         Some(path) => {
