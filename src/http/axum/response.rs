@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use axum::body::{Body, Bytes};
+use axum::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
@@ -17,7 +18,7 @@ pub(crate) fn to_axum_response(response: ApiResponse) -> Response {
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let axum_headers = axum_response.headers_mut();
     for (name, value) in headers {
-        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+        let Some(name) = header_name(name) else {
             continue;
         };
         let value = match value {
@@ -31,4 +32,31 @@ pub(crate) fn to_axum_response(response: ApiResponse) -> Response {
         }
     }
     axum_response
+}
+
+/// The name as an axum header name: the ones the adapter sends known without parsing, any other
+/// parsed.
+fn header_name(name: &str) -> Option<HeaderName> {
+    match name {
+        "Content-Type" => Some(CONTENT_TYPE),
+        "Cache-Control" => Some(CACHE_CONTROL),
+        "Allow" => Some(ALLOW),
+        other => HeaderName::from_bytes(other.as_bytes()).ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_names_are_the_parsed_ones() {
+        for name in ["Content-Type", "Cache-Control", "Allow", "X-Other"] {
+            assert_eq!(
+                header_name(name),
+                HeaderName::from_bytes(name.as_bytes()).ok()
+            );
+        }
+        assert_eq!(header_name("not a name"), None);
+    }
 }
