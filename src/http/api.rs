@@ -1,7 +1,6 @@
 //! [`MuteApi`]: the dispatcher that turns an [`ApiRequest`] into an [`ApiResponse`].
 
 use std::fmt;
-use std::sync::Arc;
 
 use super::authenticator::Authenticator;
 use super::credentials::{API_KEY_HEADER, CLIENT_KEY_HEADER, Credential, TOKEN_HEADER, credential};
@@ -14,7 +13,8 @@ use super::path_param::{ParamError, room_param, uid_param};
 use super::request::ApiRequest;
 use super::response::ApiResponse;
 use super::routes::{Operation, RouteMatch, match_route};
-use super::user_object::{Profile, UserObject};
+use super::user_object::UserObject;
+use super::user_profile::UserProfile;
 use crate::error::StoreError;
 use crate::ids::{RoomId, UserId};
 use crate::mute_list::MuteList;
@@ -131,7 +131,7 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
                 refuse_large_body(request)?;
                 let profile = self.profile(&user).await?;
                 let rooms = self.store.muted_rooms(&user).await.map_err(store_failed)?;
-                Ok(user_response(&user, profile.as_deref(), &rooms))
+                Ok(user_response(&user, profile.as_ref(), &rooms))
             }
             Operation::MuteRoom | Operation::UnmuteRoom => {
                 let user = self.authenticate_client(request).await?;
@@ -224,7 +224,7 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
     }
 
     /// The user's profile, `None` if the host has none (answered as `{"_id": user}`).
-    async fn profile(&self, user: &UserId) -> Result<Option<Arc<Profile>>, ApiError> {
+    async fn profile(&self, user: &UserId) -> Result<Option<UserProfile>, ApiError> {
         self.directory.user_profile(user).await.map_err(host_failed)
     }
 
@@ -250,7 +250,7 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
         if change == Change::UnmuteMuted && !outcome.changed {
             return Err(ErrorCode::RoomNotMuted.into());
         }
-        Ok(user_response(user, profile.as_deref(), &outcome.rooms))
+        Ok(user_response(user, profile.as_ref(), &outcome.rooms))
     }
 
     /// The answer to a change whose body is too large. The two rows listed before
@@ -282,13 +282,13 @@ fn refuse_large_body(request: &ApiRequest<'_>) -> Result<(), ApiError> {
     }
 }
 
-fn user_response(user: &UserId, profile: Option<&Profile>, mute: &MuteList) -> ApiResponse {
-    success(&UserObject {
+fn user_response(user: &UserId, profile: Option<&UserProfile>, mute: &MuteList) -> ApiResponse {
+    let object = UserObject {
         user,
         profile,
         mute,
-    })
-    .with_header("Cache-Control", "no-store")
+    };
+    success(|out| object.write_json(out)).with_header("Cache-Control", "no-store")
 }
 
 fn invalid_parameter(error: ParamError) -> ApiError {

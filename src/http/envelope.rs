@@ -35,11 +35,13 @@ struct ErrorBody<'a> {
 /// adapter free of panics all the same).
 const SERIALIZATION_FAILED: &[u8] = br#"{"RC":500,"RM":"Internal server error","error":{"code":"INTERNAL_ERROR","message":"The server could not complete the request. Try again later."}}"#;
 
-/// A `200` success envelope around `result`, written straight into one buffer.
-pub(crate) fn success(result: &impl Serialize) -> ApiResponse {
+/// A `200` success envelope around the result `write_result` writes as JSON, all in one buffer.
+pub(crate) fn success(
+    write_result: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+) -> ApiResponse {
     let mut body = Vec::with_capacity(SUCCESS_CAPACITY);
     body.extend_from_slice(SUCCESS_BEFORE_RESULT);
-    match serde_json::to_writer(&mut body, result) {
+    match write_result(&mut body) {
         Ok(()) => {
             body.push(b'}');
             ApiResponse::json(200, body)
@@ -128,7 +130,7 @@ mod tests {
 
     #[test]
     fn success_wraps_the_result() {
-        let response = success(&json!({"_id": "u", "mute": []}));
+        let response = success(|out| serde_json::to_writer(out, &json!({"_id": "u", "mute": []})));
         assert_eq!(response.status(), 200);
         assert_eq!(
             body_json(&response),
@@ -157,7 +159,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(whole, [SUCCESS_BEFORE_RESULT, b"7}"].concat());
-        assert_eq!(success(&7).body(), whole);
+        assert_eq!(success(|out| serde_json::to_writer(out, &7)).body(), whole);
     }
 
     #[test]

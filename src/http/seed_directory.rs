@@ -2,12 +2,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::{Future, ready};
-use std::sync::Arc;
 
 use super::directory::Directory;
 use super::host_error::HostError;
 use super::seed::SeedData;
-use super::user_object::Profile;
+use super::user_profile::UserProfile;
 use crate::ids::{RoomId, UserId};
 
 /// The hasher of the seed's sets: ids are not secrets and the sets are fixed after start-up, so a
@@ -18,7 +17,7 @@ type IdHasher = foldhash::fast::RandomState;
 #[derive(Debug, Clone, Default)]
 pub struct SeedDirectory {
     rooms: HashSet<RoomId, IdHasher>,
-    profiles: HashMap<UserId, Arc<Profile>, IdHasher>,
+    profiles: HashMap<UserId, UserProfile, IdHasher>,
 }
 
 impl SeedDirectory {
@@ -30,7 +29,7 @@ impl SeedDirectory {
             profiles: seed
                 .users()
                 .iter()
-                .map(|user| (user.id().clone(), Arc::new(user.profile().clone())))
+                .map(|user| (user.id().clone(), UserProfile::new(user.profile())))
                 .collect(),
         }
     }
@@ -48,7 +47,7 @@ impl Directory for SeedDirectory {
     fn user_profile(
         &self,
         user: &UserId,
-    ) -> impl Future<Output = Result<Option<Arc<Profile>>, HostError>> + Send {
+    ) -> impl Future<Output = Result<Option<UserProfile>, HostError>> + Send {
         ready(Ok(self.profiles.get(user).cloned()))
     }
 }
