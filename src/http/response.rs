@@ -82,6 +82,7 @@ impl ApiResponse {
 
     /// The status, the headers and the body, owned, for a transport that passes them on without
     /// copying what is static.
+    #[cfg(feature = "axum")]
     pub(crate) fn into_parts(self) -> (u16, Headers, Cow<'static, [u8]>) {
         (self.status, self.headers, self.body)
     }
