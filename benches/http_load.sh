@@ -2,7 +2,7 @@
 # The example server under load over loopback, against a trivial axum server that sends the same
 # bytes (examples/fixed_body.rs), the two alternated in one run so that both see the same machine.
 # Every request is the demo user's `DELETE /me/mute/demo-room` (benches/http_load.lua); the example
-# server runs with --quiet (no log line per request) and with --memory when it has that flag.
+# server runs with --quiet (no log line per request) and --memory, each if it has that flag.
 #
 #   benches/http_load.sh
 #
@@ -35,9 +35,12 @@ target_dir=$(cargo metadata --format-version 1 --no-deps |
 server=$target_dir/release/examples/server
 fixed=$target_dir/release/examples/fixed_body
 
-server_args=(--addr "127.0.0.1:$server_port" --quiet)
+# The flags are passed only if this version of the server has them.
+server_args=(--addr "127.0.0.1:$server_port")
 server_help=$("$server" --help)
-if grep -q -- '--memory' <<<"$server_help"; then server_args+=(--memory); fi
+for flag in --quiet --memory; do
+    if grep -q -- "$flag" <<<"$server_help"; then server_args+=("$flag"); fi
+done
 
 scratch=$(mktemp -d)
 pids=()
