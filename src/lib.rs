@@ -114,7 +114,7 @@ pub use http::{
     API_KEY_HEADER, ApiRequest, ApiResponse, Authenticator, CLIENT_KEY_HEADER, Directory,
     ErrorCode, HostError, JSON_CONTENT_TYPE, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADER_COUNT,
     MuteApi, OPENAPI_JSON, Operation, Profile, SeedAuthenticator, SeedData, SeedDirectory,
-    SeedError, SeedUser, TOKEN_HEADER,
+    SeedError, SeedUser, TOKEN_HEADER, UserProfile,
 };
 
 #[cfg(feature = "axum")]

@@ -175,6 +175,16 @@ impl Server {
             .expect("the rest of stdout");
         (status, rest)
     }
+
+    /// Stops it with SIGTERM: everything it wrote to stderr, its logs.
+    fn stop_and_read_logs(mut self) -> String {
+        let stderr = self.stderr.take();
+        let (status, _) = self.stop_with("TERM");
+        assert!(status.success(), "{status:?}");
+        stderr
+            .map(|drained| drained.join().expect("stderr drained"))
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for Server {
@@ -254,6 +264,26 @@ fn serves_the_seed_pages_curl_and_stops_on_sigterm() {
     assert!(status.success(), "{status:?}");
     assert!(rest.contains("received SIGTERM"), "{rest}");
     assert!(rest.contains("stopped"), "{rest}");
+}
+
+#[cfg(unix)]
+#[test]
+fn logs_a_line_per_request_unless_quiet() {
+    for (args, logged) in [
+        (&[][..], true),
+        (&["--quiet"][..], false),
+        (&["-q"][..], false),
+    ] {
+        let server = Server::start(args);
+        let (status, _) = server.as_demo_user("DELETE", "/me/mute/demo-room");
+        assert_eq!(status, 200, "{args:?}");
+        let logs = server.stop_and_read_logs();
+        assert_eq!(
+            logs.contains("/me/mute/demo-room"),
+            logged,
+            "{args:?}: {logs}"
+        );
+    }
 }
 
 #[cfg(unix)]

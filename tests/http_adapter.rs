@@ -9,7 +9,7 @@ use common::failing::{FailingAuthenticator, FailingStore, INTERNAL_DETAIL};
 use common::{API_KEY, CLIENT_KEY, TOKEN, TOKEN_2};
 use mutestore::{
     ApiRequest, ApiResponse, Directory, ErrorCode, HostError, MemoryStore, MuteApi, MuteStore,
-    Profile, RoomId, SeedAuthenticator, SeedData, SeedDirectory, UserId,
+    Profile, RoomId, SeedAuthenticator, SeedData, SeedDirectory, UserId, UserProfile,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -426,8 +426,10 @@ impl Directory for SampleDirectory {
     fn user_profile(
         &self,
         user: &UserId,
-    ) -> impl Future<Output = Result<Option<Profile>, HostError>> + Send {
-        ready(Ok((user == "1485248560558").then(sample_profile)))
+    ) -> impl Future<Output = Result<Option<UserProfile>, HostError>> + Send {
+        ready(Ok(
+            (user == "1485248560558").then(|| UserProfile::new(&sample_profile()))
+        ))
     }
 }
 
@@ -477,7 +479,7 @@ impl Directory for FailingDirectory {
     fn user_profile(
         &self,
         _: &UserId,
-    ) -> impl Future<Output = Result<Option<Profile>, HostError>> + Send {
+    ) -> impl Future<Output = Result<Option<UserProfile>, HostError>> + Send {
         ready(Err(HostError::new(INTERNAL_DETAIL)))
     }
 }

@@ -8,7 +8,7 @@ use crate::connection_limit::DEFAULT_MAX_CONNECTIONS;
 /// The help text.
 pub const USAGE: &str = "\
 usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--data DIR | --memory]
-              [--max-connections N]
+              [--max-connections N] [--quiet]
 
   --addr HOST:PORT        where to listen (default 127.0.0.1:3000; port 0 picks a free one)
   --data DIR              keep mutes in DIR with DurableStore, every change synced to disk
@@ -22,6 +22,7 @@ usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--dat
                           may be repeated (default: no CORS)
   --max-connections N     hold at most N connections open; more wait in the listen backlog
                           until one closes (default 512)
+  -q, --quiet             log warnings and errors only, no line per request (for load tests)
   -h, --help              print this text";
 
 /// The example server's settings.
@@ -37,6 +38,8 @@ pub struct ServerArgs {
     pub store: StoreChoice,
     /// The most connections held open at once.
     pub max_connections: usize,
+    /// Whether to log warnings and errors only, without a line per request.
+    pub quiet: bool,
 }
 
 /// Where the server keeps mutes.
@@ -89,6 +92,7 @@ impl ServerArgs {
             allowed_origins: Vec::new(),
             store: StoreChoice::Durable(PathBuf::from(DEFAULT_DATA_DIR)),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            quiet: false,
         };
         let mut store_option: Option<&'static str> = None;
         let mut choose = |option: &'static str| match store_option.replace(option) {
@@ -151,6 +155,7 @@ impl ServerArgs {
                         _ => return Err(ArgsError::NotACount { option, value }),
                     };
                 }
+                "-q" | "--quiet" => parsed.quiet = true,
                 _ => return Err(ArgsError::Unknown(name)),
             }
         }

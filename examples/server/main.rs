@@ -2,11 +2,12 @@
 //!
 //! ```text
 //! cargo run --release --example server -- [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]...
-//!     [--max-connections N]
+//!     [--data DIR | --memory | --redis URL | --redis-cluster URLS] [--max-connections N] [--quiet]
 //! ```
 //!
 //! It prints one line when it listens (where, which store it uses, how many connections it holds
-//! open at most), logs each request to stderr, and stops cleanly on SIGINT (Ctrl-C) or SIGTERM.
+//! open at most), logs each request to stderr (unless `--quiet`), and stops cleanly on SIGINT
+//! (Ctrl-C) or SIGTERM.
 
 mod args;
 mod connection_limit;
@@ -28,11 +29,6 @@ use shutdown::ShutdownSignals;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_max_level(Level::INFO)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
     let args = match ServerArgs::parse(std::env::args_os().skip(1)) {
         Ok(Some(args)) => args,
         Ok(None) => {
@@ -44,6 +40,12 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Requests are traced at INFO: below it, their spans and events are never even built.
+    tracing_subscriber::fmt()
+        .with_max_level(if args.quiet { Level::WARN } else { Level::INFO })
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     let (seed, seed_name) = match &args.seed {
         None => (SeedData::demo(), "the built-in demo seed".to_owned()),
         Some(path) => {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::StoreError;
-use crate::http::{Authenticator, Directory, HostError, Profile};
+use crate::http::{Authenticator, Directory, HostError, UserProfile};
 use crate::ids::{RoomId, UserId};
 use crate::memory::MemoryStore;
 use crate::mute_list::{MuteList, MuteOutcome};
@@ -134,7 +134,7 @@ impl<D: Directory> Directory for FlakyHost<D> {
         self.plan.host_error()?;
         self.inner.user_exists(user).await
     }
-    async fn user_profile(&self, user: &UserId) -> Result<Option<Profile>, HostError> {
+    async fn user_profile(&self, user: &UserId) -> Result<Option<UserProfile>, HostError> {
         self.plan.host_error()?;
         self.inner.user_profile(user).await
     }

@@ -13,7 +13,8 @@ use super::path_param::{ParamError, room_param, uid_param};
 use super::request::ApiRequest;
 use super::response::ApiResponse;
 use super::routes::{Operation, RouteMatch, match_route};
-use super::user_object::{Profile, UserObject};
+use super::user_object::UserObject;
+use super::user_profile::UserProfile;
 use crate::error::StoreError;
 use crate::ids::{RoomId, UserId};
 use crate::mute_list::MuteList;
@@ -135,7 +136,7 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
                 refuse_large_body(request)?;
                 let profile = self.profile(&user).await?;
                 let rooms = self.store.muted_rooms(&user).await.map_err(store_failed)?;
-                Ok(user_response(&user, &profile, &rooms))
+                Ok(user_response(&user, profile.as_ref(), &rooms))
             }
             Operation::MuteRoom | Operation::UnmuteRoom => {
                 let user = self.authenticate_client(request).await?;
@@ -227,14 +228,9 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
         }
     }
 
-    /// The user's profile; one the host does not have is answered as `{"_id": user}`.
-    async fn profile(&self, user: &UserId) -> Result<Profile, ApiError> {
-        let profile = self
-            .directory
-            .user_profile(user)
-            .await
-            .map_err(host_failed)?;
-        Ok(profile.unwrap_or_default())
+    /// The user's profile, `None` if the host has none (answered as `{"_id": user}`).
+    async fn profile(&self, user: &UserId) -> Result<Option<UserProfile>, ApiError> {
+        self.directory.user_profile(user).await.map_err(host_failed)
     }
 
     /// The last checks, then the change itself. Everything that can refuse the request runs before
@@ -259,7 +255,7 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
         if change == Change::UnmuteMuted && !outcome.changed {
             return Err(ErrorCode::RoomNotMuted.into());
         }
-        Ok(user_response(user, &profile, &outcome.rooms))
+        Ok(user_response(user, profile.as_ref(), &outcome.rooms))
     }
 
     /// The answer to a change whose body is too large. The two rows listed before
@@ -291,13 +287,13 @@ fn refuse_large_body(request: &ApiRequest<'_>) -> Result<(), ApiError> {
     }
 }
 
-fn user_response(user: &UserId, profile: &Profile, mute: &MuteList) -> ApiResponse {
-    success(&UserObject {
+fn user_response(user: &UserId, profile: Option<&UserProfile>, mute: &MuteList) -> ApiResponse {
+    let object = UserObject {
         user,
         profile,
         mute,
-    })
-    .with_header("Cache-Control", "no-store")
+    };
+    success(|out| object.write_json(out)).with_header("Cache-Control", "no-store")
 }
 
 fn invalid_parameter(error: ParamError) -> ApiError {

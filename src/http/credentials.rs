@@ -20,21 +20,32 @@ pub(crate) enum Credential<'a> {
     Present(&'a str),
 }
 
-/// Reads the credential header `name` of `request`.
+/// Reads the credential header `name` of `request`, in one pass over its headers.
 pub(crate) fn credential<'a>(request: &ApiRequest<'a>, name: &str) -> Credential<'a> {
-    if !request.has_header(name) {
+    let mut values = request.values_of(name);
+    let Some(value) = values.next() else {
         return Credential::Missing;
-    }
-    let Some(value) = request.header(name) else {
-        return Credential::Unusable;
     };
-    match std::str::from_utf8(value) {
-        Ok(text) => match text.trim_matches([' ', '\t']) {
-            "" => Credential::Missing,
-            text => Credential::Present(text),
-        },
+    if values.next().is_some() {
+        return Credential::Unusable;
+    }
+    // Spaces and tabs are single bytes in UTF-8: trimming them first changes no verdict.
+    match std::str::from_utf8(trim_spaces_and_tabs(value)) {
+        Ok("") => Credential::Missing,
+        Ok(text) => Credential::Present(text),
         Err(_) => Credential::Unusable,
     }
+}
+
+/// `value` without the spaces and tabs around it.
+fn trim_spaces_and_tabs(mut value: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = value {
+        value = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = value {
+        value = rest;
+    }
+    value
 }
 
 #[cfg(test)]
@@ -58,5 +69,15 @@ mod tests {
             .with_header("IM-API-KEY", b"a")
             .with_header("im-api-key", b"a");
         assert_eq!(credential(&repeated, API_KEY_HEADER), Credential::Unusable);
+        let padded = ApiRequest::new("GET", "/me")
+            .with_header("IM-CLIENT-KEY", b"\t k e y \t")
+            .with_header("IM-Authorization", b" \t ")
+            .with_header("IM-API-KEY", b" \xff ");
+        assert_eq!(
+            credential(&padded, CLIENT_KEY_HEADER),
+            Credential::Present("k e y")
+        );
+        assert_eq!(credential(&padded, TOKEN_HEADER), Credential::Missing);
+        assert_eq!(credential(&padded, API_KEY_HEADER), Credential::Unusable);
     }
 }

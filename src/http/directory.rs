@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::host_error::HostError;
-use super::user_object::Profile;
+use super::user_profile::UserProfile;
 use crate::ids::{RoomId, UserId};
 
 /// The host's rooms and users, as far as the mute endpoints need them.
@@ -25,12 +25,16 @@ pub trait Directory: Send + Sync {
     /// `user`'s profile: a JSON object passed to the client untouched, with `mute` set by the
     /// engine (and `_id` added if it lacks one). `None` is answered as `{"_id": <user>}`.
     ///
+    /// It is asked for on every request about a user, and only read, so it comes written out
+    /// already and shared ([`UserProfile`]): a host that keeps its profiles in memory makes each
+    /// once and hands out clones (a counter increment), and no request writes it again.
+    ///
     /// # Errors
     /// [`HostError`] when the host cannot tell; the request gets `500`.
     fn user_profile(
         &self,
         user: &UserId,
-    ) -> impl Future<Output = Result<Option<Profile>, HostError>> + Send;
+    ) -> impl Future<Output = Result<Option<UserProfile>, HostError>> + Send;
 }
 
 /// A shared directory, so that one `Arc` of the host's state can serve as both host hooks.
@@ -46,7 +50,7 @@ impl<T: Directory> Directory for Arc<T> {
     fn user_profile(
         &self,
         user: &UserId,
-    ) -> impl Future<Output = Result<Option<Profile>, HostError>> + Send {
+    ) -> impl Future<Output = Result<Option<UserProfile>, HostError>> + Send {
         (**self).user_profile(user)
     }
 }

@@ -19,6 +19,7 @@ mod seed;
 mod seed_authenticator;
 mod seed_directory;
 mod user_object;
+mod user_profile;
 
 #[cfg(feature = "axum")]
 mod axum;
@@ -37,6 +38,7 @@ pub use seed::{SeedData, SeedError, SeedUser};
 pub use seed_authenticator::SeedAuthenticator;
 pub use seed_directory::SeedDirectory;
 pub use user_object::Profile;
+pub use user_profile::UserProfile;
 
 #[cfg(feature = "axum")]
 pub use self::axum::{CorsPolicy, InvalidOrigin, not_found_fallback};

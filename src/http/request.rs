@@ -98,13 +98,17 @@ impl<'a> ApiRequest<'a> {
     /// is absent or repeated (a repeated credential header is ambiguous and is not guessed at).
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        let mut values = self
-            .headers
-            .iter()
-            .filter(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
-            .map(|&(_, value)| value);
+        let mut values = self.values_of(name);
         let first = values.next()?;
         values.next().is_none().then_some(first)
+    }
+
+    /// The values of every header `name` (any ASCII case), in the order sent.
+    pub(crate) fn values_of(&self, name: &str) -> impl Iterator<Item = &'a [u8]> {
+        self.headers
+            .iter()
+            .filter(move |(candidate, _)| candidate.eq_ignore_ascii_case(name))
+            .map(|&(_, value)| value)
     }
 
     /// Whether the header `name` was sent at all (even empty or repeated).

@@ -5,6 +5,9 @@ use std::borrow::Cow;
 /// The `Content-Type` of every response.
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
+/// The headers of a response, in order: each a name, and a value either static or made for it.
+pub(crate) type Headers = Vec<(&'static str, Cow<'static, str>)>;
+
 /// A response of the adapter: a status, a few headers and a JSON body.
 ///
 /// The headers always include `Content-Type: application/json; charset=utf-8`; a `405` also has
@@ -12,7 +15,7 @@ pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiResponse {
     status: u16,
-    headers: Vec<(&'static str, Cow<'static, str>)>,
+    headers: Headers,
     body: Cow<'static, [u8]>,
 }
 
@@ -21,9 +24,17 @@ impl ApiResponse {
     pub(crate) fn json(status: u16, body: impl Into<Cow<'static, [u8]>>) -> Self {
         Self {
             status,
-            headers: vec![("Content-Type", Cow::Borrowed(JSON_CONTENT_TYPE))],
+            headers: Self::headers_with(("Content-Type", Cow::Borrowed(JSON_CONTENT_TYPE))),
             body: body.into(),
         }
+    }
+
+    /// A header list holding `first`, with room for the one other header a response may get
+    /// (`Allow` or `Cache-Control`) without moving.
+    fn headers_with(first: (&'static str, Cow<'static, str>)) -> Headers {
+        let mut headers = Vec::with_capacity(2);
+        headers.push(first);
+        headers
     }
 
     /// Adds a header.
@@ -67,5 +78,12 @@ impl ApiResponse {
     #[must_use]
     pub fn into_body(self) -> Cow<'static, [u8]> {
         self.body
+    }
+
+    /// The status, the headers and the body, owned, for a transport that passes them on without
+    /// copying what is static.
+    #[cfg(feature = "axum")]
+    pub(crate) fn into_parts(self) -> (u16, Headers, Cow<'static, [u8]>) {
+        (self.status, self.headers, self.body)
     }
 }

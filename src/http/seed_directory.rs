@@ -6,14 +6,18 @@ use std::future::{Future, ready};
 use super::directory::Directory;
 use super::host_error::HostError;
 use super::seed::SeedData;
-use super::user_object::Profile;
+use super::user_profile::UserProfile;
 use crate::ids::{RoomId, UserId};
+
+/// The hasher of the seed's sets: ids are not secrets and the sets are fixed after start-up, so a
+/// fast hash, seeded per process, is enough.
+type IdHasher = foldhash::fast::RandomState;
 
 /// An in-memory [`Directory`] over a [`SeedData`]'s rooms and user profiles.
 #[derive(Debug, Clone, Default)]
 pub struct SeedDirectory {
-    rooms: HashSet<RoomId>,
-    profiles: HashMap<UserId, Profile>,
+    rooms: HashSet<RoomId, IdHasher>,
+    profiles: HashMap<UserId, UserProfile, IdHasher>,
 }
 
 impl SeedDirectory {
@@ -25,7 +29,7 @@ impl SeedDirectory {
             profiles: seed
                 .users()
                 .iter()
-                .map(|user| (user.id().clone(), user.profile().clone()))
+                .map(|user| (user.id().clone(), UserProfile::new(user.profile())))
                 .collect(),
         }
     }
@@ -43,7 +47,7 @@ impl Directory for SeedDirectory {
     fn user_profile(
         &self,
         user: &UserId,
-    ) -> impl Future<Output = Result<Option<Profile>, HostError>> + Send {
+    ) -> impl Future<Output = Result<Option<UserProfile>, HostError>> + Send {
         ready(Ok(self.profiles.get(user).cloned()))
     }
 }

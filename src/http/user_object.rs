@@ -1,43 +1,43 @@
 //! The user object of a response: the host's profile, untouched, with `mute` set by the engine.
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
+use super::user_profile::UserProfile;
 use crate::ids::UserId;
 use crate::mute_list::MuteList;
 
 /// A user's profile as the host keeps it.
 pub type Profile = Map<String, Value>;
 
-/// Serialises as the profile's fields in the profile's own order, with `mute` set to the user's
-/// muted rooms (in place if the profile has a `mute` field, else last) and `_id` added first if the
-/// profile lacks one. Nothing is copied.
+/// The profile's members in the profile's own order, with `mute` set to the user's muted rooms (in
+/// place if the profile has a `mute` member, else last) and `_id` added first if the profile lacks
+/// one. No profile is taken as an empty one. The profile was written out when it was made; only
+/// `_id` and `mute` are written here.
 pub(crate) struct UserObject<'a> {
     pub(crate) user: &'a UserId,
-    pub(crate) profile: &'a Profile,
+    pub(crate) profile: Option<&'a UserProfile>,
     pub(crate) mute: &'a MuteList,
 }
 
-impl Serialize for UserObject<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let has_id = self.profile.contains_key("_id");
-        let has_mute = self.profile.contains_key("mute");
-        let len = self.profile.len() + usize::from(!has_id) + usize::from(!has_mute);
-        let mut map = serializer.serialize_map(Some(len))?;
+impl UserObject<'_> {
+    /// Writes the object to `out` as compact JSON: the bytes serde_json would write for it.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let (before_mute, after_mute, has_id) = match self.profile {
+            Some(profile) => profile.members().map_err(serde_json::Error::io)?,
+            None => (&[][..], &[][..], false),
+        };
+        out.push(b'{');
         if !has_id {
-            map.serialize_entry("_id", self.user)?;
+            out.extend_from_slice(br#""_id":"#);
+            serde_json::to_writer(&mut *out, self.user)?;
+            out.push(b',');
         }
-        for (key, value) in self.profile {
-            if key == "mute" {
-                map.serialize_entry(key, self.mute)?;
-            } else {
-                map.serialize_entry(key, value)?;
-            }
-        }
-        if !has_mute {
-            map.serialize_entry("mute", self.mute)?;
-        }
-        map.end()
+        out.extend_from_slice(before_mute);
+        out.extend_from_slice(br#""mute":"#);
+        serde_json::to_writer(&mut *out, self.mute)?;
+        out.extend_from_slice(after_mute);
+        out.push(b'}');
+        Ok(())
     }
 }
 
@@ -47,18 +47,29 @@ mod tests {
     use crate::ids::RoomId;
     use serde_json::json;
 
-    fn object(profile: Value, rooms: &[&str]) -> Value {
-        let Value::Object(profile) = profile else {
-            panic!("not an object")
-        };
+    /// The object written for user `u1` with `profile` and `rooms`, as text.
+    fn written(profile: Option<Value>, rooms: &[&str]) -> String {
+        let profile = profile.map(|profile| {
+            let Value::Object(profile) = profile else {
+                panic!("not an object")
+            };
+            UserProfile::new(&profile)
+        });
         let mute: MuteList = rooms.iter().map(|r| RoomId::new(r).unwrap()).collect();
         let user = UserId::new("u1").unwrap();
-        serde_json::to_value(UserObject {
+        let mut out = Vec::new();
+        UserObject {
             user: &user,
-            profile: &profile,
+            profile: profile.as_ref(),
             mute: &mute,
-        })
-        .unwrap()
+        }
+        .write_json(&mut out)
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn object(profile: Value, rooms: &[&str]) -> Value {
+        serde_json::from_str(&written(Some(profile), rooms)).unwrap()
     }
 
     #[test]
@@ -82,5 +93,41 @@ mod tests {
             object(json!({"nickname": "N"}), &[]),
             json!({"_id": "u1", "nickname": "N", "mute": []})
         );
+        assert_eq!(written(None, &["r"]), r#"{"_id":"u1","mute":["r"]}"#);
+    }
+
+    #[test]
+    fn the_bytes_are_serde_json_s_in_the_profile_s_order() {
+        let cases = [
+            // `mute` in the middle, escapes in keys and values, nested values.
+            (
+                json!({
+                    "nickname": "Say \"hi\"\n", "mute": null, "tab\tkey": 1.5,
+                    "flags": [true, null], "address": {"b": "\\", "a": -1}, "ルーム": "ル"
+                }),
+                json!({
+                    "_id": "u1", "nickname": "Say \"hi\"\n", "mute": ["b", "a/\\"],
+                    "tab\tkey": 1.5, "flags": [true, null], "address": {"b": "\\", "a": -1},
+                    "ルーム": "ル"
+                }),
+            ),
+            // `mute` first, `_id` given.
+            (
+                json!({"mute": [], "_id": "x", "n": 1}),
+                json!({"mute": ["b", "a/\\"], "_id": "x", "n": 1}),
+            ),
+            // No `mute`, `_id` last.
+            (
+                json!({"n": 1, "_id": "x"}),
+                json!({"n": 1, "_id": "x", "mute": ["b", "a/\\"]}),
+            ),
+            (json!({}), json!({"_id": "u1", "mute": ["b", "a/\\"]})),
+        ];
+        for (profile, expected) in cases {
+            assert_eq!(
+                written(Some(profile), &["b", "a/\\"]),
+                serde_json::to_string(&expected).unwrap()
+            );
+        }
     }
 }

@@ -3,8 +3,8 @@
 use std::future::{Future, ready};
 
 use mutestore::{
-    Authenticator, Directory, HostError, MuteList, MuteOutcome, MuteStore, Profile, RoomId,
-    StoreError, UserId,
+    Authenticator, Directory, HostError, MuteList, MuteOutcome, MuteStore, RoomId, StoreError,
+    UserId, UserProfile,
 };
 
 /// The internal detail every failure carries; it must never reach a client.
@@ -95,7 +95,7 @@ impl Directory for FailingDirectory {
     fn user_profile(
         &self,
         _: &UserId,
-    ) -> impl Future<Output = Result<Option<Profile>, HostError>> + Send {
+    ) -> impl Future<Output = Result<Option<UserProfile>, HostError>> + Send {
         ready(Err(HostError::new(INTERNAL_DETAIL)))
     }
 }

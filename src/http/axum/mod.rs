@@ -3,6 +3,7 @@
 mod body_length;
 mod cors;
 mod not_found;
+mod request_log;
 mod response;
 mod router;
 

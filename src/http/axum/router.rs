@@ -9,11 +9,10 @@ use axum::http::header::{ACCESS_CONTROL_REQUEST_METHOD, ORIGIN};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::any;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use super::body_length::body_length;
 use super::cors::CorsPolicy;
+use super::request_log::RequestLog;
 use super::response::to_axum_response;
 use crate::http::api::MuteApi;
 use crate::http::authenticator::Authenticator;
@@ -35,8 +34,9 @@ where
     /// Every method of every path in [`Operation::ALL`] goes to the adapter, so wrong methods get
     /// the contract's `405` and ids are validated by the contract's rules (a path with an empty id,
     /// such as `/me/mute/`, is routed too and answered `400 INVALID_PARAMETER`). Requests are traced
-    /// with `tracing` at `INFO` (method, path, status, latency; never headers, which hold secrets),
-    /// CORS follows `cors`, and bodies over 64 KiB get the `413` envelope.
+    /// with `tracing` at `INFO` (method, path, status, latency; never headers, which hold secrets;
+    /// nothing is measured when `INFO` is off), CORS follows `cors`, and bodies over 64 KiB get the
+    /// `413` envelope.
     ///
     /// The router has no fallback, so that it merges into an app that has one; for JSON
     /// `404 NOT_FOUND` answers on other paths add [`not_found_fallback`](crate::not_found_fallback).
@@ -69,11 +69,7 @@ where
                 .layer(cors)
                 .layer(from_fn_with_state(api, preflights_only::<S, A, D>));
         }
-        router.layer(
-            TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
+        router
     }
 }
 
@@ -128,8 +124,19 @@ where
     next.run(request).await
 }
 
-/// Hands one request to the adapter.
+/// Hands one request to the adapter, logging it.
 async fn serve<S, A, D>(State(api): State<Arc<MuteApi<S, A, D>>>, request: Request) -> Response
+where
+    S: MuteStore + 'static,
+    A: Authenticator + 'static,
+    D: Directory + 'static,
+{
+    let log = RequestLog::begin(&request);
+    log.around(answer(&api, request)).await
+}
+
+/// The adapter's answer to one request.
+async fn answer<S, A, D>(api: &MuteApi<S, A, D>, request: Request) -> Response
 where
     S: MuteStore + 'static,
     A: Authenticator + 'static,
