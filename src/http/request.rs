@@ -1,5 +1,7 @@
 //! [`ApiRequest`]: what the adapter needs to know about an HTTP request.
 
+use smallvec::SmallVec;
+
 /// The largest request body accepted, in bytes (64 KiB). A larger one is refused with
 /// `413 PAYLOAD_TOO_LARGE`.
 pub const MAX_BODY_BYTES: u64 = 64 * 1024;
@@ -11,6 +13,10 @@ pub const MAX_HEADER_COUNT: usize = 64;
 /// The most bytes a request's headers may hold in total, names and values together (16 KiB). More
 /// are refused with `431 HEADERS_TOO_LARGE`.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// How many headers a request holds without a heap allocation: enough for a client's usual few
+/// (`Host`, `User-Agent`, `Accept`, the credentials).
+const INLINE_HEADERS: usize = 8;
 
 /// An HTTP request as the adapter sees it: method, raw path, headers, and the length of the body.
 ///
@@ -30,7 +36,7 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub struct ApiRequest<'a> {
     method: &'a str,
     path: &'a str,
-    headers: Vec<(&'a str, &'a [u8])>,
+    headers: SmallVec<[(&'a str, &'a [u8]); INLINE_HEADERS]>,
     body_length: u64,
 }
 
@@ -45,7 +51,7 @@ impl<'a> ApiRequest<'a> {
         Self {
             method,
             path,
-            headers: Vec::new(),
+            headers: SmallVec::new(),
             body_length: 0,
         }
     }

@@ -2,11 +2,14 @@
 
 use std::borrow::Cow;
 
+use smallvec::SmallVec;
+
 /// The `Content-Type` of every response.
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
 /// The headers of a response, in order: each a name, and a value either static or made for it.
-pub(crate) type Headers = Vec<(&'static str, Cow<'static, str>)>;
+/// A response has two at most, held without a heap allocation.
+pub(crate) type Headers = SmallVec<[(&'static str, Cow<'static, str>); 2]>;
 
 /// A response of the adapter: a status, a few headers and a JSON body.
 ///
@@ -24,17 +27,9 @@ impl ApiResponse {
     pub(crate) fn json(status: u16, body: impl Into<Cow<'static, [u8]>>) -> Self {
         Self {
             status,
-            headers: Self::headers_with(("Content-Type", Cow::Borrowed(JSON_CONTENT_TYPE))),
+            headers: smallvec::smallvec![("Content-Type", Cow::Borrowed(JSON_CONTENT_TYPE))],
             body: body.into(),
         }
-    }
-
-    /// A header list holding `first`, with room for the one other header a response may get
-    /// (`Allow` or `Cache-Control`) without moving.
-    fn headers_with(first: (&'static str, Cow<'static, str>)) -> Headers {
-        let mut headers = Vec::with_capacity(2);
-        headers.push(first);
-        headers
     }
 
     /// Adds a header.
