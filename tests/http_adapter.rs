@@ -5,7 +5,7 @@ mod common;
 use std::future::{Future, ready};
 use std::sync::Arc;
 
-use common::failing::{FailingAuthenticator, FailingStore, INTERNAL_DETAIL};
+use common::failing::{FailingAuthenticator, FailingDirectory, FailingStore};
 use common::{API_KEY, CLIENT_KEY, TOKEN, TOKEN_2};
 use mutestore::{
     ApiRequest, ApiResponse, Directory, ErrorCode, HostError, MemoryStore, MuteApi, MuteStore,
@@ -463,25 +463,6 @@ async fn profiles_pass_through_and_the_engine_sets_mute() {
         json_of(&response)["result"],
         json!({"_id": "no profile", "mute": ["x"]})
     );
-}
-
-/// A directory whose database is down.
-#[derive(Debug)]
-struct FailingDirectory;
-
-impl Directory for FailingDirectory {
-    fn room_exists(&self, _: &RoomId) -> impl Future<Output = Result<bool, HostError>> + Send {
-        ready(Err(HostError::new(INTERNAL_DETAIL)))
-    }
-    fn user_exists(&self, _: &UserId) -> impl Future<Output = Result<bool, HostError>> + Send {
-        ready(Err(HostError::new(INTERNAL_DETAIL)))
-    }
-    fn user_profile(
-        &self,
-        _: &UserId,
-    ) -> impl Future<Output = Result<Option<UserProfile>, HostError>> + Send {
-        ready(Err(HostError::new(INTERNAL_DETAIL)))
-    }
 }
 
 #[tokio::test]
