@@ -2,6 +2,8 @@
 
 use std::error::Error as StdError;
 
+use crate::expiry::InvalidExpiry;
+
 /// A mute of a new room was refused because the user already has the maximum number of muted rooms.
 ///
 /// Re-muting a room the user has already muted is never refused.
@@ -20,6 +22,10 @@ pub enum StoreError {
     /// The mute was refused: the user is at the per-user limit.
     #[error(transparent)]
     MuteLimitExceeded(#[from] MuteLimitExceeded),
+    /// The mute was refused: its deadline is not in the future, is zero milliseconds away, or is
+    /// too far.
+    #[error(transparent)]
+    InvalidExpiry(#[from] InvalidExpiry),
     /// The storage backend failed or did not answer in time. The message is for logs only: it may
     /// name files or addresses and must not be shown to end users.
     #[error("storage backend failed: {0}")]

@@ -80,9 +80,12 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod clock;
 #[cfg(feature = "durable")]
 mod durable;
 mod error;
+mod events;
+mod expiry;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -96,6 +99,7 @@ mod ordered_rooms;
 mod redis;
 mod store;
 
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 #[cfg(feature = "durable")]
 #[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
 pub use durable::{
@@ -103,6 +107,10 @@ pub use durable::{
     RecoveryReport, TornTail,
 };
 pub use error::{MuteLimitExceeded, StoreError};
+pub use events::{
+    Actor, ChangeCause, ChangeEvent, DEFAULT_EVENT_BUFFER, EventScope, RecvError, Subscription,
+};
+pub use expiry::{Expiry, InvalidExpiry, MAX_DEADLINE_MS};
 pub use ids::{IdError, MAX_ID_BYTES, RoomId, UserId};
 pub use memory::{DEFAULT_MUTE_LIMIT, MemoryStore};
 pub use mute_list::{Iter as MuteListIter, MuteList, MuteOutcome};

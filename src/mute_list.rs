@@ -1,6 +1,7 @@
 //! What a store operation returns: a user's muted rooms at one moment ([`MuteList`]) and, for a
 //! change, whether it changed anything ([`MuteOutcome`]).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -20,8 +21,17 @@ pub(crate) const INLINE_ROOMS: usize = 3;
 /// number of rooms (a short list is copied, a long one is shared with the store until the store next
 /// changes that user's set), so returning it from every operation costs nothing that grows with the
 /// set.
+///
+/// Timed mutes carry their deadline ([`until`](Self::until), [`deadlines`](Self::deadlines)); a
+/// lapsed mute is never in a list.
 #[derive(Clone, Default)]
-pub struct MuteList(Repr);
+pub struct MuteList {
+    rooms: Repr,
+    until: Option<Arc<Deadlines>>,
+}
+
+/// The deadlines of a list's timed mutes, in epoch milliseconds.
+pub(crate) type Deadlines = HashMap<RoomId, u64, foldhash::fast::RandomState>;
 
 #[derive(Clone)]
 enum Repr {
@@ -44,18 +54,72 @@ impl MuteList {
 
     /// A list of at most [`INLINE_ROOMS`] rooms, already free of duplicates and in order.
     pub(crate) fn from_inline(rooms: SmallVec<[RoomId; INLINE_ROOMS]>) -> Self {
-        Self(Repr::Inline(rooms))
+        Self {
+            rooms: Repr::Inline(rooms),
+            until: None,
+        }
     }
 
     /// A list that shares a store's ordered set.
     pub(crate) fn from_shared(rooms: Arc<OrderedRooms>) -> Self {
-        Self(Repr::Shared(rooms))
+        Self {
+            rooms: Repr::Shared(rooms),
+            until: None,
+        }
+    }
+
+    /// This list with `until` as the deadlines of its timed rooms (each a room of the list; an
+    /// empty map means none).
+    pub(crate) fn with_deadlines(mut self, until: Arc<Deadlines>) -> Self {
+        self.until = (!until.is_empty()).then_some(until);
+        self
+    }
+
+    /// Builds a list from rooms in mute order, each with its deadline if timed; a repeated room
+    /// keeps its first place and its last deadline.
+    pub fn from_timed<I: IntoIterator<Item = (RoomId, Option<u64>)>>(rooms: I) -> Self {
+        let mut until = Deadlines::default();
+        let list: Self = rooms
+            .into_iter()
+            .map(|(room, deadline)| {
+                match deadline {
+                    Some(deadline) => until.insert(room.clone(), deadline),
+                    None => until.remove(&room),
+                };
+                room
+            })
+            .collect();
+        list.with_deadlines(Arc::new(until))
+    }
+
+    /// The deadline of `room`'s mute in epoch milliseconds, if it is a timed mute in this list.
+    #[must_use]
+    pub fn until(&self, room: &str) -> Option<u64> {
+        self.until.as_ref()?.get(room).copied()
+    }
+
+    /// Whether any mute in the list is timed.
+    #[must_use]
+    pub fn has_deadlines(&self) -> bool {
+        self.until.is_some()
+    }
+
+    /// The timed mutes with their deadlines (epoch milliseconds), oldest mute first.
+    pub fn deadlines(&self) -> impl Iterator<Item = (&RoomId, u64)> + '_ {
+        let until = self.until.as_deref();
+        self.iter()
+            .filter_map(move |room| Some((room, *until?.get(room.as_str())?)))
+    }
+
+    /// The rooms with their deadlines (`None` for a mute without one), oldest mute first.
+    pub fn iter_timed(&self) -> impl Iterator<Item = (&RoomId, Option<u64>)> + '_ {
+        self.iter().map(|room| (room, self.until(room)))
     }
 
     /// How many rooms are muted.
     #[must_use]
     pub fn len(&self) -> usize {
-        match &self.0 {
+        match &self.rooms {
             Repr::Inline(rooms) => rooms.len(),
             Repr::Shared(rooms) => rooms.len(),
         }
@@ -70,7 +134,7 @@ impl MuteList {
     /// Whether `room` is in the list.
     #[must_use]
     pub fn contains(&self, room: &str) -> bool {
-        match &self.0 {
+        match &self.rooms {
             Repr::Inline(rooms) => rooms.iter().any(|r| r.as_str() == room),
             Repr::Shared(rooms) => rooms.contains(room),
         }
@@ -78,7 +142,7 @@ impl MuteList {
 
     /// The rooms, oldest mute first.
     pub fn iter(&self) -> Iter<'_> {
-        Iter(match &self.0 {
+        Iter(match &self.rooms {
             Repr::Inline(rooms) => IterRepr::Inline(rooms.iter()),
             Repr::Shared(rooms) => IterRepr::Shared(Box::new(rooms.iter())),
         })
@@ -96,9 +160,9 @@ impl FromIterator<RoomId> for MuteList {
     fn from_iter<I: IntoIterator<Item = RoomId>>(rooms: I) -> Self {
         let set: OrderedRooms = rooms.into_iter().collect();
         if set.len() <= INLINE_ROOMS {
-            Self(Repr::Inline(set.iter().cloned().collect()))
+            Self::from_inline(set.iter().cloned().collect())
         } else {
-            Self(Repr::Shared(Arc::new(set)))
+            Self::from_shared(Arc::new(set))
         }
     }
 }
@@ -141,9 +205,12 @@ impl fmt::Debug for Iter<'_> {
     }
 }
 
+/// Equal when the rooms, their order and their deadlines are equal.
 impl PartialEq for MuteList {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().eq(other.iter())
+        self.len() == other.len()
+            && self.iter().eq(other.iter())
+            && self.deadlines().eq(other.deadlines())
     }
 }
 
@@ -169,11 +236,16 @@ impl PartialEq<Vec<String>> for MuteList {
 
 impl fmt::Debug for MuteList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
+        if self.has_deadlines() {
+            f.debug_list().entries(self.iter_timed()).finish()
+        } else {
+            f.debug_list().entries(self.iter()).finish()
+        }
     }
 }
 
-/// Serialises as a JSON array of room id strings, oldest mute first.
+/// Serialises as a JSON array of room id strings, oldest mute first (the deadlines are not part
+/// of it; see [`deadlines`](MuteList::deadlines)).
 impl Serialize for MuteList {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(self.len()))?;
@@ -187,7 +259,8 @@ impl Serialize for MuteList {
 /// The result of a mute or an unmute: whether it changed the user's set, and the set right after it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MuteOutcome {
-    /// `true` when the operation added or removed the room; `false` when it was already so.
+    /// `true` when the operation added or removed the room or changed its deadline; `false` when
+    /// it was already so.
     pub changed: bool,
     /// The user's muted rooms right after this operation, oldest mute first.
     pub rooms: MuteList,
@@ -213,5 +286,24 @@ mod tests {
         assert_eq!(long, names);
         assert!(long.contains("r9"));
         assert_eq!(format!("{short:?}"), r#"["a", "b"]"#);
+    }
+
+    #[test]
+    fn timed_lists_carry_their_deadlines_in_mute_order() {
+        let room = |n: &str| RoomId::new(n).unwrap();
+        let list = MuteList::from_timed([
+            (room("a"), Some(5)),
+            (room("b"), None),
+            (room("c"), Some(7)),
+        ]);
+        assert_eq!(list, ["a", "b", "c"]);
+        assert_eq!(list.until("a"), Some(5));
+        assert_eq!(list.until("b"), None);
+        let timed: Vec<(&str, u64)> = list.deadlines().map(|(r, t)| (r.as_str(), t)).collect();
+        assert_eq!(timed, [("a", 5), ("c", 7)]);
+        let plain = MuteList::from(rooms(&["a", "b", "c"]));
+        assert_ne!(list, plain);
+        assert!(!plain.has_deadlines());
+        assert!(!MuteList::from_timed([(room("a"), None)]).has_deadlines());
     }
 }

@@ -132,8 +132,7 @@ impl OrderedRooms {
     }
 
     /// Removes `room`. Returns whether it was present.
-    #[cfg(test)]
-    fn remove(&mut self, room: &str) -> bool {
+    pub(crate) fn remove(&mut self, room: &str) -> bool {
         self.remove_key(self.key(room))
     }
 

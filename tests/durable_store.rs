@@ -7,7 +7,8 @@ mod support;
 use std::future::Future;
 
 use mutestore::{
-    DurableOptions, DurableStore, MuteList, MuteOutcome, MuteStore, RoomId, StoreError, UserId,
+    Actor, DurableOptions, DurableStore, EventScope, Expiry, MuteList, MuteOutcome, MuteStore,
+    RoomId, StoreError, Subscription, UserId,
 };
 use tempfile::TempDir;
 
@@ -17,7 +18,8 @@ struct TempStore {
     _dir: TempDir,
 }
 
-async fn temp_store(limit: usize) -> TempStore {
+async fn temp_store(setup: support::Setup) -> TempStore {
+    let limit = setup.limit;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = DurableOptions::new()
         .mute_limit(limit)
@@ -27,19 +29,22 @@ async fn temp_store(limit: usize) -> TempStore {
 }
 
 impl MuteStore for TempStore {
-    fn mute(
+    fn mute_with(
         &self,
         user: &UserId,
         room: &RoomId,
+        expiry: Expiry,
+        actor: Actor,
     ) -> impl Future<Output = Result<MuteOutcome, StoreError>> + Send {
-        self.store.mute(user, room)
+        self.store.mute_with(user, room, expiry, actor)
     }
-    fn unmute(
+    fn unmute_by(
         &self,
         user: &UserId,
         room: &RoomId,
+        actor: Actor,
     ) -> impl Future<Output = Result<MuteOutcome, StoreError>> + Send {
-        self.store.unmute(user, room)
+        self.store.unmute_by(user, room, actor)
     }
     fn muted_rooms(
         &self,
@@ -69,6 +74,12 @@ impl MuteStore for TempStore {
         user: &UserId,
     ) -> impl Future<Output = Result<MuteList, StoreError>> + Send {
         self.store.forget_user(user)
+    }
+    fn expire_due(&self) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        self.store.expire_due()
+    }
+    fn subscribe(&self, scope: EventScope) -> Result<Subscription, StoreError> {
+        self.store.subscribe(scope)
     }
     fn mute_limit(&self) -> usize {
         self.store.mute_limit()

@@ -3,14 +3,14 @@
 mod support;
 
 use mutestore::MemoryStore;
+use support::Setup;
 
-conformance_suite!(conformance, |limit| async move {
-    MemoryStore::with_mute_limit(limit)
-});
-model_suite!(
-    model,
-    |limit| async move { MemoryStore::with_mute_limit(limit) }
-);
-stress_suite!(stress, |limit| async move {
-    MemoryStore::with_mute_limit(limit)
-});
+async fn memory_store(setup: Setup) -> MemoryStore {
+    let mut store = MemoryStore::with_clock(setup.shared_clock());
+    store.set_mute_limit(setup.limit);
+    store
+}
+
+conformance_suite!(conformance, memory_store);
+model_suite!(model, memory_store);
+stress_suite!(stress, memory_store);

@@ -7,13 +7,23 @@
 mod redis_env;
 mod support;
 
-conformance_suite!(standalone, redis_env::standalone_store);
-model_suite!(standalone_model, redis_env::standalone_store);
-stress_suite!(standalone_stress, redis_env::standalone_store);
+/// An empty store on the standalone server, for a suite's setup.
+async fn standalone_store(setup: support::Setup) -> RedisStore {
+    redis_env::standalone_store(setup.limit).await
+}
 
-conformance_suite!(cluster, redis_env::cluster_store);
-model_suite!(cluster_model, redis_env::cluster_store);
-stress_suite!(cluster_stress, redis_env::cluster_store);
+/// An empty store on the Cluster, for a suite's setup.
+async fn cluster_store(setup: support::Setup) -> RedisStore {
+    redis_env::cluster_store(setup.limit).await
+}
+
+conformance_suite!(standalone, standalone_store);
+model_suite!(standalone_model, standalone_store);
+stress_suite!(standalone_stress, standalone_store);
+
+conformance_suite!(cluster, cluster_store);
+model_suite!(cluster_model, cluster_store);
+stress_suite!(cluster_stress, cluster_store);
 
 /// The cases below, on each kind of deployment.
 macro_rules! on_both {

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::StoreError;
+use crate::events::{Actor, EventScope, Subscription};
+use crate::expiry::Expiry;
 use crate::http::{Authenticator, Directory, HostError, UserProfile};
 use crate::ids::{RoomId, UserId};
 use crate::memory::MemoryStore;
@@ -66,13 +68,24 @@ pub(crate) struct FlakyStore {
 }
 
 impl MuteStore for FlakyStore {
-    async fn mute(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
+    async fn mute_with(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        expiry: Expiry,
+        actor: Actor,
+    ) -> Result<MuteOutcome, StoreError> {
         self.plan.store_error()?;
-        self.inner.mute(user, room).await
+        self.inner.mute_with(user, room, expiry, actor).await
     }
-    async fn unmute(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
+    async fn unmute_by(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        actor: Actor,
+    ) -> Result<MuteOutcome, StoreError> {
         self.plan.store_error()?;
-        self.inner.unmute(user, room).await
+        self.inner.unmute_by(user, room, actor).await
     }
     async fn muted_rooms(&self, user: &UserId) -> Result<MuteList, StoreError> {
         self.plan.store_error()?;
@@ -97,6 +110,14 @@ impl MuteStore for FlakyStore {
     async fn forget_user(&self, user: &UserId) -> Result<MuteList, StoreError> {
         self.plan.store_error()?;
         self.inner.forget_user(user).await
+    }
+    async fn expire_due(&self) -> Result<usize, StoreError> {
+        self.plan.store_error()?;
+        self.inner.expire_due().await
+    }
+    fn subscribe(&self, scope: EventScope) -> Result<Subscription, StoreError> {
+        self.plan.store_error()?;
+        MuteStore::subscribe(&*self.inner, scope)
     }
     fn mute_limit(&self) -> usize {
         self.inner.mute_limit()

@@ -1,8 +1,12 @@
 //! The in-memory store and the compact structures behind it.
 
+mod expiry_index;
+mod expiry_timer;
 mod memory_store;
+pub(crate) mod now;
 mod room_interner;
 mod room_names;
+mod timed_rooms;
 mod user_entry;
 mod user_table;
 

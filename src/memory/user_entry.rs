@@ -5,7 +5,8 @@
 //! - [`RoomSet`], 16 bytes: up to three muted rooms inline, each as an interned 4-byte index and a
 //!   one-byte [`RoomTag`]; more, as a shared [`OrderedRooms`] that also serves as the O(1) snapshot
 //!   handed to callers. The tags let a lookup skip the interner entirely for a room that is not in
-//!   the set, and read one name for a room that is.
+//!   the set, and read one name for a room that is. A user with a timed mute keeps a boxed
+//!   [`TimedRooms`] instead, until no deadline is left.
 //!
 //! Two entries fill one 64-byte cache line, so finding a user and reading the user's rooms is one
 //! memory access for the common case.
@@ -14,7 +15,9 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
+use super::now::Now;
 use super::room_interner::{RoomIdx, RoomInterner};
+use super::timed_rooms::TimedRooms;
 use crate::error::MuteLimitExceeded;
 use crate::ids::{RoomId, UserId};
 use crate::mute_list::{INLINE_ROOMS, MuteList};
@@ -169,6 +172,7 @@ pub(super) enum RoomSet {
         len: RoomCount,
     },
     Shared(Arc<OrderedRooms>),
+    Timed(Box<TimedRooms>),
 }
 
 /// A one-byte fingerprint of a room id, kept beside each inline room so that a lookup compares
@@ -224,6 +228,15 @@ impl<'a> RoomRef<'a> {
 }
 
 impl RoomSet {
+    /// A set holding nothing (to be filled at once).
+    pub(super) fn empty() -> Self {
+        Self::Inline {
+            ids: [RoomIdx::default(); INLINE_ROOMS],
+            tags: [0; INLINE_ROOMS],
+            len: RoomCount::Zero,
+        }
+    }
+
     /// A set holding only `room`.
     pub(super) fn single(room: RoomRef<'_>, rooms: &RoomInterner) -> Self {
         let mut set = Self::Inline {
@@ -239,6 +252,7 @@ impl RoomSet {
         match self {
             Self::Inline { len, .. } => *len as usize,
             Self::Shared(set) => set.len(),
+            Self::Timed(set) => set.len(),
         }
     }
 
@@ -251,16 +265,57 @@ impl RoomSet {
         (0..*len as usize).find(|&i| tags[i] == room.tag.0 && rooms.is(ids[i], room.id))
     }
 
-    /// Whether `room` is in the set.
+    /// Whether `room` is muted at `now` (which only a timed set reads).
     #[inline]
-    pub(super) fn contains(&self, room: RoomRef<'_>, rooms: &RoomInterner) -> bool {
+    pub(super) fn contains(&self, room: RoomRef<'_>, rooms: &RoomInterner, now: &Now<'_>) -> bool {
         match self {
             Self::Inline { .. } => self.inline_position(room, rooms).is_some(),
             Self::Shared(set) => set.contains(room.id),
+            Self::Timed(set) => set.contains(room.id, now.get()),
         }
     }
 
-    /// Adds `room` at the end unless present. Returns whether it was added.
+    /// The timed form of the set, if it has it.
+    pub(super) fn as_timed_mut(&mut self) -> Option<&mut TimedRooms> {
+        match self {
+            Self::Timed(set) => Some(set),
+            _ => None,
+        }
+    }
+
+    /// The set in its timed form, converting it first if needed.
+    pub(super) fn timed_mut(&mut self, rooms: &RoomInterner) -> &mut TimedRooms {
+        if !matches!(self, Self::Timed(_)) {
+            let ordered = match self {
+                Self::Inline { ids, len, .. } => ids[..*len as usize]
+                    .iter()
+                    .filter_map(|&idx| rooms.name(idx).cloned())
+                    .collect(),
+                Self::Shared(set) => (**set).clone(),
+                Self::Timed(_) => unreachable!("checked above"),
+            };
+            *self = Self::Timed(Box::new(TimedRooms::new(ordered)));
+        }
+        match self {
+            Self::Timed(set) => set,
+            _ => unreachable!("timed_mut just made the set timed"),
+        }
+    }
+
+    /// Moves a timed set with no deadline left back to the compact form.
+    pub(super) fn settle(&mut self, rooms: &RoomInterner) {
+        if let Self::Timed(set) = self
+            && set.has_no_deadline()
+        {
+            *self = Self::Shared(Arc::clone(set.rooms()));
+            if self.len() <= BACK_INLINE_AT {
+                self.try_inline(rooms);
+            }
+        }
+    }
+
+    /// Adds `room` at the end unless present (a set without deadlines only). Returns whether it
+    /// was added.
     pub(super) fn insert(
         &mut self,
         room: RoomRef<'_>,
@@ -278,7 +333,11 @@ impl RoomSet {
             Arc::make_mut(set).insert_new_key(key, room.id.clone());
             return Ok(true);
         }
-        if self.contains(room, rooms) {
+        debug_assert!(
+            !matches!(self, Self::Timed(_)),
+            "timed sets change through TimedRooms"
+        );
+        if self.inline_position(room, rooms).is_some() {
             return Ok(false);
         }
         if self.len() >= limit {
@@ -303,7 +362,7 @@ impl RoomSet {
         self.shared_mut(rooms).insert(room.id.clone());
     }
 
-    /// Removes `room`. Returns whether it was present.
+    /// Removes `room` (a set without deadlines only). Returns whether it was present.
     pub(super) fn remove(&mut self, room: RoomRef<'_>, rooms: &RoomInterner) -> bool {
         if let Self::Shared(set) = self {
             // Look before cloning: an absent room must not copy a set a caller still shares.
@@ -329,16 +388,21 @@ impl RoomSet {
         true
     }
 
-    /// What a caller may keep after the lock is released.
-    pub(super) fn snapshot(&self) -> SetSnapshot {
+    /// What a caller may keep after the lock is released: the set as it reads at `now`.
+    pub(super) fn snapshot(&self, now: &Now<'_>) -> SetSnapshot {
         match self {
             Self::Inline { ids, len, .. } => SetSnapshot::Inline(*ids, *len as usize),
             Self::Shared(set) => SetSnapshot::Shared(Arc::clone(set)),
+            Self::Timed(set) => SetSnapshot::Ready(set.snapshot(now.get())),
         }
     }
 
     /// The set in its shared form, converting an inline one first, ready to be changed.
     fn shared_mut(&mut self, rooms: &RoomInterner) -> &mut OrderedRooms {
+        debug_assert!(
+            !matches!(self, Self::Timed(_)),
+            "timed sets change through TimedRooms"
+        );
         if let Self::Inline { ids, len, .. } = self {
             let set: OrderedRooms = ids[..*len as usize]
                 .iter()
@@ -348,7 +412,9 @@ impl RoomSet {
         }
         match self {
             Self::Shared(set) => Arc::make_mut(set),
-            Self::Inline { .. } => unreachable!("shared_mut just made the set shared"),
+            Self::Inline { .. } | Self::Timed(_) => {
+                unreachable!("shared_mut just made the set shared")
+            }
         }
     }
 
@@ -372,6 +438,7 @@ impl RoomSet {
 pub(super) enum SetSnapshot {
     Inline([RoomIdx; INLINE_ROOMS], usize),
     Shared(Arc<OrderedRooms>),
+    Ready(MuteList),
 }
 
 impl SetSnapshot {
@@ -387,6 +454,7 @@ impl SetSnapshot {
                 MuteList::from_inline(names)
             }
             Self::Shared(set) => MuteList::from_shared(set),
+            Self::Ready(list) => list,
         }
     }
 }

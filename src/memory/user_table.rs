@@ -167,8 +167,8 @@ impl UserTable {
         removed
     }
 
-    /// Calls `change` on every entry, then drops the entries `keep` refuses. Returns how many
-    /// entries `change` reported as changed.
+    /// Calls `change` on every entry, then drops the entries `keep` refuses (whether or not
+    /// `change` changed them). Returns how many entries `change` reported as changed.
     pub(super) fn change_all(
         &mut self,
         mut change: impl FnMut(&mut UserEntry) -> bool,
@@ -185,8 +185,8 @@ impl UserTable {
         {
             if change(entry) {
                 changed += 1;
-                dropping |= !keep(entry);
             }
+            dropping |= !keep(entry);
         }
         if dropping {
             self.rebuild(self.buckets.len(), &rehash, keep);

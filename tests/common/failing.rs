@@ -3,8 +3,8 @@
 use std::future::{Future, ready};
 
 use mutestore::{
-    Authenticator, Directory, HostError, MuteList, MuteOutcome, MuteStore, RoomId, StoreError,
-    UserId, UserProfile,
+    Actor, Authenticator, Directory, EventScope, Expiry, HostError, MuteList, MuteOutcome,
+    MuteStore, RoomId, StoreError, Subscription, UserId, UserProfile,
 };
 
 /// The internal detail every failure carries; it must never reach a client.
@@ -20,17 +20,20 @@ fn backend_error() -> StoreError {
 pub struct FailingStore;
 
 impl MuteStore for FailingStore {
-    fn mute(
+    fn mute_with(
         &self,
         _: &UserId,
         _: &RoomId,
+        _: Expiry,
+        _: Actor,
     ) -> impl Future<Output = Result<MuteOutcome, StoreError>> + Send {
         ready(Err(backend_error()))
     }
-    fn unmute(
+    fn unmute_by(
         &self,
         _: &UserId,
         _: &RoomId,
+        _: Actor,
     ) -> impl Future<Output = Result<MuteOutcome, StoreError>> + Send {
         ready(Err(backend_error()))
     }
@@ -56,6 +59,12 @@ impl MuteStore for FailingStore {
     }
     fn forget_user(&self, _: &UserId) -> impl Future<Output = Result<MuteList, StoreError>> + Send {
         ready(Err(backend_error()))
+    }
+    fn expire_due(&self) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        ready(Err(backend_error()))
+    }
+    fn subscribe(&self, _: EventScope) -> Result<Subscription, StoreError> {
+        Err(backend_error())
     }
     fn mute_limit(&self) -> usize {
         mutestore::DEFAULT_MUTE_LIMIT
