@@ -7,14 +7,14 @@
 mod redis_env;
 mod support;
 
-/// An empty store on the standalone server, for a suite's setup.
+/// An empty store on the standalone server, for a suite's setup (its limit and its clock).
 async fn standalone_store(setup: support::Setup) -> RedisStore {
-    redis_env::standalone_store(setup.limit).await
+    redis_env::standalone_store(setup.limit, setup.shared_clock()).await
 }
 
-/// An empty store on the Cluster, for a suite's setup.
+/// An empty store on the Cluster, for a suite's setup (its limit and its clock).
 async fn cluster_store(setup: support::Setup) -> RedisStore {
-    redis_env::cluster_store(setup.limit).await
+    redis_env::cluster_store(setup.limit, setup.shared_clock()).await
 }
 
 conformance_suite!(standalone, standalone_store);

@@ -2,11 +2,13 @@
 //! each operation and the per-user mute limit.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 
 use super::keys::KeyPrefix;
+use crate::clock::{SharedClock, SystemClock};
 use crate::memory::DEFAULT_MUTE_LIMIT;
 
 /// How long an operation may take, round trips and reconnection included, before it fails with
@@ -73,6 +75,7 @@ pub struct RedisConfig {
     pub(crate) key_prefix: KeyPrefix,
     pub(crate) timeout: Duration,
     pub(crate) mute_limit: usize,
+    pub(crate) clock: SharedClock,
 }
 
 impl RedisConfig {
@@ -120,6 +123,7 @@ impl RedisConfig {
             key_prefix: KeyPrefix::default(),
             timeout: DEFAULT_REDIS_TIMEOUT,
             mute_limit: DEFAULT_MUTE_LIMIT,
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -153,6 +157,16 @@ impl RedisConfig {
         self
     }
 
+    /// Reads the time from `clock` (default [`SystemClock`]): the time every script is run at,
+    /// against which deadlines are checked and lapsed mutes purged. Tests pass a
+    /// [`ManualClock`](crate::ManualClock). Every process sharing the data should use the same
+    /// wall-clock time (deadlines are epoch milliseconds).
+    #[must_use]
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Whether this is a Cluster configuration.
     #[must_use]
     pub fn is_cluster(&self) -> bool {
@@ -175,6 +189,12 @@ impl RedisConfig {
     #[must_use]
     pub fn mute_limit(&self) -> usize {
         self.mute_limit
+    }
+
+    /// The clock the store reads the time from.
+    #[must_use]
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 }
 
@@ -219,6 +239,7 @@ impl fmt::Debug for RedisConfig {
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)
             .field("mute_limit", &self.mute_limit)
+            .field("clock", &self.clock)
             .finish()
     }
 }
@@ -290,5 +311,9 @@ mod tests {
             .with_mute_limit(7);
         assert_eq!(config.timeout(), Duration::from_millis(250));
         assert_eq!(config.mute_limit(), 7);
+        let clock = Arc::new(crate::ManualClock::new(42));
+        let config = config.with_clock(clock);
+        assert_eq!(config.clock().now_ms(), 42);
+        assert!(format!("{config:?}").contains("ManualClock"));
     }
 }

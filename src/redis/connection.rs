@@ -13,12 +13,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use redis::{FromRedisValue, RedisResult, ScriptInvocation, Value};
+use redis::{
+    ErrorKind, FromRedisValue, RedisResult, Script, ScriptInvocation, ServerErrorKind, Value,
+};
 
 use super::cluster_slots::SlotOwners;
 use super::config::Topology;
 use super::link::Link;
 use super::node_pipelines::KeyedCommand;
+
+/// One run of a script for [`RedisConnection::eval_each`]: its keys, all in the Cluster slot
+/// `slot`, and its arguments.
+pub(crate) struct ScriptCall {
+    pub(crate) slot: u16,
+    pub(crate) keys: Vec<Vec<u8>>,
+    pub(crate) args: Vec<Vec<u8>>,
+}
 
 /// How long every operation must have failed before the link is replaced: three timeouts, and at
 /// least a second.
@@ -108,9 +118,60 @@ impl RedisConnection {
     }
 
     /// Sends commands on single keys, pipelined: one pipeline to a standalone server, or one per
-    /// Cluster node, all nodes at once. Returns the replies in the order of `commands`.
+    /// Cluster node, all nodes at once. Returns the replies in the order of `commands`; any error
+    /// reply fails the whole call.
     pub(crate) async fn query_each(&self, commands: Vec<KeyedCommand>) -> RedisResult<Vec<Value>> {
-        self.link().query_each(commands, &self.shared.owners).await
+        self.link()
+            .query_each(commands, &self.shared.owners)
+            .await?
+            .into_iter()
+            .collect()
+    }
+
+    /// Runs `script` once per call, pipelined as [`query_each`](Self::query_each) sends commands.
+    /// A call that finds the script missing on its node (`NOSCRIPT`: a node restarted or failed
+    /// over) is run again on its own, which loads the script first. Returns the replies in the
+    /// order of `calls`; any other error fails the whole call.
+    pub(crate) async fn eval_each(
+        &self,
+        script: &Script,
+        calls: &[ScriptCall],
+    ) -> RedisResult<Vec<Value>> {
+        let link = self.link();
+        let commands = calls
+            .iter()
+            .map(|call| {
+                let mut command = redis::cmd("EVALSHA");
+                command
+                    .arg(script.get_hash())
+                    .arg(call.keys.len())
+                    .arg(&call.keys)
+                    .arg(&call.args);
+                KeyedCommand {
+                    slot: call.slot,
+                    command,
+                }
+            })
+            .collect();
+        let replies = link.query_each(commands, &self.shared.owners).await?;
+        let mut values = Vec::with_capacity(replies.len());
+        for (call, reply) in calls.iter().zip(replies) {
+            let value = match reply {
+                Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    let mut invocation = script.prepare_invoke();
+                    for key in &call.keys {
+                        invocation.key(key);
+                    }
+                    for arg in &call.args {
+                        invocation.arg(arg);
+                    }
+                    link.invoke(&invocation).await?
+                }
+                reply => reply?,
+            };
+            values.push(value);
+        }
+        Ok(values)
     }
 
     /// Records how an operation went: whether the backend served it. When every operation has

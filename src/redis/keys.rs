@@ -2,15 +2,20 @@
 //!
 //! ```text
 //! <prefix>:u:{<tag(user)>}<user>     sorted set: the user's muted rooms, scored in mute order
+//! <prefix>:d:{<tag(user)>}<user>     sorted set: the user's timed rooms, scored by deadline (ms)
 //! <prefix>:r:{<tag(room)>}<room>     set: users who muted the room since it was last forgotten
 //! <prefix>:f:{<tag(room)>}<room>     set: users a `forget_room` still has to visit
+//! <prefix>:x:{x<h>}                  sorted set: expiry index bucket h (0-9a-f): user -> a time
+//!                                    at or before the user's earliest deadline
+//! <prefix>:events                    pub/sub channel of change events (not a key)
 //! ```
 //!
 //! Redis Cluster places a key by the text between its first `{` and the first `}` after it (the
 //! hash tag). Ids may contain braces, so the tag is not the id but [`tag`]: 16 hex digits of a hash
 //! of the id. The prefix may not contain braces ([`KeyPrefix`] checks), so the tag is always the
 //! first braced text of the key. The id follows the tag verbatim, which keeps every key unique and
-//! readable. The two keys of one room share their tag, so a script may touch both.
+//! readable. The two keys of one user share their tag, as do the two keys of one room, so a script
+//! may touch both. A user's bucket in the expiry index is the XOR of the 16 hex digits of its tag.
 //!
 //! The tag is part of the stored format: every process sharing a Redis must compute the same one,
 //! so it is a fixed function (64-bit FNV-1a), never a seeded or platform-dependent hash.
@@ -55,6 +60,30 @@ impl KeyPrefix {
         self.key(b"u", user)
     }
 
+    /// The key of `user`'s sorted set of deadlines: each timed room, scored by its deadline in
+    /// epoch milliseconds. Same slot as [`user_key`](Self::user_key).
+    pub(crate) fn deadline_key(&self, user: &[u8]) -> Vec<u8> {
+        self.key(b"d", user)
+    }
+
+    /// The key of expiry index bucket `bucket` (below [`EXPIRY_BUCKETS`]).
+    pub(crate) fn expiry_bucket_key(&self, bucket: usize) -> Vec<u8> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut key = Vec::with_capacity(self.0.len() + 8);
+        key.extend_from_slice(self.0.as_bytes());
+        key.extend_from_slice(b":x:{x");
+        key.push(HEX[bucket % EXPIRY_BUCKETS]);
+        key.push(b'}');
+        key
+    }
+
+    /// The pub/sub channel the scripts publish change events on.
+    pub(crate) fn events_channel(&self) -> Vec<u8> {
+        let mut channel = self.0.as_bytes().to_vec();
+        channel.extend_from_slice(b":events");
+        channel
+    }
+
     /// The key of `room`'s index: the users who muted it since it was last forgotten (and possibly
     /// some who have unmuted it since).
     pub(crate) fn room_index_key(&self, room: &[u8]) -> Vec<u8> {
@@ -92,13 +121,33 @@ impl fmt::Debug for KeyPrefix {
     }
 }
 
-/// The hash tag of an id: its 64-bit FNV-1a hash as 16 lowercase hex digits.
-pub(crate) fn tag(id: &[u8]) -> [u8; 16] {
+/// How many sorted sets the expiry index is split into, so that in a Cluster its updates spread
+/// over the nodes rather than all landing on one.
+pub(crate) const EXPIRY_BUCKETS: usize = 16;
+
+/// The expiry index bucket of `user`: the XOR of the 16 hex digits of its tag (one digit alone
+/// spreads similar ids poorly: FNV-1a mixes its top and bottom bits little).
+pub(crate) fn expiry_bucket(user: &[u8]) -> usize {
+    let mut hash = fnv1a(user);
+    hash ^= hash >> 32;
+    hash ^= hash >> 16;
+    hash ^= hash >> 8;
+    hash ^= hash >> 4;
+    (hash & 0xf) as usize
+}
+
+/// The 64-bit FNV-1a hash of `id`.
+fn fnv1a(id: &[u8]) -> u64 {
     const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0100_0000_01b3;
-    let hash = id.iter().fold(OFFSET_BASIS, |hash, &byte| {
+    id.iter().fold(OFFSET_BASIS, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(PRIME)
-    });
+    })
+}
+
+/// The hash tag of an id: its 64-bit FNV-1a hash as 16 lowercase hex digits.
+pub(crate) fn tag(id: &[u8]) -> [u8; 16] {
+    let hash = fnv1a(id);
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0u8; 16];
     for (i, digit) in out.iter_mut().enumerate() {
@@ -135,6 +184,8 @@ mod tests {
         ] {
             let key = prefix.user_key(id.as_bytes());
             assert_eq!(hashed_part(&key), tag(id.as_bytes()), "user {id:?}");
+            let deadlines = prefix.deadline_key(id.as_bytes());
+            assert_eq!(hashed_part(&deadlines), tag(id.as_bytes()), "user {id:?}");
             let index = prefix.room_index_key(id.as_bytes());
             let forgetting = prefix.room_forgetting_key(id.as_bytes());
             assert_eq!(hashed_part(&index), hashed_part(&forgetting), "room {id:?}");
@@ -153,13 +204,47 @@ mod tests {
                     prefix.user_key(id.as_bytes()),
                     prefix.room_index_key(id.as_bytes()),
                     prefix.room_forgetting_key(id.as_bytes()),
+                    prefix.deadline_key(id.as_bytes()),
                 ]
             })
+            .chain((0..EXPIRY_BUCKETS).map(|bucket| prefix.expiry_bucket_key(bucket)))
             .collect();
         let count = keys.len();
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), count);
+    }
+
+    #[test]
+    fn expiry_buckets_follow_the_tag() {
+        let prefix = KeyPrefix::new("p").unwrap();
+        assert_eq!(prefix.expiry_bucket_key(0), b"p:x:{x0}");
+        assert_eq!(prefix.expiry_bucket_key(15), b"p:x:{xf}");
+        // The XOR of the digits of the tags the_tag_is_a_fixed_function pins.
+        let xor_of_digits = |tag: &[u8; 16]| {
+            tag.iter()
+                .map(|d| {
+                    usize::from(if d.is_ascii_digit() {
+                        d - b'0'
+                    } else {
+                        d - b'a' + 10
+                    })
+                })
+                .fold(0, |x, d| x ^ d)
+        };
+        for id in [&b""[..], b"a", b"foobar"] {
+            assert_eq!(expiry_bucket(id), xor_of_digits(&tag(id)));
+        }
+        assert_eq!(
+            expiry_bucket(b"a"),
+            0xa ^ 0xf ^ 6 ^ 3 ^ 0xd ^ 0xc ^ 4 ^ 0xc ^ 8 ^ 6 ^ 0 ^ 1 ^ 0xe ^ 0xc ^ 8 ^ 0xc
+        );
+        let mut seen = [false; EXPIRY_BUCKETS];
+        for n in 0..1000 {
+            seen[expiry_bucket(format!("user-{n}").as_bytes())] = true;
+        }
+        assert!(seen.iter().all(|s| *s), "every bucket is used");
+        assert_eq!(prefix.events_channel(), b"p:events");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use redis::{Client, Cmd, FromRedisValue, RedisResult, ScriptInvocation, Value};
 
 use super::cluster_slots::SlotOwners;
 use super::config::Topology;
-use super::node_pipelines::{KeyedCommand, query_each_on_cluster};
+use super::node_pipelines::{KeyedCommand, query_each_on_cluster, reply_result};
 
 /// The shortest and the longest wait between two reconnection attempts to a standalone server.
 /// Short, so that service resumes soon after the server does.
@@ -73,23 +73,26 @@ impl Link {
     }
 
     /// Sends commands on single keys, pipelined: one pipeline to a standalone server, or one per
-    /// Cluster node, all nodes at once (with the slot map in `owners`). Returns the replies in the
-    /// order of `commands`.
+    /// Cluster node, all nodes at once (with the slot map in `owners`). Returns each command's
+    /// reply in the order of `commands`, an error reply as an error; fails as a whole when the
+    /// pipeline (standalone) or the slot map (Cluster) cannot be had.
     pub(crate) async fn query_each(
         &self,
         commands: Vec<KeyedCommand>,
         owners: &Mutex<Option<Arc<SlotOwners>>>,
-    ) -> RedisResult<Vec<Value>> {
+    ) -> RedisResult<Vec<RedisResult<Value>>> {
         if commands.is_empty() {
             return Ok(Vec::new());
         }
         match self {
             Self::Standalone(manager) => {
                 let mut pipeline = redis::pipe();
+                pipeline.ignore_errors();
                 for keyed in commands {
                     pipeline.add_command(keyed.command);
                 }
-                pipeline.query_async(&mut manager.clone()).await
+                let values: Vec<Value> = pipeline.query_async(&mut manager.clone()).await?;
+                Ok(values.into_iter().map(reply_result).collect())
             }
             Self::Cluster(cluster) => query_each_on_cluster(cluster, owners, &commands).await,
         }

@@ -3,7 +3,11 @@
 //!
 //! - `config`: which servers, the key prefix, the timeout and the mute limit.
 //! - `keys`: the key layout and the hash tags that keep each user's data in one Cluster slot.
-//! - `scripts`: the Lua scripts that make each per-user change atomic.
+//! - `scripts`: the Lua scripts that make each per-user change atomic and publish its events.
+//! - `event_wire`: the format of the event messages the scripts publish.
+//! - `event_feed`: the store's subscriber connection, which delivers every process's events to the
+//!   store's subscribers.
+//! - `expiry_task`: the background task that purges lapsed mutes at their deadlines.
 //! - `cluster_slots`: key slots and the slot map, to pipeline per Cluster node.
 //! - `link`: one live standalone or Cluster connection.
 //! - `node_pipelines`: per-node pipelines on a Cluster.
@@ -14,6 +18,9 @@ mod backend_error;
 mod cluster_slots;
 mod config;
 mod connection;
+mod event_feed;
+mod event_wire;
+mod expiry_task;
 mod keys;
 mod link;
 mod node_pipelines;

@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use parking_lot::Mutex;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
-use redis::{Cmd, RedisResult, Value};
+use redis::{Cmd, ErrorKind, RedisResult, ServerErrorKind, Value};
 
 use super::cluster_slots::SlotOwners;
 
@@ -18,12 +18,13 @@ pub(crate) struct KeyedCommand {
 }
 
 /// Sends `commands` grouped by node, using (and filling, and dropping when stale) the slot map in
-/// `owners_cache`. Returns the replies in the order of `commands`.
+/// `owners_cache`. Returns each command's reply, in the order of `commands`; fails as a whole only
+/// when the slot map cannot be fetched.
 pub(crate) async fn query_each_on_cluster(
     connection: &ClusterConnection,
     owners_cache: &Mutex<Option<Arc<SlotOwners>>>,
     commands: &[KeyedCommand],
-) -> RedisResult<Vec<Value>> {
+) -> RedisResult<Vec<RedisResult<Value>>> {
     let cached = owners_cache.lock().clone();
     let owners = match cached {
         Some(owners) => owners,
@@ -59,24 +60,42 @@ pub(crate) async fn query_each_on_cluster(
     if answers.iter().any(|answer| answer.fell_back) {
         *owners_cache.lock() = None;
     }
-    let mut replies = vec![Value::Nil; commands.len()];
+    let mut replies: Vec<RedisResult<Value>> =
+        (0..commands.len()).map(|_| Ok(Value::Nil)).collect();
     for (positions, answer) in groups.iter().zip(answers) {
-        for (&position, value) in positions.iter().zip(answer.values?) {
+        for (&position, value) in positions.iter().zip(answer.values) {
             replies[position] = value;
         }
     }
     Ok(replies)
 }
 
-/// The replies to one node's group, and whether the group had to be sent command by command.
+/// The replies to one node's group, and whether some commands had to be sent one by one.
 struct GroupAnswer {
-    values: RedisResult<Vec<Value>>,
+    values: Vec<RedisResult<Value>>,
     fell_back: bool,
 }
 
-/// Sends the commands at `positions`, all for one node, as one pipeline. When the pipeline fails
-/// or any reply is an error (typically `MOVED`: the slot map has changed), sends each command on
-/// its own instead, through the cluster connection's own routing, which follows redirects.
+/// A reply as a result: an error reply becomes an error.
+pub(crate) fn reply_result(value: Value) -> RedisResult<Value> {
+    match value {
+        Value::ServerError(error) => Err(error.into()),
+        value => Ok(value),
+    }
+}
+
+/// Whether a command that failed with `error` should be sent again through the Cluster
+/// connection's own routing: every error but `NOSCRIPT`, which the caller handles by loading the
+/// script (sending it again would only fail the same way).
+fn worth_resending(error: &redis::RedisError) -> bool {
+    error.kind() != ErrorKind::Server(ServerErrorKind::NoScript)
+}
+
+/// Sends the commands at `positions`, all for one node, as one pipeline. When the pipeline fails,
+/// sends each command on its own instead, through the cluster connection's own routing, which
+/// follows redirects; when only some replies are errors (typically `MOVED`: the slot map has
+/// changed), sends those commands again the same way. A command that succeeded is never sent
+/// twice.
 async fn query_group(
     connection: &ClusterConnection,
     commands: &[KeyedCommand],
@@ -94,24 +113,40 @@ async fn query_group(
         .clone()
         .route_pipeline(pipeline, 0, positions.len(), route)
         .await;
-    if let Ok(values) = piped
-        && values.len() == positions.len()
-        && !values.iter().any(|v| matches!(v, Value::ServerError(_)))
-    {
+    let mut values: Vec<RedisResult<Value>> = match piped {
+        Ok(values) if values.len() == positions.len() => {
+            values.into_iter().map(reply_result).collect()
+        }
+        _ => positions
+            .iter()
+            .map(|_| Err(redis::RedisError::from((ErrorKind::Io, "pipeline failed"))))
+            .collect(),
+    };
+    let again: Vec<usize> = values
+        .iter()
+        .enumerate()
+        .filter(|(_, value)| value.as_ref().is_err_and(worth_resending))
+        .map(|(index, _)| index)
+        .collect();
+    if again.is_empty() {
         return GroupAnswer {
-            values: Ok(values),
+            values,
             fell_back: false,
         };
     }
-    let singles = join_all(positions.iter().map(|&position| async move {
-        commands[position]
+    let singles = join_all(again.iter().map(|&index| async move {
+        commands[positions[index]]
             .command
             .query_async::<Value>(&mut connection.clone())
             .await
+            .and_then(reply_result)
     }))
     .await;
+    for (index, single) in again.into_iter().zip(singles) {
+        values[index] = single;
+    }
     GroupAnswer {
-        values: singles.into_iter().collect(),
+        values,
         fell_back: true,
     }
 }

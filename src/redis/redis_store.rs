@@ -1,23 +1,40 @@
 //! [`RedisStore`]: the [`MuteStore`] kept in Redis or Redis Cluster.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 
-use redis::Value;
+use futures_util::future::{join, try_join};
+use redis::{FromRedisValue, RedisResult, Script, Value};
+use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
 
 use super::backend_error::{RedisBackendError, failed, unexpected};
 use super::cluster_slots::key_slot;
 use super::config::RedisConfig;
-use super::connection::RedisConnection;
+use super::connection::{RedisConnection, ScriptCall};
+use super::event_feed::{self, EventFeed, origin_of};
+use super::event_wire::parse_millis;
+use super::expiry_task::{self, ExpiryWake};
+use super::keys::{EXPIRY_BUCKETS, expiry_bucket};
 use super::node_pipelines::KeyedCommand;
-use super::scripts::{FORGET_USER, MUTE, START_FORGETTING_ROOM, UNMUTE};
+use super::scripts::{
+    EXPIRE_USER, FORGET_ROOM_OF_USER, FORGET_USER, INDEX_DEADLINE, IS_MUTED, MUTE, MUTED_ROOMS,
+    SETTLE_EXPIRY_ENTRY, START_FORGETTING_ROOM, UNMUTE,
+};
 use crate::error::{MuteLimitExceeded, StoreError};
+use crate::events::{Actor, ChangeCause, ChangeHub, EventScope, Subscription};
+use crate::expiry::Expiry;
 use crate::ids::{RoomId, UserId};
 use crate::mute_list::{MuteList, MuteOutcome};
 use crate::store::MuteStore;
 
 /// How many users `forget_room` visits per step (one round trip per node, within the timeout).
 const FORGET_ROOM_BATCH: usize = 500;
+
+/// How many due entries of each expiry index bucket a purge takes per step.
+const EXPIRY_BATCH: usize = 128;
 
 /// Per-user sets of muted rooms in Redis, shared by every process that uses the same Redis and key
 /// prefix. Works with one server or a Redis Cluster.
@@ -44,53 +61,140 @@ const FORGET_ROOM_BATCH: usize = 500;
 ///   hangs. Service resumes by itself when Redis is back. A change that failed this way may still
 ///   have been applied, as Redis may have received it before the answer was lost; every change is
 ///   idempotent, so retrying it is safe.
-/// - Each operation on one user runs as one Lua script on the node holding that user's key, so it
-///   is atomic across every process sharing the Redis.
+/// - Each operation on one user runs as one Lua script on the node holding that user's keys, so it
+///   is atomic across every process sharing the Redis. Scripts run at the time of the store's
+///   clock ([`RedisConfig::with_clock`]): processes sharing the data should agree on the time.
 /// - `mute` of a new room also records the user in a per-room index (one round trip before the
-///   script and one after), which `forget_room` reads. The index may name users who have since
-///   unmuted the room or been forgotten; `forget_room` skips them and clears the index.
+///   script and one after), which `forget_room` reads; a timed mute records the user in the
+///   expiry index the same way. The indexes may name users who no longer need it; `forget_room`
+///   and the purge skip them and clear them.
 /// - `forget_room` visits the index in batches of users, each batch within the timeout; if it is
 ///   interrupted, some users have lost the room and the rest are still listed, and running it
 ///   again finishes the job.
-/// - A concurrent `mute` of a room being forgotten is ordered before or after the `forget_room`
-///   for each user, as in memory; the index stays complete either way.
+/// - Events ([`subscribe`](MuteStore::subscribe)) are every change made by any process sharing the
+///   data, lapsed deadlines included, delivered through one pub/sub connection per store, opened
+///   by [`connect`](Self::connect). When it drops, the store reconnects and its subscribers get
+///   [`RecvError::Lagged`](crate::RecvError::Lagged). While a local subscriber listens, an
+///   operation returns once its own events have been delivered (waiting at most the timeout).
+/// - Each store runs a background task that purges lapsed mutes at their deadlines (and looks at
+///   the expiry index at least once a second); several processes may purge at once, and each
+///   lapsed mute is purged, with one `expiry` event, by exactly one of them.
 ///
-/// It needs a Tokio runtime with timers enabled (as `#[tokio::main]` gives).
+/// It needs a Tokio runtime with timers enabled (as `#[tokio::main]` gives); its two background
+/// tasks stop when it is dropped.
 pub struct RedisStore {
+    core: Arc<StoreCore>,
+    tasks: [AbortHandle; 2],
+}
+
+/// What the operations and the background tasks share.
+pub(crate) struct StoreCore {
     connection: RedisConnection,
     config: RedisConfig,
+    feed: Arc<EventFeed>,
+    wake: Arc<ExpiryWake>,
+    /// The pub/sub channel of the store's events.
+    channel: Vec<u8>,
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
-            .field("config", &self.config)
+            .field("config", &self.core.config)
             .finish_non_exhaustive()
     }
 }
 
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// The result of a change, and how many event messages its scripts published.
+struct Changed<T> {
+    value: Result<T, StoreError>,
+    published: usize,
+}
+
+/// What one purge pass did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Pass {
+    /// Lapsed mutes removed.
+    pub(crate) purged: usize,
+    /// Expiry index entries moved to the user's next deadline or removed.
+    pub(crate) settled: usize,
+    /// Event messages published.
+    published: usize,
+}
+
 impl RedisStore {
-    /// Connects to the Redis or the Cluster that `config` names.
+    /// Connects to the Redis or the Cluster that `config` names, with its event feed, and starts
+    /// the task that purges lapsed mutes.
     ///
     /// # Errors
-    /// [`StoreError::Backend`] when no connection is made within the configured timeout.
+    /// [`StoreError::Backend`] when the connection, or the event feed's subscription, is not made
+    /// within the configured timeout.
     pub async fn connect(config: RedisConfig) -> Result<Self, StoreError> {
         let timeout = config.timeout;
-        let opened =
-            tokio::time::timeout(timeout, RedisConnection::open(&config.topology, timeout))
-                .await
-                .map_err(|_| RedisBackendError::TimedOut {
+        let channel = config.key_prefix.events_channel();
+        let wake = Arc::new(ExpiryWake::default());
+        let feed = Arc::new(EventFeed::new(ChangeHub::new(), Arc::clone(&wake)));
+        let (ready, subscribed) = oneshot::channel();
+        let feed_task = tokio::spawn(event_feed::run(
+            Arc::clone(&feed),
+            config.topology.clone(),
+            channel.clone(),
+            timeout,
+            ready,
+        ));
+        let opened = tokio::time::timeout(
+            timeout,
+            join(RedisConnection::open(&config.topology, timeout), subscribed),
+        )
+        .await;
+        let connection = match opened {
+            Ok((Ok(connection), Ok(Ok(())))) => connection,
+            Ok((Err(error), _) | (_, Ok(Err(error)))) => {
+                feed_task.abort();
+                return Err(failed("connect")(error));
+            }
+            Ok((_, Err(_))) | Err(_) => {
+                feed_task.abort();
+                return Err(RedisBackendError::TimedOut {
                     operation: "connect",
                     timeout,
-                })?;
-        let connection = opened.map_err(failed("connect"))?;
-        Ok(Self { connection, config })
+                }
+                .into());
+            }
+        };
+        let core = Arc::new(StoreCore {
+            connection,
+            config,
+            feed,
+            wake: Arc::clone(&wake),
+            channel,
+        });
+        let expiry_task = tokio::spawn(expiry_task::run(Arc::downgrade(&core), wake));
+        Ok(Self {
+            core,
+            tasks: [feed_task.abort_handle(), expiry_task.abort_handle()],
+        })
     }
 
     /// The configuration the store was made with.
     #[must_use]
     pub fn config(&self) -> &RedisConfig {
-        &self.config
+        &self.core.config
+    }
+}
+
+impl StoreCore {
+    /// The time by the store's clock.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.config.clock.now_ms()
     }
 
     /// Runs `work` within the configured timeout.
@@ -108,12 +212,55 @@ impl RedisStore {
         result
     }
 
-    fn user_key(&self, user: &[u8]) -> Vec<u8> {
-        self.config.key_prefix.user_key(user)
+    /// Runs a change within the timeout. `work` gets the origin tag for its scripts; when a local
+    /// subscriber listens, waits (at most the timeout, never failing) until the feed has delivered
+    /// the event messages the change published.
+    async fn change<T, Fut>(
+        &self,
+        operation: &'static str,
+        work: impl FnOnce(Vec<u8>) -> Fut,
+    ) -> Result<T, StoreError>
+    where
+        Fut: Future<Output = Result<Changed<T>, StoreError>>,
+    {
+        let pending = self.feed.expect();
+        let changed = self
+            .within(operation, work(origin_of(pending.as_ref())))
+            .await?;
+        if let Some(pending) = pending {
+            pending.wait(changed.published, self.config.timeout).await;
+        }
+        changed.value
+    }
+
+    /// The script call for `user`'s two keys with `args`.
+    fn user_call(&self, user: &[u8], args: Vec<Vec<u8>>) -> ScriptCall {
+        let key = self.config.key_prefix.user_key(user);
+        ScriptCall {
+            slot: key_slot(&key),
+            keys: vec![key, self.config.key_prefix.deadline_key(user)],
+            args,
+        }
+    }
+
+    /// Runs `script` on `user`'s two keys.
+    async fn invoke_user<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        user: &[u8],
+        args: &[&[u8]],
+    ) -> RedisResult<T> {
+        let prefix = &self.config.key_prefix;
+        let mut invocation = script.key(prefix.user_key(user));
+        invocation.key(prefix.deadline_key(user));
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        self.connection.invoke(&invocation).await
     }
 
     /// Adds `user` to `room`'s index.
-    async fn index(&self, room: &RoomId, user: &UserId) -> Result<(), StoreError> {
+    async fn index_room(&self, room: &RoomId, user: &UserId) -> Result<(), StoreError> {
         let index_key = self.config.key_prefix.room_index_key(room.as_bytes());
         self.connection
             .query::<()>(redis::cmd("SADD").arg(index_key).arg(user.as_bytes()))
@@ -121,80 +268,153 @@ impl RedisStore {
             .map_err(failed("mute"))
     }
 
-    async fn mute_now(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
-        // The index first: should the script then fail or never run, the index names a user who
-        // lacks the room, which `forget_room` tolerates. The other order could lose a user.
-        self.index(room, user).await?;
-        let user_key = self.user_key(user.as_bytes());
-        let mut invocation = MUTE.key(user_key);
-        invocation.arg(room.as_bytes()).arg(self.config.mute_limit);
-        let (changed, rooms): (i64, Vec<Vec<u8>>) = self
-            .connection
-            .invoke(&invocation)
+    /// Makes `user`'s expiry index entry at or before `deadline` (see [`INDEX_DEADLINE`]).
+    async fn index_deadline(&self, user: &UserId, deadline: u64) -> Result<(), StoreError> {
+        let bucket = self
+            .config
+            .key_prefix
+            .expiry_bucket_key(expiry_bucket(user.as_bytes()));
+        let mut invocation = INDEX_DEADLINE.key(bucket);
+        invocation.arg(user.as_bytes()).arg(deadline);
+        self.connection
+            .invoke::<()>(&invocation)
             .await
-            .map_err(failed("mute"))?;
-        let changed = match changed {
-            -1 => {
-                return Err(MuteLimitExceeded {
-                    limit: self.config.mute_limit,
-                }
-                .into());
-            }
-            0 => false,
-            1 => true,
-            _ => return Err(unexpected("mute", "the script returned an unknown status")),
-        };
-        if changed {
-            // Again after the change: a `forget_room` may have taken the index away between the
-            // first addition and the script, and must not miss this user next time.
-            self.index(room, user).await?;
-        }
-        Ok(MuteOutcome {
-            changed,
-            rooms: mute_list("mute", rooms)?,
-        })
+            .map_err(failed("mute"))
     }
 
-    async fn unmute_now(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
-        let user_key = self.user_key(user.as_bytes());
-        let mut invocation = UNMUTE.key(user_key);
-        invocation.arg(room.as_bytes());
-        let (removed, rooms): (i64, Vec<Vec<u8>>) = self
-            .connection
-            .invoke(&invocation)
+    async fn mute_now(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        now: u64,
+        deadline: Option<u64>,
+        cause: ChangeCause,
+        origin: Vec<u8>,
+    ) -> Result<Changed<MuteOutcome>, StoreError> {
+        // The indexes first: should the script then fail or never run, they name a user who
+        // lacks the room or the deadline, which `forget_room` and the purge tolerate. The other
+        // order could lose a user.
+        match deadline {
+            Some(deadline) => {
+                try_join(
+                    self.index_room(room, user),
+                    self.index_deadline(user, deadline),
+                )
+                .await?;
+            }
+            None => self.index_room(room, user).await?,
+        }
+        let limit = self.config.mute_limit.to_string();
+        let now_arg = now.to_string();
+        let until = deadline.map(|d| d.to_string()).unwrap_or_default();
+        let (status, published, rooms, deadlines): (i64, usize, Vec<Vec<u8>>, Vec<Vec<u8>>) = self
+            .invoke_user(
+                &MUTE,
+                user.as_bytes(),
+                &[
+                    user.as_bytes(),
+                    room.as_bytes(),
+                    limit.as_bytes(),
+                    now_arg.as_bytes(),
+                    until.as_bytes(),
+                    cause.as_str().as_bytes(),
+                    &self.channel,
+                    &origin,
+                ],
+            )
+            .await
+            .map_err(failed("mute"))?;
+        let value = match status {
+            -1 => Err(MuteLimitExceeded {
+                limit: self.config.mute_limit,
+            }
+            .into()),
+            0..=2 => {
+                let changed = status > 0;
+                // Again after the change. The room index: a `forget_room` may have taken the index
+                // away between the first addition and the script, and must not miss this user next
+                // time. The expiry index: a purge may have dropped the entry on the strength of a
+                // script that ran before this one.
+                let room_again = async {
+                    if status == 2 {
+                        self.index_room(room, user).await
+                    } else {
+                        Ok(())
+                    }
+                };
+                let deadline_again = async {
+                    match deadline {
+                        Some(deadline) if changed => self.index_deadline(user, deadline).await,
+                        _ => Ok(()),
+                    }
+                };
+                try_join(room_again, deadline_again).await?;
+                if changed && let Some(deadline) = deadline {
+                    self.wake.hint(deadline);
+                }
+                Ok(MuteOutcome {
+                    changed,
+                    rooms: timed_list("mute", rooms, deadlines)?,
+                })
+            }
+            _ => return Err(unexpected("mute", "the script returned an unknown status")),
+        };
+        Ok(Changed { value, published })
+    }
+
+    async fn unmute_now(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        now: u64,
+        cause: ChangeCause,
+        origin: Vec<u8>,
+    ) -> Result<Changed<MuteOutcome>, StoreError> {
+        let now = now.to_string();
+        let (removed, published, rooms, deadlines): (i64, usize, Vec<Vec<u8>>, Vec<Vec<u8>>) = self
+            .invoke_user(
+                &UNMUTE,
+                user.as_bytes(),
+                &[
+                    user.as_bytes(),
+                    room.as_bytes(),
+                    now.as_bytes(),
+                    cause.as_str().as_bytes(),
+                    &self.channel,
+                    &origin,
+                ],
+            )
             .await
             .map_err(failed("unmute"))?;
-        Ok(MuteOutcome {
-            changed: removed == 1,
-            rooms: mute_list("unmute", rooms)?,
+        Ok(Changed {
+            value: Ok(MuteOutcome {
+                changed: removed == 1,
+                rooms: timed_list("unmute", rooms, deadlines)?,
+            }),
+            published,
         })
     }
 
     async fn muted_rooms_now(&self, user: &UserId) -> Result<MuteList, StoreError> {
-        let rooms: Vec<Vec<u8>> = self
-            .connection
-            .query(
-                redis::cmd("ZRANGE")
-                    .arg(self.user_key(user.as_bytes()))
-                    .arg(0)
-                    .arg(-1),
-            )
+        let now = self.now_ms().to_string();
+        let (rooms, deadlines): (Vec<Vec<u8>>, Vec<Vec<u8>>) = self
+            .invoke_user(&MUTED_ROOMS, user.as_bytes(), &[now.as_bytes()])
             .await
             .map_err(failed("muted_rooms"))?;
-        mute_list("muted_rooms", rooms)
+        timed_list("muted_rooms", rooms, deadlines)
     }
 
     async fn is_muted_now(&self, user: &UserId, room: &RoomId) -> Result<bool, StoreError> {
-        let score: Value = self
-            .connection
-            .query(
-                redis::cmd("ZSCORE")
-                    .arg(self.user_key(user.as_bytes()))
-                    .arg(room.as_bytes()),
+        let now = self.now_ms().to_string();
+        let muted: i64 = self
+            .invoke_user(
+                &IS_MUTED,
+                user.as_bytes(),
+                &[room.as_bytes(), now.as_bytes()],
             )
             .await
             .map_err(failed("is_muted"))?;
-        Ok(score != Value::Nil)
+        Ok(muted == 1)
     }
 
     async fn muted_among_now(
@@ -202,28 +422,28 @@ impl RedisStore {
         room: &RoomId,
         users: &[UserId],
     ) -> Result<Vec<UserId>, StoreError> {
-        let commands: Vec<KeyedCommand> = users
+        let now = self.now_ms().to_string();
+        let calls: Vec<ScriptCall> = users
             .iter()
             .map(|user| {
-                let key = self.user_key(user.as_bytes());
-                let slot = key_slot(&key);
-                let mut command = redis::cmd("ZSCORE");
-                command.arg(key).arg(room.as_bytes());
-                KeyedCommand { slot, command }
+                self.user_call(
+                    user.as_bytes(),
+                    vec![room.as_bytes().to_vec(), now.as_bytes().to_vec()],
+                )
             })
             .collect();
-        let scores = self
+        let muted = self
             .connection
-            .query_each(commands)
+            .eval_each(&IS_MUTED, &calls)
             .await
             .map_err(failed("muted_among"))?;
-        if scores.len() != users.len() {
+        if muted.len() != users.len() {
             return Err(unexpected("muted_among", "fewer replies than users"));
         }
         Ok(users
             .iter()
-            .zip(scores)
-            .filter(|(_, score)| *score != Value::Nil)
+            .zip(muted)
+            .filter(|(_, muted)| *muted == Value::Int(1))
             .map(|(user, _)| user.clone())
             .collect())
     }
@@ -240,8 +460,13 @@ impl RedisStore {
     }
 
     /// Removes `room` from a batch of the users still to visit, then strikes them off. Returns how
-    /// many of them had the room, or `None` when no one was left to visit.
-    async fn forget_room_batch(&self, room: &RoomId) -> Result<Option<usize>, StoreError> {
+    /// many of them had the room and how many event messages went out, or `None` when no one was
+    /// left to visit.
+    async fn forget_room_batch(
+        &self,
+        room: &RoomId,
+        origin: &[u8],
+    ) -> Result<Option<(usize, usize)>, StoreError> {
         let forgetting_key = self.config.key_prefix.room_forgetting_key(room.as_bytes());
         let users: Vec<Vec<u8>> = self
             .connection
@@ -255,66 +480,304 @@ impl RedisStore {
         if users.is_empty() {
             return Ok(None);
         }
-        let commands: Vec<KeyedCommand> = users
+        let now = self.now_ms().to_string();
+        let calls: Vec<ScriptCall> = users
             .iter()
             .map(|user| {
-                let key = self.user_key(user);
-                let slot = key_slot(&key);
-                let mut command = redis::cmd("ZREM");
-                command.arg(key).arg(room.as_bytes());
-                KeyedCommand { slot, command }
+                self.user_call(
+                    user,
+                    vec![
+                        user.clone(),
+                        room.as_bytes().to_vec(),
+                        now.as_bytes().to_vec(),
+                        self.channel.clone(),
+                        origin.to_vec(),
+                    ],
+                )
             })
             .collect();
-        let removed = self
+        let replies = self
             .connection
-            .query_each(commands)
+            .eval_each(&FORGET_ROOM_OF_USER, &calls)
             .await
             .map_err(failed("forget_room"))?;
-        let had_it = removed.iter().filter(|r| **r == Value::Int(1)).count();
+        let mut had_it = 0;
+        let mut published = 0;
+        for reply in replies {
+            let (removed, sent): (usize, usize) = parse_reply("forget_room", reply)?;
+            had_it += removed;
+            published += sent;
+        }
         // Struck off only once their removals are done: an interruption before this point leaves
         // them listed, and the next `forget_room` visits them again.
         self.connection
             .query::<()>(redis::cmd("SREM").arg(&forgetting_key).arg(&users))
             .await
             .map_err(failed("forget_room"))?;
-        Ok(Some(had_it))
+        Ok(Some((had_it, published)))
     }
 
-    async fn forget_user_now(&self, user: &UserId) -> Result<MuteList, StoreError> {
-        let invocation = FORGET_USER.key(self.user_key(user.as_bytes()));
-        let rooms: Vec<Vec<u8>> = self
-            .connection
-            .invoke(&invocation)
+    async fn forget_room_now(&self, room: &RoomId) -> Result<usize, StoreError> {
+        let pending = self.feed.expect();
+        let origin = origin_of(pending.as_ref());
+        self.within("forget_room", self.start_forgetting(room))
+            .await?;
+        let (mut had_it, mut published) = (0, 0);
+        while let Some((count, sent)) = self
+            .within("forget_room", self.forget_room_batch(room, &origin))
+            .await?
+        {
+            had_it += count;
+            published += sent;
+        }
+        if let Some(pending) = pending {
+            pending.wait(published, self.config.timeout).await;
+        }
+        Ok(had_it)
+    }
+
+    async fn forget_user_now(
+        &self,
+        user: &UserId,
+        origin: Vec<u8>,
+    ) -> Result<Changed<MuteList>, StoreError> {
+        let now = self.now_ms().to_string();
+        let (published, rooms, deadlines): (usize, Vec<Vec<u8>>, Vec<Vec<u8>>) = self
+            .invoke_user(
+                &FORGET_USER,
+                user.as_bytes(),
+                &[user.as_bytes(), now.as_bytes(), &self.channel, &origin],
+            )
             .await
             .map_err(failed("forget_user"))?;
-        mute_list("forget_user", rooms)
+        Ok(Changed {
+            value: Ok(timed_list("forget_user", rooms, deadlines)?),
+            published,
+        })
+    }
+
+    /// The earliest entry of the expiry index: a time at or before the earliest deadline of some
+    /// user, `None` when the index is empty.
+    pub(crate) async fn earliest_indexed(&self) -> Result<Option<u64>, StoreError> {
+        self.within("expire_due", async {
+            let commands = (0..EXPIRY_BUCKETS)
+                .map(|bucket| {
+                    let key = self.config.key_prefix.expiry_bucket_key(bucket);
+                    let slot = key_slot(&key);
+                    let mut command = redis::cmd("ZRANGE");
+                    command.arg(key).arg(0).arg(0).arg("WITHSCORES");
+                    KeyedCommand { slot, command }
+                })
+                .collect();
+            let replies = self
+                .connection
+                .query_each(commands)
+                .await
+                .map_err(failed("expire_due"))?;
+            let mut earliest: Option<u64> = None;
+            for reply in replies {
+                let first: Vec<Vec<u8>> = parse_reply("expire_due", reply)?;
+                if let [_, score] = first.as_slice() {
+                    let score = parse_millis(score)
+                        .ok_or_else(|| unexpected("expire_due", "an index score is not a time"))?;
+                    earliest = Some(earliest.map_or(score, |e| e.min(score)));
+                }
+            }
+            Ok(earliest)
+        })
+        .await
+    }
+
+    /// Purges every mute lapsed at `now`, visiting the users the expiry index lists as due, each
+    /// step within the timeout.
+    pub(crate) async fn expire_pass(&self, now: u64, origin: &[u8]) -> Result<Pass, StoreError> {
+        let mut pass = Pass::default();
+        let mut buckets: Vec<usize> = (0..EXPIRY_BUCKETS).collect();
+        while !buckets.is_empty() {
+            let (step, full) = self
+                .within("expire_due", self.expire_step(&buckets, now, origin))
+                .await?;
+            pass.purged += step.purged;
+            pass.settled += step.settled;
+            pass.published += step.published;
+            if step.settled == 0 {
+                // Every entry changed under us: leave them to the next pass rather than spin.
+                break;
+            }
+            buckets = full;
+        }
+        Ok(pass)
+    }
+
+    /// One step of a purge: takes up to [`EXPIRY_BATCH`] due entries of each of `buckets`, purges
+    /// those users (each user's script decides, atomically, which mutes have lapsed, so that
+    /// concurrent purges send each `expiry` event once), and moves each entry to the user's next
+    /// deadline or removes it, unless a mute changed it meanwhile. Returns what it did and the
+    /// buckets that had more due entries than it took.
+    async fn expire_step(
+        &self,
+        buckets: &[usize],
+        now: u64,
+        origin: &[u8],
+    ) -> Result<(Pass, Vec<usize>), StoreError> {
+        let prefix = &self.config.key_prefix;
+        let now_arg = now.to_string();
+        let commands = buckets
+            .iter()
+            .map(|&bucket| {
+                let key = prefix.expiry_bucket_key(bucket);
+                let slot = key_slot(&key);
+                let mut command = redis::cmd("ZRANGEBYSCORE");
+                command
+                    .arg(key)
+                    .arg("-inf")
+                    .arg(&now_arg)
+                    .arg("WITHSCORES")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(EXPIRY_BATCH);
+                KeyedCommand { slot, command }
+            })
+            .collect();
+        let replies = self
+            .connection
+            .query_each(commands)
+            .await
+            .map_err(failed("expire_due"))?;
+        let mut entries: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut full = Vec::new();
+        for (&bucket, reply) in buckets.iter().zip(replies) {
+            let flat: Vec<Vec<u8>> = parse_reply("expire_due", reply)?;
+            if flat.len() / 2 >= EXPIRY_BATCH {
+                full.push(bucket);
+            }
+            let mut pairs = flat.into_iter();
+            while let (Some(user), Some(score)) = (pairs.next(), pairs.next()) {
+                entries.push((bucket, user, score));
+            }
+        }
+        if entries.is_empty() {
+            return Ok((Pass::default(), Vec::new()));
+        }
+        let purges: Vec<ScriptCall> = entries
+            .iter()
+            .map(|(_, user, _)| {
+                self.user_call(
+                    user,
+                    vec![
+                        user.clone(),
+                        now_arg.as_bytes().to_vec(),
+                        self.channel.clone(),
+                        origin.to_vec(),
+                    ],
+                )
+            })
+            .collect();
+        let purged = self
+            .connection
+            .eval_each(&EXPIRE_USER, &purges)
+            .await
+            .map_err(failed("expire_due"))?;
+        let mut step = Pass::default();
+        let mut settles = Vec::with_capacity(entries.len());
+        for ((bucket, user, score), reply) in entries.into_iter().zip(purged) {
+            let (count, published, earliest): (usize, usize, Vec<u8>) =
+                parse_reply("expire_due", reply)?;
+            step.purged += count;
+            step.published += published;
+            let key = prefix.expiry_bucket_key(bucket);
+            settles.push(ScriptCall {
+                slot: key_slot(&key),
+                keys: vec![key],
+                args: vec![user, score, earliest],
+            });
+        }
+        let settled = self
+            .connection
+            .eval_each(&SETTLE_EXPIRY_ENTRY, &settles)
+            .await
+            .map_err(failed("expire_due"))?;
+        step.settled = settled.iter().filter(|s| **s == Value::Int(1)).count();
+        Ok((step, full))
     }
 }
 
-/// Rooms read from Redis, oldest mute first, as a list.
-fn mute_list(operation: &'static str, rooms: Vec<Vec<u8>>) -> Result<MuteList, StoreError> {
-    rooms
+/// A script's reply as `T`.
+fn parse_reply<T: FromRedisValue>(operation: &'static str, reply: Value) -> Result<T, StoreError> {
+    redis::from_redis_value(reply)
+        .map_err(|_| unexpected(operation, "a script reply has an unexpected shape"))
+}
+
+/// Rooms read from Redis, oldest mute first, with the deadlines of the timed ones (`deadlines` is
+/// `[room, deadline, ...]`), as a list.
+fn timed_list(
+    operation: &'static str,
+    rooms: Vec<Vec<u8>>,
+    deadlines: Vec<Vec<u8>>,
+) -> Result<MuteList, StoreError> {
+    let room_id = |room: &[u8]| {
+        RoomId::from_utf8(room).map_err(|_| unexpected(operation, "a stored room id is not valid"))
+    };
+    if deadlines.is_empty() {
+        return rooms.iter().map(|room| room_id(room)).collect();
+    }
+    let mut until: HashMap<&[u8], u64> = HashMap::with_capacity(deadlines.len() / 2);
+    for pair in deadlines.chunks(2) {
+        let [room, deadline] = pair else {
+            return Err(unexpected(operation, "deadlines come in pairs"));
+        };
+        let deadline = parse_millis(deadline)
+            .ok_or_else(|| unexpected(operation, "a stored deadline is not a time"))?;
+        until.insert(room.as_slice(), deadline);
+    }
+    let timed = rooms
         .iter()
-        .map(|room| RoomId::from_utf8(room))
-        .collect::<Result<MuteList, _>>()
-        .map_err(|_| unexpected(operation, "a stored room id is not a valid id"))
+        .map(|room| Ok((room_id(room)?, until.get(room.as_slice()).copied())))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(MuteList::from_timed(timed))
 }
 
 impl MuteStore for RedisStore {
-    async fn mute(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
-        self.within("mute", self.mute_now(user, room)).await
+    async fn mute_with(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        expiry: Expiry,
+        actor: Actor,
+    ) -> Result<MuteOutcome, StoreError> {
+        let core = &*self.core;
+        let now = core.now_ms();
+        let deadline = expiry.deadline(now)?;
+        core.change("mute", |origin| {
+            core.mute_now(user, room, now, deadline, actor.into(), origin)
+        })
+        .await
     }
 
-    async fn unmute(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
-        self.within("unmute", self.unmute_now(user, room)).await
+    async fn unmute_by(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        actor: Actor,
+    ) -> Result<MuteOutcome, StoreError> {
+        let core = &*self.core;
+        let now = core.now_ms();
+        core.change("unmute", |origin| {
+            core.unmute_now(user, room, now, actor.into(), origin)
+        })
+        .await
     }
 
     async fn muted_rooms(&self, user: &UserId) -> Result<MuteList, StoreError> {
-        self.within("muted_rooms", self.muted_rooms_now(user)).await
+        self.core
+            .within("muted_rooms", self.core.muted_rooms_now(user))
+            .await
     }
 
     async fn is_muted(&self, user: &UserId, room: &RoomId) -> Result<bool, StoreError> {
-        self.within("is_muted", self.is_muted_now(user, room)).await
+        self.core
+            .within("is_muted", self.core.is_muted_now(user, room))
+            .await
     }
 
     async fn muted_among(
@@ -325,59 +788,37 @@ impl MuteStore for RedisStore {
         if users.is_empty() {
             return Ok(Vec::new());
         }
-        self.within("muted_among", self.muted_among_now(room, users))
+        self.core
+            .within("muted_among", self.core.muted_among_now(room, users))
             .await
     }
 
     async fn forget_room(&self, room: &RoomId) -> Result<usize, StoreError> {
-        self.within("forget_room", self.start_forgetting(room))
-            .await?;
-        let mut had_it = 0;
-        while let Some(count) = self
-            .within("forget_room", self.forget_room_batch(room))
-            .await?
-        {
-            had_it += count;
-        }
-        Ok(had_it)
+        self.core.forget_room_now(room).await
     }
 
     async fn forget_user(&self, user: &UserId) -> Result<MuteList, StoreError> {
-        self.within("forget_user", self.forget_user_now(user)).await
-    }
-
-    // PLACEHOLDER until the scripts know deadlines and publish events (branch work, not main).
-    async fn mute_with(
-        &self,
-        user: &UserId,
-        room: &RoomId,
-        expiry: crate::Expiry,
-        _actor: crate::Actor,
-    ) -> Result<MuteOutcome, StoreError> {
-        if expiry != crate::Expiry::Never {
-            return Err(StoreError::backend("timed mutes are not implemented yet"));
-        }
-        self.within("mute", self.mute_now(user, room)).await
-    }
-
-    async fn unmute_by(
-        &self,
-        user: &UserId,
-        room: &RoomId,
-        _actor: crate::Actor,
-    ) -> Result<MuteOutcome, StoreError> {
-        self.within("unmute", self.unmute_now(user, room)).await
+        let core = &*self.core;
+        core.change("forget_user", |origin| core.forget_user_now(user, origin))
+            .await
     }
 
     async fn expire_due(&self) -> Result<usize, StoreError> {
-        Ok(0)
+        let core = &*self.core;
+        let now = core.now_ms();
+        let pending = core.feed.expect();
+        let pass = core.expire_pass(now, &origin_of(pending.as_ref())).await?;
+        if let Some(pending) = pending {
+            pending.wait(pass.published, core.config.timeout).await;
+        }
+        Ok(pass.purged)
     }
 
-    fn subscribe(&self, _scope: crate::EventScope) -> Result<crate::Subscription, StoreError> {
-        Err(StoreError::backend("events are not implemented yet"))
+    fn subscribe(&self, scope: EventScope) -> Result<Subscription, StoreError> {
+        Ok(self.core.feed.hub().subscribe(scope))
     }
 
     fn mute_limit(&self) -> usize {
-        self.config.mute_limit
+        self.core.config.mute_limit
     }
 }

@@ -1,58 +1,268 @@
 //! The Lua scripts that make each per-user change atomic. Every script touches the keys of one
-//! user, or of one room, so in a Cluster it runs on the one node that holds them.
+//! user, of one room, or one expiry index bucket, so in a Cluster it runs on the one node that holds
+//! them.
 //!
-//! A user's muted rooms are a sorted set whose scores record mute order: a new room scores one more
-//! than the highest score present, so `ZRANGE key 0 -1` lists the rooms oldest first. Re-muting
-//! finds the room by `ZSCORE` and leaves its score alone, so it keeps its place. Unmuting is one
-//! `ZREM`, O(log n) in the user's set. When the last room goes, Redis drops the key, and the next
-//! mute starts again at score 1. Scores are doubles, exact up to 2^53 mutes per user.
+//! A user has two sorted sets in one slot: `u`, the muted rooms scored in mute order, and `d`, the
+//! timed rooms among them scored by deadline (epoch milliseconds). A new room scores one more than
+//! the highest score in `u`, so `ZRANGE u 0 -1` lists the rooms oldest first; re-muting finds the
+//! room by `ZSCORE` and leaves its order alone, so it keeps its place (its deadline in `d` is set,
+//! changed or removed). Unmuting is one `ZREM` in each. When the last room goes, Redis drops the
+//! keys, and the next mute starts again at order 1.
+//!
+//! Every script that reads or writes a user takes the caller's time (`now`, from the store's
+//! clock): reads leave out rooms whose deadline is at or before it, and writes first purge them
+//! (the `purge` helper), so a lapsed mute is never seen and is removed by exactly one script, which
+//! sends its `expiry` event. Every script that changes something publishes its events in one
+//! message on the store's channel, from inside the script, so that one user's events are in the
+//! order of the changes (see `event_wire` for the message format).
 
 use std::sync::LazyLock;
 
 use redis::Script;
 
-/// `KEYS[1]` a user's set, `ARGV[1]` a room, `ARGV[2]` the per-user limit.
+/// Helpers shared by the user scripts. `ARGV[1]` is always the user, and the last two arguments the
+/// events channel and the origin tag of the change (empty when nobody waits for it).
+const USER_PRELUDE: &str = r"
+local user = ARGV[1]
+local channel, origin = ARGV[#ARGV - 1], ARGV[#ARGV]
+local fields = {}
+local function field(s)
+  return #s .. ':' .. s
+end
+local function event(room, muted, untilms, cause)
+  fields[#fields + 1] = field(room) .. field(muted) .. field(untilms) .. field(cause)
+end
+local function publish()
+  if #fields == 0 then
+    return 0
+  end
+  redis.call('PUBLISH', channel, field('1') .. field(origin) .. field(user) .. table.concat(fields))
+  return 1
+end
+local function purge(u, d, now)
+  local lapsed = redis.call('ZRANGEBYSCORE', d, '-inf', now)
+  for i = 1, #lapsed do
+    redis.call('ZREM', u, lapsed[i])
+    redis.call('ZREM', d, lapsed[i])
+    event(lapsed[i], '0', '', 'expiry')
+  end
+  return #lapsed
+end
+";
+
+/// A user script: [`USER_PRELUDE`] then `body`.
+fn user_script(body: &str) -> Script {
+    Script::new(&format!("{USER_PRELUDE}{body}"))
+}
+
+/// `KEYS` the user's `u` and `d`; `ARGV` user, room, limit, now, deadline (empty for none), cause,
+/// channel, origin.
 ///
-/// Returns `{changed, rooms}`: `changed` is 1 when the room was added, 0 when it was already
-/// there, -1 when the set is at the limit (then `rooms` is empty and nothing changed).
+/// Returns `{status, published, rooms, deadlines}`: `status` is 2 when the room was added, 1 when
+/// its deadline changed, 0 when nothing changed, -1 when the set is at the limit (then `rooms` and
+/// `deadlines` are empty and nothing changed but the purge of lapsed mutes). `deadlines` is
+/// `[room, deadline, ...]`; `published` is 1 when an event message went out.
 pub(crate) static MUTE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    user_script(
         r"
-local key, room = KEYS[1], ARGV[1]
-if redis.call('ZSCORE', key, room) then
-  return {0, redis.call('ZRANGE', key, 0, -1)}
+local u, d = KEYS[1], KEYS[2]
+local room, limit, now, untilms, cause = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+purge(u, d, now)
+local status = 2
+if redis.call('ZSCORE', u, room) then
+  local old = redis.call('ZSCORE', d, room)
+  if untilms == '' then
+    if old then
+      redis.call('ZREM', d, room)
+      status = 1
+    else
+      status = 0
+    end
+  elseif old and tonumber(old) == tonumber(untilms) then
+    status = 0
+  else
+    redis.call('ZADD', d, untilms, room)
+    status = 1
+  end
+elseif redis.call('ZCARD', u) >= limit then
+  status = -1
+else
+  local last = redis.call('ZRANGE', u, -1, -1, 'WITHSCORES')
+  local order = 1
+  if last[2] then
+    order = tonumber(last[2]) + 1
+  end
+  redis.call('ZADD', u, order, room)
+  if untilms ~= '' then
+    redis.call('ZADD', d, untilms, room)
+  end
 end
-if redis.call('ZCARD', key) >= tonumber(ARGV[2]) then
-  return {-1, {}}
+if status > 0 then
+  event(room, '1', untilms, cause)
 end
-local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-local order = 1
-if last[2] then
-  order = tonumber(last[2]) + 1
+local published = publish()
+if status < 0 then
+  return {status, published, {}, {}}
 end
-redis.call('ZADD', key, order, room)
-return {1, redis.call('ZRANGE', key, 0, -1)}
+return {status, published, redis.call('ZRANGE', u, 0, -1), redis.call('ZRANGE', d, 0, -1, 'WITHSCORES')}
 ",
     )
 });
 
-/// `KEYS[1]` a user's set, `ARGV[1]` a room. Returns `{removed, rooms}` with `removed` 1 or 0.
+/// `KEYS` the user's `u` and `d`; `ARGV` user, room, now, cause, channel, origin.
+///
+/// Returns `{removed, published, rooms, deadlines}` with `removed` 1 or 0.
 pub(crate) static UNMUTE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    user_script(
         r"
-local removed = redis.call('ZREM', KEYS[1], ARGV[1])
-return {removed, redis.call('ZRANGE', KEYS[1], 0, -1)}
+local u, d = KEYS[1], KEYS[2]
+local room = ARGV[2]
+purge(u, d, ARGV[3])
+local removed = redis.call('ZREM', u, room)
+if removed == 1 then
+  redis.call('ZREM', d, room)
+  event(room, '0', '', ARGV[4])
+end
+local published = publish()
+return {removed, published, redis.call('ZRANGE', u, 0, -1), redis.call('ZRANGE', d, 0, -1, 'WITHSCORES')}
 ",
     )
 });
 
-/// `KEYS[1]` a user's set. Deletes it and returns the rooms it held, oldest first.
+/// `KEYS` the user's `u` and `d`; `ARGV` user, now, channel, origin. Deletes both and returns
+/// `{published, rooms, deadlines}`: the rooms the user had (lapsed ones purged first).
 pub(crate) static FORGET_USER: LazyLock<Script> = LazyLock::new(|| {
+    user_script(
+        r"
+local u, d = KEYS[1], KEYS[2]
+purge(u, d, ARGV[2])
+local rooms = redis.call('ZRANGE', u, 0, -1)
+local deadlines = redis.call('ZRANGE', d, 0, -1, 'WITHSCORES')
+for i = 1, #rooms do
+  event(rooms[i], '0', '', 'forget')
+end
+redis.call('DEL', u, d)
+return {publish(), rooms, deadlines}
+",
+    )
+});
+
+/// `KEYS` the user's `u` and `d`; `ARGV` user, room, now, channel, origin. One user's part of a
+/// `forget_room`. Returns `{removed, published}` with `removed` 1 when the user had the room.
+pub(crate) static FORGET_ROOM_OF_USER: LazyLock<Script> = LazyLock::new(|| {
+    user_script(
+        r"
+local u, d = KEYS[1], KEYS[2]
+local room = ARGV[2]
+purge(u, d, ARGV[3])
+local removed = redis.call('ZREM', u, room)
+if removed == 1 then
+  redis.call('ZREM', d, room)
+  event(room, '0', '', 'forget')
+end
+return {removed, publish()}
+",
+    )
+});
+
+/// `KEYS` the user's `u` and `d`; `ARGV` user, now, channel, origin. Purges the user's lapsed
+/// mutes. Returns `{purged, published, earliest}`: how many it purged, and the earliest deadline
+/// left (empty when none).
+pub(crate) static EXPIRE_USER: LazyLock<Script> = LazyLock::new(|| {
+    user_script(
+        r"
+local u, d = KEYS[1], KEYS[2]
+local purged = purge(u, d, ARGV[2])
+local published = publish()
+local first = redis.call('ZRANGE', d, 0, 0, 'WITHSCORES')
+return {purged, published, first[2] or ''}
+",
+    )
+});
+
+/// `KEYS` the user's `u` and `d`; `ARGV` now. Returns `{rooms, deadlines}` without the rooms
+/// whose deadline is at or before `now`.
+pub(crate) static MUTED_ROOMS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local rooms = redis.call('ZRANGE', KEYS[1], 0, -1)
-redis.call('DEL', KEYS[1])
-return rooms
+local u, d = KEYS[1], KEYS[2]
+if redis.call('EXISTS', d) == 0 then
+  return {redis.call('ZRANGE', u, 0, -1), {}}
+end
+local now = ARGV[1]
+local rooms = redis.call('ZRANGE', u, 0, -1)
+local lapsed = redis.call('ZRANGEBYSCORE', d, '-inf', now)
+if #lapsed > 0 then
+  local gone = {}
+  for i = 1, #lapsed do
+    gone[lapsed[i]] = true
+  end
+  local live = {}
+  for i = 1, #rooms do
+    if not gone[rooms[i]] then
+      live[#live + 1] = rooms[i]
+    end
+  end
+  rooms = live
+end
+return {rooms, redis.call('ZRANGEBYSCORE', d, '(' .. now, '+inf', 'WITHSCORES')}
+",
+    )
+});
+
+/// `KEYS` the user's `u` and `d`; `ARGV` room, now. Returns 1 when the user has muted the room and
+/// its deadline, if any, is after `now`; else 0.
+pub(crate) static IS_MUTED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  return 0
+end
+local untilms = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if untilms and tonumber(untilms) <= tonumber(ARGV[2]) then
+  return 0
+end
+return 1
+",
+    )
+});
+
+/// `KEYS[1]` an expiry index bucket; `ARGV` user, deadline. Makes the user's entry at or before
+/// the deadline, and always changes it: lowered to the deadline when that is earlier, else one
+/// millisecond earlier than it was. The change makes a purger's [`SETTLE_EXPIRY_ENTRY`] that read
+/// the entry before it fail, so that the purger cannot drop the entry on the strength of a user
+/// script that ran before this mute's.
+pub(crate) static INDEX_DEADLINE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local hint = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if hint and tonumber(hint) <= tonumber(ARGV[2]) then
+  redis.call('ZINCRBY', KEYS[1], -1, ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+end
+return 1
+",
+    )
+});
+
+/// `KEYS[1]` an expiry index bucket; `ARGV` user, the score the purger read, the user's earliest
+/// deadline after the purge (empty for none). Only if the entry still has the score read: moves it
+/// to the earliest deadline, or removes it. Returns 1 when it did, 0 when the entry had changed
+/// (a mute came in meanwhile; the entry stays, and the next purge looks again).
+pub(crate) static SETTLE_EXPIRY_ENTRY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local hint = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not hint or tonumber(hint) ~= tonumber(ARGV[2]) then
+  return 0
+end
+if ARGV[3] == '' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+end
+return 1
 ",
     )
 });

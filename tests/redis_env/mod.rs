@@ -16,7 +16,7 @@ pub mod server_process;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mutestore::{RedisConfig, RedisStore};
+use mutestore::{RedisConfig, RedisStore, SharedClock};
 
 fn required_env(name: &str, example: &str) -> String {
     match std::env::var(name) {
@@ -77,16 +77,16 @@ pub fn cluster_config(limit: usize) -> RedisConfig {
         .with_mute_limit(limit)
 }
 
-/// An empty store on the standalone server.
-pub async fn standalone_store(limit: usize) -> RedisStore {
-    RedisStore::connect(standalone_config(limit))
+/// An empty store on the standalone server that reads the time from `clock`.
+pub async fn standalone_store(limit: usize, clock: SharedClock) -> RedisStore {
+    RedisStore::connect(standalone_config(limit).with_clock(clock))
         .await
         .expect("connect to MUTESTORE_REDIS_URL")
 }
 
-/// An empty store on the Cluster.
-pub async fn cluster_store(limit: usize) -> RedisStore {
-    RedisStore::connect(cluster_config(limit))
+/// An empty store on the Cluster that reads the time from `clock`.
+pub async fn cluster_store(limit: usize, clock: SharedClock) -> RedisStore {
+    RedisStore::connect(cluster_config(limit).with_clock(clock))
         .await
         .expect("connect to MUTESTORE_REDIS_CLUSTER_NODES")
 }
