@@ -620,23 +620,22 @@ impl Core {
                         let user = (timed || events.on)
                             .then(|| entry.key.to_user_id())
                             .flatten();
-                        let removed = match (entry.rooms.as_timed_mut(), &user) {
-                            (None, _) => entry.rooms.remove(room, &self.rooms),
-                            (Some(_), None) => false, // keys are valid ids: not reached
-                            (Some(_), Some(user)) => {
-                                purge_lapsed(
-                                    &mut entry.rooms,
-                                    user,
-                                    expiries,
-                                    now,
-                                    &events,
-                                    &self.rooms,
-                                );
-                                let removed = entry
-                                    .rooms
-                                    .as_timed_mut()
-                                    .and_then(|set| set.remove(room_id));
-                                if let Some(Some(old)) = removed {
+                        if timed && let Some(user) = &user {
+                            purge_lapsed(
+                                &mut entry.rooms,
+                                user,
+                                expiries,
+                                now,
+                                &events,
+                                &self.rooms,
+                            );
+                        }
+                        // The purge may have moved the set back to the compact form.
+                        let removed = match entry.rooms.as_timed_mut() {
+                            None => entry.rooms.remove(room, &self.rooms),
+                            Some(set) => {
+                                let removed = set.remove(room_id);
+                                if let (Some(Some(old)), Some(user)) = (removed, &user) {
                                     expiries.remove(old, user, room_id);
                                 }
                                 entry.rooms.settle(&self.rooms);
