@@ -275,7 +275,7 @@ impl MemoryStore {
     ) -> Result<MuteOutcome, MuteLimitExceeded> {
         let now = Now::lazy(&*self.core.clock);
         self.core
-            .mute_at(user, room, None, ChangeCause::User, &now, &self.weak())
+            .mute_at(user, room, None, ChangeCause::User, &now)
     }
 
     /// Mutes `room` for `user` until `expiry`, on behalf of `actor`; see
@@ -296,9 +296,20 @@ impl MemoryStore {
             Expiry::Never => None,
             expiry => expiry.deadline(now.get())?,
         };
-        Ok(self
+        let outcome = self
             .core
-            .mute_at(user, room, deadline, actor.into(), &now, &self.weak())?)
+            .mute_at(user, room, deadline, actor.into(), &now)?;
+        self.schedule(deadline, &outcome);
+        Ok(outcome)
+    }
+
+    /// Makes sure the purge runs by `deadline` if the mute just made has one.
+    fn schedule(&self, deadline: Option<u64>, outcome: &MuteOutcome) {
+        if outcome.changed
+            && let Some(deadline) = deadline
+        {
+            self.core.timer.schedule(deadline, self.weak());
+        }
     }
 
     /// [`mute_with_sync`](Self::mute_with_sync) with a deadline already checked, at the time
@@ -311,8 +322,9 @@ impl MemoryStore {
         cause: ChangeCause,
         now: &Now<'_>,
     ) -> Result<MuteOutcome, MuteLimitExceeded> {
-        self.core
-            .mute_at(user, room, deadline, cause, now, &self.weak())
+        let outcome = self.core.mute_at(user, room, deadline, cause, now)?;
+        self.schedule(deadline, &outcome);
+        Ok(outcome)
     }
 
     /// Unmutes `room` for `user`, as the user; see [`MuteStore::unmute`]. O(1) in the size of the
@@ -485,7 +497,6 @@ impl Core {
         deadline: Option<u64>,
         cause: ChangeCause,
         now: &Now<'_>,
-        this: &Weak<Self>,
     ) -> Result<MuteOutcome, MuteLimitExceeded> {
         let hash = self.hash_user(user);
         let probe = KeyProbe::new(user);
@@ -553,9 +564,6 @@ impl Core {
             events.send(|| ChangeEvent::muted(user.clone(), room_id.clone(), deadline, cause));
         }
         drop(guard);
-        if changed && let Some(deadline) = deadline {
-            self.timer.schedule(deadline, this.clone());
-        }
         Ok(MuteOutcome {
             changed,
             rooms: snapshot.resolve(&self.rooms),
