@@ -14,3 +14,5 @@ async fn memory_store(setup: Setup) -> MemoryStore {
 conformance_suite!(conformance, memory_store);
 model_suite!(model, memory_store);
 stress_suite!(stress, memory_store);
+timed_suite!(timed, memory_store);
+events_suite!(events, memory_store);

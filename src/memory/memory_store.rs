@@ -120,23 +120,25 @@ impl UserHash {
 }
 
 /// Sends the events of one operation, under the lock of the shard it changes, so that each user's
-/// events go out in the order of the changes. Builds nothing when nobody listens.
+/// events go out in the order of the changes. Builds nothing when nobody listens, and an operation
+/// that changes nothing does not even look.
 struct Events<'a> {
     hub: &'a ChangeHub,
-    on: bool,
 }
 
 impl<'a> Events<'a> {
     fn new(hub: &'a ChangeHub) -> Self {
-        Self {
-            hub,
-            on: hub.is_listened(),
-        }
+        Self { hub }
+    }
+
+    /// Whether anyone listens now.
+    fn on(&self) -> bool {
+        self.hub.is_listened()
     }
 
     #[inline]
     fn send(&self, event: impl FnOnce() -> ChangeEvent) {
-        if self.on {
+        if self.hub.is_listened() {
             self.hub.publish(&event());
         }
     }
@@ -274,8 +276,7 @@ impl MemoryStore {
         room: &RoomId,
     ) -> Result<MuteOutcome, MuteLimitExceeded> {
         let now = Now::lazy(&*self.core.clock);
-        self.core
-            .mute_at(user, room, None, ChangeCause::User, &now, &self.weak())
+        self.core.mute_at(user, room, None, ChangeCause::User, &now)
     }
 
     /// Mutes `room` for `user` until `expiry`, on behalf of `actor`; see
@@ -296,9 +297,20 @@ impl MemoryStore {
             Expiry::Never => None,
             expiry => expiry.deadline(now.get())?,
         };
-        Ok(self
+        let outcome = self
             .core
-            .mute_at(user, room, deadline, actor.into(), &now, &self.weak())?)
+            .mute_at(user, room, deadline, actor.into(), &now)?;
+        self.schedule(deadline, &outcome);
+        Ok(outcome)
+    }
+
+    /// Makes sure the purge runs by `deadline` if the mute just made has one.
+    fn schedule(&self, deadline: Option<u64>, outcome: &MuteOutcome) {
+        if outcome.changed
+            && let Some(deadline) = deadline
+        {
+            self.core.timer.schedule(deadline, self.weak());
+        }
     }
 
     /// [`mute_with_sync`](Self::mute_with_sync) with a deadline already checked, at the time
@@ -311,8 +323,9 @@ impl MemoryStore {
         cause: ChangeCause,
         now: &Now<'_>,
     ) -> Result<MuteOutcome, MuteLimitExceeded> {
-        self.core
-            .mute_at(user, room, deadline, cause, now, &self.weak())
+        let outcome = self.core.mute_at(user, room, deadline, cause, now)?;
+        self.schedule(deadline, &outcome);
+        Ok(outcome)
     }
 
     /// Unmutes `room` for `user`, as the user; see [`MuteStore::unmute`]. O(1) in the size of the
@@ -485,7 +498,6 @@ impl Core {
         deadline: Option<u64>,
         cause: ChangeCause,
         now: &Now<'_>,
-        this: &Weak<Self>,
     ) -> Result<MuteOutcome, MuteLimitExceeded> {
         let hash = self.hash_user(user);
         let probe = KeyProbe::new(user);
@@ -553,9 +565,6 @@ impl Core {
             events.send(|| ChangeEvent::muted(user.clone(), room_id.clone(), deadline, cause));
         }
         drop(guard);
-        if changed && let Some(deadline) = deadline {
-            self.timer.schedule(deadline, this.clone());
-        }
         Ok(MuteOutcome {
             changed,
             rooms: snapshot.resolve(&self.rooms),
@@ -617,26 +626,25 @@ impl Core {
                 table.change_all(
                     |entry| {
                         let timed = entry.rooms.as_timed_mut().is_some();
-                        let user = (timed || events.on)
+                        let user = (timed || events.on())
                             .then(|| entry.key.to_user_id())
                             .flatten();
-                        let removed = match (entry.rooms.as_timed_mut(), &user) {
-                            (None, _) => entry.rooms.remove(room, &self.rooms),
-                            (Some(_), None) => false, // keys are valid ids: not reached
-                            (Some(_), Some(user)) => {
-                                purge_lapsed(
-                                    &mut entry.rooms,
-                                    user,
-                                    expiries,
-                                    now,
-                                    &events,
-                                    &self.rooms,
-                                );
-                                let removed = entry
-                                    .rooms
-                                    .as_timed_mut()
-                                    .and_then(|set| set.remove(room_id));
-                                if let Some(Some(old)) = removed {
+                        if timed && let Some(user) = &user {
+                            purge_lapsed(
+                                &mut entry.rooms,
+                                user,
+                                expiries,
+                                now,
+                                &events,
+                                &self.rooms,
+                            );
+                        }
+                        // The purge may have moved the set back to the compact form.
+                        let removed = match entry.rooms.as_timed_mut() {
+                            None => entry.rooms.remove(room, &self.rooms),
+                            Some(set) => {
+                                let removed = set.remove(room_id);
+                                if let (Some(Some(old)), Some(user)) = (removed, &user) {
                                     expiries.remove(old, user, room_id);
                                 }
                                 entry.rooms.settle(&self.rooms);
@@ -673,7 +681,7 @@ impl Core {
         purge_lapsed(&mut entry.rooms, user, expiries, now, &events, &self.rooms);
         let snapshot = entry.rooms.snapshot(now);
         drop_all_deadlines(&mut entry.rooms, user, expiries);
-        if !events.on {
+        if !events.on() {
             drop(guard);
             return snapshot.resolve(&self.rooms);
         }

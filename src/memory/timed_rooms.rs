@@ -62,6 +62,7 @@ impl TimedRooms {
     }
 
     /// The earliest deadline, if any.
+    #[cfg(test)]
     pub(super) fn earliest(&self) -> Option<u64> {
         (self.earliest != u64::MAX).then_some(self.earliest)
     }

@@ -17,8 +17,10 @@
 #![allow(dead_code, unused_macros, unused_imports)]
 
 pub mod conformance;
+pub mod events;
 pub mod model;
 pub mod stress;
+pub mod timed;
 
 use std::future::Future;
 use std::sync::Arc;
