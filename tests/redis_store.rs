@@ -20,10 +20,14 @@ async fn cluster_store(setup: support::Setup) -> RedisStore {
 conformance_suite!(standalone, standalone_store);
 model_suite!(standalone_model, standalone_store);
 stress_suite!(standalone_stress, standalone_store);
+timed_suite!(standalone_timed, standalone_store);
+events_suite!(standalone_events, standalone_store);
 
 conformance_suite!(cluster, cluster_store);
 model_suite!(cluster_model, cluster_store);
 stress_suite!(cluster_stress, cluster_store);
+timed_suite!(cluster_timed, cluster_store);
+events_suite!(cluster_events, cluster_store);
 
 /// The cases below, on each kind of deployment.
 macro_rules! on_both {
