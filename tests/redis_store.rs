@@ -59,12 +59,23 @@ on_both!(
     ids_with_braces_stay_in_one_slot,
     muted_among_of_a_thousand_users,
     a_host_can_hold_it_as_a_shared_store,
+    a_subscriber_sees_the_changes_of_another_store,
+    concurrent_purges_send_one_expiry_event_per_lapsed_mute,
+    timed_mutes_lapse_on_their_own,
+    a_lost_expiry_index_entry_only_delays_the_purge,
 );
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use mutestore::{MuteStore, RedisConfig, RedisStore, RoomId, SharedMuteStore, UserId};
-use support::{room, user};
+use futures_util::future::join_all;
+use mutestore::{
+    Actor, ChangeCause, EventScope, Expiry, ManualClock, MuteStore, RedisConfig, RedisStore,
+    RoomId, SharedMuteStore, UserId,
+};
+use support::events::{expect, next};
+use support::{START_MS, room, user};
 
 #[derive(Clone, Copy)]
 enum Deployment {
@@ -78,6 +89,17 @@ impl Deployment {
             Self::Standalone => redis_env::standalone_config(limit),
             Self::Cluster => redis_env::cluster_config(limit),
         }
+    }
+
+    /// A plain connection to one server (for a Cluster, its first node), for pub/sub.
+    fn one_server(self) -> redis::Connection {
+        let url = match self {
+            Self::Standalone => redis_env::standalone_url(),
+            Self::Cluster => redis_env::cluster_nodes().remove(0),
+        };
+        redis::Client::open(url)
+            .and_then(|client| client.get_connection())
+            .expect("connect to a Redis server")
     }
 
     /// A plain client connection, to look at and change keys behind the store's back.
@@ -107,6 +129,24 @@ fn documented_key(prefix: &str, kind: &str, id: &str) -> Vec<u8> {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     });
     format!("{prefix}:{kind}:{{{hash:016x}}}{id}").into_bytes()
+}
+
+/// The expiry index bucket key of docs/REDIS.md: the XOR of the hex digits of the user's tag.
+fn documented_bucket(prefix: &str, id: &str) -> Vec<u8> {
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let bucket = (0..16).fold(0, |x, digit| x ^ ((hash >> (4 * digit)) & 0xf));
+    format!("{prefix}:x:{{x{bucket:x}}}").into_bytes()
+}
+
+/// A configuration for `deployment` whose stores read `clock`.
+fn config_with_clock(deployment: Deployment, clock: &Arc<ManualClock>) -> RedisConfig {
+    deployment.config(100).with_clock(clock.clone())
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
 }
 
 async fn two_stores_on_one_redis_share_every_change(deployment: Deployment) {
@@ -145,12 +185,26 @@ async fn key_prefixes_keep_stores_apart(deployment: Deployment) {
 }
 
 async fn the_stored_format_is_as_documented(deployment: Deployment) {
-    let config = deployment.config(100);
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let config = config_with_clock(deployment, &clock);
     let prefix = config.key_prefix().to_string();
     let store = connect(config).await;
     let who = "user {with} braces";
+    // Subscribed before the changes, to read the event messages as they are published.
+    let mut listener = deployment.one_server();
+    let mut pubsub = listener.as_pubsub();
+    pubsub.subscribe(format!("{prefix}:events")).unwrap();
+    pubsub
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+
     store.mute(&user(who), &room("b")).await.unwrap();
     store.mute(&user(who), &room("a")).await.unwrap();
+    let deadline = START_MS + 60_000;
+    store
+        .mute_with(&user(who), &room("t"), Expiry::At(deadline), Actor::Admin)
+        .await
+        .unwrap();
     let mut raw = deployment.raw();
     let rooms: Vec<(String, f64)> = redis::cmd("ZRANGE")
         .arg(documented_key(&prefix, "u", who))
@@ -159,12 +213,85 @@ async fn the_stored_format_is_as_documented(deployment: Deployment) {
         .arg("WITHSCORES")
         .query(raw.as_mut())
         .unwrap();
-    assert_eq!(rooms, [("b".to_string(), 1.0), ("a".to_string(), 2.0)]);
+    assert_eq!(
+        rooms,
+        [
+            ("b".to_string(), 1.0),
+            ("a".to_string(), 2.0),
+            ("t".to_string(), 3.0)
+        ]
+    );
+    let deadlines: Vec<(String, u64)> = redis::cmd("ZRANGE")
+        .arg(documented_key(&prefix, "d", who))
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query(raw.as_mut())
+        .unwrap();
+    assert_eq!(deadlines, [("t".to_string(), deadline)]);
     let indexed: Vec<String> = redis::cmd("SMEMBERS")
         .arg(documented_key(&prefix, "r", "a"))
         .query(raw.as_mut())
         .unwrap();
     assert_eq!(indexed, [who]);
+    // The expiry index entry is at or before the deadline, and due from the same millisecond.
+    let hint: f64 = redis::cmd("ZSCORE")
+        .arg(documented_bucket(&prefix, who))
+        .arg(who)
+        .query(raw.as_mut())
+        .unwrap();
+    assert!(
+        hint <= deadline as f64 && hint > (deadline - 1) as f64,
+        "{hint}"
+    );
+
+    let field = |text: &str| format!("{}:{text}", text.len());
+    let message = |room: &str, muted: &str, until: &str, cause: &str| {
+        [
+            field("1"),
+            field(""),
+            field(who),
+            field(room),
+            field(muted),
+            field(until),
+            field(cause),
+        ]
+        .concat()
+    };
+    let published: Vec<String> = (0..3)
+        .map(|_| pubsub.get_message().unwrap().get_payload().unwrap())
+        .collect();
+    assert_eq!(
+        published,
+        [
+            message("b", "1", "", "user"),
+            message("a", "1", "", "user"),
+            message("t", "1", &deadline.to_string(), "admin"),
+        ]
+    );
+
+    // Past the deadline, the purge removes the room from both sets and the index.
+    clock.set(deadline);
+    store.expire_due().await.unwrap();
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(documented_key(&prefix, "d", who))
+        .query(raw.as_mut())
+        .unwrap();
+    assert!(!exists, "the deadline set goes with its last deadline");
+    let hint: Option<f64> = redis::cmd("ZSCORE")
+        .arg(documented_bucket(&prefix, who))
+        .arg(who)
+        .query(raw.as_mut())
+        .unwrap();
+    assert_eq!(hint, None);
+    assert_eq!(
+        pubsub
+            .get_message()
+            .unwrap()
+            .get_payload::<String>()
+            .unwrap(),
+        message("t", "0", "", "expiry")
+    );
 }
 
 async fn an_interrupted_forget_room_is_finished_by_the_next(deployment: Deployment) {
@@ -290,4 +417,225 @@ async fn a_host_can_hold_it_as_a_shared_store(deployment: Deployment) {
         tokio::spawn(async move { store.muted_rooms(&user("alice")).await.unwrap() })
     };
     assert_eq!(task.await.unwrap(), ["lobby"]);
+}
+
+async fn a_subscriber_sees_the_changes_of_another_store(deployment: Deployment) {
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let config = config_with_clock(deployment, &clock);
+    let (first, second) = (connect(config.clone()).await, connect(config).await);
+    let alice = user("alice");
+    let mut feed = second.subscribe(EventScope::All).unwrap();
+    first
+        .mute_with(&alice, &room("lobby"), Expiry::Never, Actor::Admin)
+        .await
+        .unwrap();
+    first
+        .mute_with(&alice, &room("news"), Expiry::After(ms(50)), Actor::User)
+        .await
+        .unwrap();
+    first.unmute(&alice, &room("lobby")).await.unwrap();
+    first
+        .mute_with(&alice, &room("lobby"), Expiry::Never, Actor::User)
+        .await
+        .unwrap();
+    first
+        .unmute_by(&alice, &room("lobby"), Actor::Admin)
+        .await
+        .unwrap();
+    clock.advance(ms(50));
+    // Whichever store's purge gets there first, the expiry reaches the second store's feed.
+    first.expire_due().await.unwrap();
+    use ChangeCause::{Admin, Expiry as Lapsed, User};
+    expect(&mut feed, &alice, "lobby", true, None, Admin).await;
+    expect(&mut feed, &alice, "news", true, Some(START_MS + 50), User).await;
+    expect(&mut feed, &alice, "lobby", false, None, User).await;
+    expect(&mut feed, &alice, "lobby", true, None, User).await;
+    expect(&mut feed, &alice, "lobby", false, None, Admin).await;
+    expect(&mut feed, &alice, "news", false, None, Lapsed).await;
+    // And the first store's own subscribers get the second's changes.
+    let mut own = first.subscribe(EventScope::User(alice.clone())).unwrap();
+    second.forget_user(&alice).await.unwrap();
+    second.mute(&alice, &room("back")).await.unwrap();
+    expect(&mut own, &alice, "back", true, None, User).await;
+}
+
+async fn concurrent_purges_send_one_expiry_event_per_lapsed_mute(deployment: Deployment) {
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let config = config_with_clock(deployment, &clock);
+    let stores = join_all((0..3).map(|_| connect(config.clone()))).await;
+    let watcher = connect(config).await;
+    let mut feed = watcher.subscribe(EventScope::All).unwrap();
+    let users: Vec<UserId> = (0..60).map(|n| user(&format!("member-{n}"))).collect();
+    for (n, who) in users.iter().enumerate() {
+        let store = &stores[n % 3];
+        store
+            .mute_with(
+                who,
+                &room("timed"),
+                Expiry::After(ms(10 + n as u64 % 7)),
+                Actor::User,
+            )
+            .await
+            .unwrap();
+        store.mute(who, &room("kept")).await.unwrap();
+    }
+    clock.advance(ms(20));
+    // Three stores purge at once, while writes to the same users purge them too (and the stores'
+    // own background purges may join in).
+    let purges = join_all(stores.iter().map(|store| async move {
+        let mut purged = 0;
+        for _ in 0..3 {
+            purged += store.expire_due().await.unwrap();
+        }
+        purged
+    }));
+    let never = room("never-muted");
+    let writes = join_all(
+        users
+            .iter()
+            .step_by(2)
+            .map(|who| stores[1].unmute(who, &never)),
+    );
+    let (purged, written) = futures_util::future::join(purges, writes).await;
+    assert!(purged.iter().sum::<usize>() <= users.len(), "{purged:?}");
+    for outcome in written {
+        assert_eq!(outcome.unwrap().rooms, ["kept"]);
+    }
+    for store in &stores {
+        assert_eq!(store.expire_due().await.unwrap(), 0);
+    }
+    for who in &users {
+        assert!(!watcher.is_muted(who, &room("timed")).await.unwrap());
+    }
+
+    // Every mute event, then exactly one expiry event per user.
+    let mut expiries: BTreeMap<String, usize> = BTreeMap::new();
+    let mut mutes = 0;
+    while mutes < 2 * users.len() || expiries.len() < users.len() {
+        let event = next(&mut feed).await;
+        match event.cause {
+            ChangeCause::User => mutes += 1,
+            ChangeCause::Expiry => {
+                assert_eq!(event.room, "timed");
+                *expiries.entry(event.user.to_string()).or_default() += 1;
+            }
+            other => panic!("unexpected {other:?}: {event:?}"),
+        }
+    }
+    // Any duplicate would come soon after: none may.
+    let late = tokio::time::timeout(Duration::from_millis(500), feed.recv()).await;
+    assert!(late.is_err(), "an event too many: {late:?}");
+    assert!(expiries.values().all(|count| *count == 1), "{expiries:?}");
+}
+
+async fn timed_mutes_lapse_on_their_own(deployment: Deployment) {
+    // The system clock: the background purge runs at the deadline, nobody calls expire_due.
+    let config = deployment.config(100);
+    let prefix = config.key_prefix().to_string();
+    let (store, other) = (connect(config.clone()).await, connect(config).await);
+    let alice = user("alice");
+    let mut feed = other.subscribe(EventScope::User(alice.clone())).unwrap();
+    let outcome = store
+        .mute_with(&alice, &room("brief"), Expiry::After(ms(300)), Actor::User)
+        .await
+        .unwrap();
+    let until = outcome.rooms.until("brief").expect("a deadline");
+    expect(
+        &mut feed,
+        &alice,
+        "brief",
+        true,
+        Some(until),
+        ChangeCause::User,
+    )
+    .await;
+    expect(&mut feed, &alice, "brief", false, None, ChangeCause::Expiry).await;
+    assert!(!store.is_muted(&alice, &room("brief")).await.unwrap());
+    let mut raw = deployment.raw();
+    for kind in ["u", "d"] {
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(documented_key(&prefix, kind, "alice"))
+            .query(raw.as_mut())
+            .unwrap();
+        assert!(!exists, "the {kind} key is gone");
+    }
+    let hint: Option<f64> = redis::cmd("ZSCORE")
+        .arg(documented_bucket(&prefix, "alice"))
+        .arg("alice")
+        .query(raw.as_mut())
+        .unwrap();
+    assert_eq!(hint, None, "the index entry is gone");
+}
+
+async fn a_lost_expiry_index_entry_only_delays_the_purge(deployment: Deployment) {
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let config = config_with_clock(deployment, &clock);
+    let prefix = config.key_prefix().to_string();
+    let store = connect(config).await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let mut feed = store.subscribe(EventScope::All).unwrap();
+    store
+        .mute_with(&alice, &room("t"), Expiry::After(ms(10)), Actor::User)
+        .await
+        .unwrap();
+    expect(
+        &mut feed,
+        &alice,
+        "t",
+        true,
+        Some(START_MS + 10),
+        ChangeCause::User,
+    )
+    .await;
+    // The index loses alice's entry (as if both of the mute's updates had been lost).
+    let mut raw = deployment.raw();
+    let removed: i64 = redis::cmd("ZREM")
+        .arg(documented_bucket(&prefix, "alice"))
+        .arg("alice")
+        .query(raw.as_mut())
+        .unwrap();
+    assert_eq!(removed, 1);
+    clock.advance(ms(10));
+    // Reads do not depend on the index...
+    assert!(!store.is_muted(&alice, &room("t")).await.unwrap());
+    assert!(store.muted_rooms(&alice).await.unwrap().is_empty());
+    assert!(
+        store
+            .muted_among(&room("t"), &[alice.clone()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // ...only the purge does, and it waits for the user's next write.
+    assert_eq!(store.expire_due().await.unwrap(), 0);
+    store.mute(&alice, &room("next")).await.unwrap();
+    expect(&mut feed, &alice, "t", false, None, ChangeCause::Expiry).await;
+    expect(&mut feed, &alice, "next", true, None, ChangeCause::User).await;
+
+    // An entry left behind by an unmute costs a visit that purges nothing, and is cleared.
+    store
+        .mute_with(&bob, &room("s"), Expiry::After(ms(10)), Actor::User)
+        .await
+        .unwrap();
+    store.unmute(&bob, &room("s")).await.unwrap();
+    clock.advance(ms(10));
+    assert_eq!(store.expire_due().await.unwrap(), 0);
+    let hint: Option<f64> = redis::cmd("ZSCORE")
+        .arg(documented_bucket(&prefix, "bob"))
+        .arg("bob")
+        .query(raw.as_mut())
+        .unwrap();
+    assert_eq!(hint, None);
+    expect(
+        &mut feed,
+        &bob,
+        "s",
+        true,
+        Some(START_MS + 20),
+        ChangeCause::User,
+    )
+    .await;
+    expect(&mut feed, &bob, "s", false, None, ChangeCause::User).await;
+    store.mute(&bob, &room("sentinel")).await.unwrap();
+    expect(&mut feed, &bob, "sentinel", true, None, ChangeCause::User).await;
 }

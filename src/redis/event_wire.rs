@@ -106,6 +106,14 @@ pub(crate) fn parse_millis(text: &[u8]) -> Option<u64> {
         .then(|| value as u64)
 }
 
+/// An expiry index score as the whole millisecond from which it is due: the score rounded up (the
+/// scripts lower entries by fractions of a millisecond).
+pub(crate) fn parse_index_score(text: &[u8]) -> Option<u64> {
+    let value: f64 = std::str::from_utf8(text).ok()?.parse().ok()?;
+    let value = value.ceil();
+    (value.is_finite() && value < 9.007_199_254_740_992e15).then(|| value.max(0.0) as u64)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -210,5 +218,12 @@ pub(crate) mod tests {
         assert_eq!(parse_millis(b"-1"), None);
         assert_eq!(parse_millis(b"inf"), None);
         assert_eq!(parse_millis(b""), None);
+        assert_eq!(parse_index_score(b"1795564800123"), Some(1_795_564_800_123));
+        assert_eq!(
+            parse_index_score(b"1795564800122.9375"),
+            Some(1_795_564_800_123)
+        );
+        assert_eq!(parse_index_score(b"-0.5"), Some(0));
+        assert_eq!(parse_index_score(b"nan"), None);
     }
 }

@@ -15,7 +15,7 @@ use super::cluster_slots::key_slot;
 use super::config::RedisConfig;
 use super::connection::{RedisConnection, ScriptCall};
 use super::event_feed::{self, EventFeed, origin_of};
-use super::event_wire::parse_millis;
+use super::event_wire::{parse_index_score, parse_millis};
 use super::expiry_task::{self, ExpiryWake};
 use super::keys::{EXPIRY_BUCKETS, expiry_bucket};
 use super::node_pipelines::KeyedCommand;
@@ -578,7 +578,7 @@ impl StoreCore {
             for reply in replies {
                 let first: Vec<Vec<u8>> = parse_reply("expire_due", reply)?;
                 if let [_, score] = first.as_slice() {
-                    let score = parse_millis(score)
+                    let score = parse_index_score(score)
                         .ok_or_else(|| unexpected("expire_due", "an index score is not a time"))?;
                     earliest = Some(earliest.map_or(score, |e| e.min(score)));
                 }
