@@ -1,5 +1,5 @@
 //! Faults, against redis-server processes each test starts itself: a killed server, a frozen
-//! server, a killed Cluster node, nothing listening. Every operation must fail with
+//! server, a killed Cluster node, nothing listening, a dropped event feed. Every operation must fail with
 //! `StoreError::Backend` (no panic, no hang) and the store must serve again, by itself, once the
 //! server is back. Needs redis-server and redis-cli (`bash .ci/redis.sh` checks for both).
 
@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use mutestore::{MuteStore, RedisConfig, RedisStore, RoomId, StoreError, UserId};
+use mutestore::{
+    EventScope, MuteStore, RecvError, RedisConfig, RedisStore, RoomId, StoreError, Subscription,
+    UserId,
+};
 use redis_env::server_process::{ClusterProcesses, ServerProcess, free_port};
 
 /// The store's time limit in these tests.
@@ -356,4 +359,70 @@ async fn the_adapter_answers_500_without_details_while_redis_is_down() {
     })
     .await;
     assert!(String::from_utf8_lossy(me.body()).contains("demo-room"));
+}
+
+/// The next event's room, or the error, failing the test on a hang.
+async fn next_room(feed: &mut Subscription) -> Result<String, RecvError> {
+    no_hang("the next event", feed.recv())
+        .await
+        .map(|event| event.room.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_event_feed_lags_its_subscribers_then_events_resume() {
+    let mut server = ServerProcess::start(&[]);
+    let config = RedisConfig::standalone(&server.url())
+        .unwrap()
+        .with_timeout(TIMEOUT);
+    let store = RedisStore::connect(config.clone()).await.unwrap();
+    let other = RedisStore::connect(config).await.unwrap();
+    let alice = user("alice");
+    let mut feed = store.subscribe(EventScope::All).unwrap();
+    other.mute(&alice, &room("before")).await.unwrap();
+    assert_eq!(next_room(&mut feed).await, Ok("before".to_string()));
+
+    // The server drops every subscriber connection, the store's feed among them.
+    let mut admin = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query(&mut admin)
+        .unwrap();
+    assert!(killed >= 2, "both stores' feeds: {killed}");
+    // The feed comes back and says that events may have been missed; then they flow again.
+    assert!(matches!(
+        next_room(&mut feed).await,
+        Err(RecvError::Lagged(_))
+    ));
+    other.mute(&alice, &room("after-drop")).await.unwrap();
+    assert_eq!(next_room(&mut feed).await, Ok("after-drop".to_string()));
+
+    // The same when the whole server goes away for a while.
+    server.kill();
+    assert!(matches!(
+        other.mute(&alice, &room("while-down")).await,
+        Err(StoreError::Backend(_))
+    ));
+    server.restart();
+    assert!(matches!(
+        next_room(&mut feed).await,
+        Err(RecvError::Lagged(_))
+    ));
+    until_it_serves("mute after the restart", async || {
+        other.mute(&alice, &room("after-restart")).await
+    })
+    .await;
+    assert_eq!(next_room(&mut feed).await, Ok("after-restart".to_string()));
+    // The store's own changes too, through the same feed, once each (its command connection
+    // notices the restart on its first use).
+    until_it_serves("unmute after the restart", async || {
+        store.unmute(&alice, &room("after-restart")).await
+    })
+    .await;
+    assert_eq!(next_room(&mut feed).await, Ok("after-restart".to_string()));
+    assert_eq!(feed.try_recv(), Ok(None));
 }
