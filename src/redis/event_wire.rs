@@ -102,8 +102,11 @@ pub(crate) fn parse_millis(text: &[u8]) -> Option<u64> {
     }
     let value: f64 = text.parse().ok()?;
     // Deadlines are below 2^53, where a double holds every integer exactly.
-    (value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value < 9.007_199_254_740_992e15)
-        .then(|| value as u64)
+    let exact = value.is_finite()
+        && value >= 0.0
+        && value.fract() == 0.0
+        && value < 9.007_199_254_740_992e15;
+    exact.then_some(value as u64)
 }
 
 /// An expiry index score as the whole millisecond from which it is due: the score rounded up (the

@@ -235,10 +235,10 @@ mod tests {
         for id in [&b""[..], b"a", b"foobar"] {
             assert_eq!(expiry_bucket(id), xor_of_digits(&tag(id)));
         }
-        assert_eq!(
-            expiry_bucket(b"a"),
-            0xa ^ 0xf ^ 6 ^ 3 ^ 0xd ^ 0xc ^ 4 ^ 0xc ^ 8 ^ 6 ^ 0 ^ 1 ^ 0xe ^ 0xc ^ 8 ^ 0xc
-        );
+        // Pinned: the bucket is part of the stored format (the tags are those pinned above).
+        assert_eq!(expiry_bucket(b""), 0xf);
+        assert_eq!(expiry_bucket(b"a"), 0x0);
+        assert_eq!(expiry_bucket(b"foobar"), 0x6);
         let mut seen = [false; EXPIRY_BUCKETS];
         for n in 0..1000 {
             seen[expiry_bucket(format!("user-{n}").as_bytes())] = true;
