@@ -129,49 +129,68 @@ impl RedisConnection {
     }
 
     /// Runs `script` once per call, pipelined as [`query_each`](Self::query_each) sends commands.
-    /// A call that finds the script missing on its node (`NOSCRIPT`: a node restarted or failed
-    /// over) is run again on its own, which loads the script first. Returns the replies in the
-    /// order of `calls`; any other error fails the whole call.
+    /// When some calls find the script missing on their node (`NOSCRIPT`: a node restarted or
+    /// failed over), loads it (on every primary of a Cluster) and sends those calls again. Returns
+    /// the replies in the order of `calls`; any other error fails the whole call.
     pub(crate) async fn eval_each(
         &self,
         script: &Script,
         calls: &[ScriptCall],
     ) -> RedisResult<Vec<Value>> {
         let link = self.link();
-        let commands = calls
+        let evalsha = |call: &ScriptCall| {
+            let mut command = redis::cmd("EVALSHA");
+            command
+                .arg(script.get_hash())
+                .arg(call.keys.len())
+                .arg(&call.keys)
+                .arg(&call.args);
+            KeyedCommand {
+                slot: call.slot,
+                command,
+            }
+        };
+        let mut replies = link
+            .query_each(calls.iter().map(evalsha).collect(), &self.shared.owners)
+            .await?;
+        let missing: Vec<usize> = replies
             .iter()
-            .map(|call| {
-                let mut command = redis::cmd("EVALSHA");
-                command
-                    .arg(script.get_hash())
-                    .arg(call.keys.len())
-                    .arg(&call.keys)
-                    .arg(&call.args);
-                KeyedCommand {
-                    slot: call.slot,
-                    command,
-                }
+            .enumerate()
+            .filter(|(_, reply)| {
+                reply
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == ErrorKind::Server(ServerErrorKind::NoScript))
             })
+            .map(|(position, _)| position)
             .collect();
-        let replies = link.query_each(commands, &self.shared.owners).await?;
-        let mut values = Vec::with_capacity(replies.len());
-        for (call, reply) in calls.iter().zip(replies) {
-            let value = match reply {
-                Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                    let mut invocation = script.prepare_invoke();
-                    for key in &call.keys {
-                        invocation.key(key);
-                    }
-                    for arg in &call.args {
-                        invocation.arg(arg);
-                    }
-                    link.invoke(&invocation).await?
-                }
-                reply => reply?,
-            };
-            values.push(value);
+        if !missing.is_empty() {
+            link.load(script).await?;
+            let again = link
+                .query_each(
+                    missing.iter().map(|&p| evalsha(&calls[p])).collect(),
+                    &self.shared.owners,
+                )
+                .await?;
+            for (position, reply) in missing.into_iter().zip(again) {
+                replies[position] = reply;
+            }
         }
-        Ok(values)
+        replies.into_iter().collect()
+    }
+
+    /// Positions of `slots` grouped by the node serving them: one group on a standalone server.
+    pub(crate) async fn node_groups(&self, slots: &[u16]) -> RedisResult<Vec<Vec<usize>>> {
+        self.link().node_groups(slots, &self.shared.owners).await
+    }
+
+    /// Drops the slot map, to fetch a fresh one when next needed.
+    pub(crate) fn forget_slot_map(&self) {
+        *self.shared.owners.lock() = None;
+    }
+
+    /// Whether the store is on a Cluster.
+    pub(crate) fn is_cluster(&self) -> bool {
+        self.link().is_cluster()
     }
 
     /// Records how an operation went: whether the backend served it. When every operation has

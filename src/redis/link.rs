@@ -10,11 +10,11 @@ use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, Cmd, FromRedisValue, RedisResult, ScriptInvocation, Value};
+use redis::{Client, Cmd, FromRedisValue, RedisResult, Script, ScriptInvocation, Value};
 
 use super::cluster_slots::SlotOwners;
 use super::config::Topology;
-use super::node_pipelines::{KeyedCommand, query_each_on_cluster, reply_result};
+use super::node_pipelines::{KeyedCommand, query_each_on_cluster, reply_result, slot_owners};
 
 /// The shortest and the longest wait between two reconnection attempts to a standalone server.
 /// Short, so that service resumes soon after the server does.
@@ -70,6 +70,41 @@ impl Link {
             Self::Standalone(manager) => invocation.invoke_async(&mut manager.clone()).await,
             Self::Cluster(cluster) => invocation.invoke_async(&mut cluster.clone()).await,
         }
+    }
+
+    /// Loads `script` on the server, or on every primary of the Cluster.
+    pub(crate) async fn load(&self, script: &Script) -> RedisResult<()> {
+        match self {
+            Self::Standalone(manager) => script.load_async(&mut manager.clone()).await?,
+            Self::Cluster(cluster) => script.load_async(&mut cluster.clone()).await?,
+        };
+        Ok(())
+    }
+
+    /// Positions of `slots` grouped by the node serving them (by the slot map in `owners`, fetched
+    /// when missing): one group on a standalone server.
+    pub(crate) async fn node_groups(
+        &self,
+        slots: &[u16],
+        owners: &Mutex<Option<Arc<SlotOwners>>>,
+    ) -> RedisResult<Vec<Vec<usize>>> {
+        match self {
+            Self::Standalone(_) => Ok(vec![(0..slots.len()).collect()]),
+            Self::Cluster(cluster) => {
+                let owners = slot_owners(cluster, owners).await?;
+                let unserved = owners.node_count();
+                let mut groups: Vec<Vec<usize>> = vec![Vec::new(); unserved + 1];
+                for (position, &slot) in slots.iter().enumerate() {
+                    groups[owners.node_of(slot).unwrap_or(unserved)].push(position);
+                }
+                Ok(groups.into_iter().filter(|g| !g.is_empty()).collect())
+            }
+        }
+    }
+
+    /// Whether this is a Cluster connection.
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
     }
 
     /// Sends commands on single keys, pipelined: one pipeline to a standalone server, or one per

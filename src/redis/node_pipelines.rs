@@ -17,6 +17,28 @@ pub(crate) struct KeyedCommand {
     pub(crate) command: Cmd,
 }
 
+/// The slot map in `owners_cache`, fetched (`CLUSTER SLOTS`) and kept there when missing.
+pub(crate) async fn slot_owners(
+    connection: &ClusterConnection,
+    owners_cache: &Mutex<Option<Arc<SlotOwners>>>,
+) -> RedisResult<Arc<SlotOwners>> {
+    if let Some(owners) = owners_cache.lock().clone() {
+        return Ok(owners);
+    }
+    let reply: Value = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query_async(&mut connection.clone())
+        .await?;
+    let owners = Arc::new(SlotOwners::from_cluster_slots(&reply).ok_or_else(|| {
+        redis::RedisError::from((
+            redis::ErrorKind::UnexpectedReturnType,
+            "CLUSTER SLOTS reply has an unexpected shape",
+        ))
+    })?);
+    *owners_cache.lock() = Some(Arc::clone(&owners));
+    Ok(owners)
+}
+
 /// Sends `commands` grouped by node, using (and filling, and dropping when stale) the slot map in
 /// `owners_cache`. Returns each command's reply, in the order of `commands`; fails as a whole only
 /// when the slot map cannot be fetched.
@@ -25,24 +47,7 @@ pub(crate) async fn query_each_on_cluster(
     owners_cache: &Mutex<Option<Arc<SlotOwners>>>,
     commands: &[KeyedCommand],
 ) -> RedisResult<Vec<RedisResult<Value>>> {
-    let cached = owners_cache.lock().clone();
-    let owners = match cached {
-        Some(owners) => owners,
-        None => {
-            let reply: Value = redis::cmd("CLUSTER")
-                .arg("SLOTS")
-                .query_async(&mut connection.clone())
-                .await?;
-            let owners = Arc::new(SlotOwners::from_cluster_slots(&reply).ok_or_else(|| {
-                redis::RedisError::from((
-                    redis::ErrorKind::UnexpectedReturnType,
-                    "CLUSTER SLOTS reply has an unexpected shape",
-                ))
-            })?);
-            *owners_cache.lock() = Some(Arc::clone(&owners));
-            owners
-        }
-    };
+    let owners = slot_owners(connection, owners_cache).await?;
     // One group per node; slots no node serves (in the map we hold) go to a last group.
     let unserved = owners.node_count();
     let mut groups: Vec<Vec<usize>> = vec![Vec::new(); unserved + 1];

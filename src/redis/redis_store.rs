@@ -20,8 +20,8 @@ use super::expiry_task::{self, ExpiryWake};
 use super::keys::{EXPIRY_BUCKETS, expiry_bucket};
 use super::node_pipelines::KeyedCommand;
 use super::scripts::{
-    EXPIRE_USER, FORGET_ROOM_OF_USER, FORGET_USER, INDEX_DEADLINE, IS_MUTED, MUTE, MUTED_ROOMS,
-    SETTLE_EXPIRY_ENTRY, START_FORGETTING_ROOM, UNMUTE,
+    EXPIRE_USER, FORGET_ROOM_OF_USER, FORGET_USER, INDEX_DEADLINE, IS_MUTED, MUTE, MUTED_AMONG,
+    MUTED_AMONG_ON_NODE, MUTED_ROOMS, SETTLE_EXPIRY_ENTRY, START_FORGETTING_ROOM, UNMUTE,
 };
 use crate::error::{MuteLimitExceeded, StoreError};
 use crate::events::{Actor, ChangeCause, ChangeHub, EventScope, Subscription};
@@ -32,6 +32,10 @@ use crate::store::MuteStore;
 
 /// How many users `forget_room` visits per step (one round trip per node, within the timeout).
 const FORGET_ROOM_BATCH: usize = 500;
+
+/// How many users one `muted_among` script reads (so that a large audience does not hold Redis for
+/// long in one script; the chunks are pipelined).
+const MUTED_AMONG_CHUNK: usize = 250;
 
 /// How many due entries of each expiry index bucket a purge takes per step.
 const EXPIRY_BATCH: usize = 128;
@@ -423,6 +427,100 @@ impl StoreCore {
         users: &[UserId],
     ) -> Result<Vec<UserId>, StoreError> {
         let now = self.now_ms().to_string();
+        let muted = match self.muted_among_by_node(room, users, &now).await {
+            Ok(muted) => muted,
+            Err(_) => {
+                // A slot moved, or a Redis older than 7.0 refused the flagged script: ask per user,
+                // through the connection's own routing, which follows redirects.
+                self.connection.forget_slot_map();
+                self.muted_among_by_user(room, users, &now).await?
+            }
+        };
+        Ok(users
+            .iter()
+            .zip(muted)
+            .filter(|(_, muted)| *muted)
+            .map(|(user, _)| user.clone())
+            .collect())
+    }
+
+    /// Whether each of `users` has muted `room`, by one script per chunk of users on one node
+    /// ([`MUTED_AMONG`], or [`MUTED_AMONG_ON_NODE`] on a Cluster), the chunks pipelined per node.
+    async fn muted_among_by_node(
+        &self,
+        room: &RoomId,
+        users: &[UserId],
+        now: &str,
+    ) -> RedisResult<Vec<bool>> {
+        let prefix = &self.config.key_prefix;
+        let keys: Vec<(Vec<u8>, Vec<u8>)> = users
+            .iter()
+            .map(|user| {
+                (
+                    prefix.user_key(user.as_bytes()),
+                    prefix.deadline_key(user.as_bytes()),
+                )
+            })
+            .collect();
+        let slots: Vec<u16> = keys.iter().map(|(key, _)| key_slot(key)).collect();
+        let cluster = self.connection.is_cluster();
+        let mut chunks: Vec<Vec<usize>> = Vec::new();
+        for group in self.connection.node_groups(&slots).await? {
+            chunks.extend(group.chunks(MUTED_AMONG_CHUNK).map(<[usize]>::to_vec));
+        }
+        let calls: Vec<ScriptCall> = chunks
+            .iter()
+            .map(|chunk| {
+                let names = chunk
+                    .iter()
+                    .flat_map(|&p| [keys[p].0.clone(), keys[p].1.clone()]);
+                let mut args = vec![room.as_bytes().to_vec(), now.as_bytes().to_vec()];
+                let slot = slots[chunk[0]];
+                if cluster {
+                    args.extend(names);
+                    ScriptCall {
+                        slot,
+                        keys: Vec::new(),
+                        args,
+                    }
+                } else {
+                    ScriptCall {
+                        slot,
+                        keys: names.collect(),
+                        args,
+                    }
+                }
+            })
+            .collect();
+        let script: &Script = if cluster {
+            &MUTED_AMONG_ON_NODE
+        } else {
+            &MUTED_AMONG
+        };
+        let replies = self.connection.eval_each(script, &calls).await?;
+        let mut muted = vec![false; users.len()];
+        for (chunk, reply) in chunks.iter().zip(replies) {
+            let flags: Vec<i64> = redis::from_redis_value(reply)?;
+            if flags.len() != chunk.len() {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::UnexpectedReturnType,
+                    "muted_among: one answer per user",
+                )));
+            }
+            for (&position, flag) in chunk.iter().zip(flags) {
+                muted[position] = flag == 1;
+            }
+        }
+        Ok(muted)
+    }
+
+    /// Whether each of `users` has muted `room`, by one [`IS_MUTED`] per user, pipelined per node.
+    async fn muted_among_by_user(
+        &self,
+        room: &RoomId,
+        users: &[UserId],
+        now: &str,
+    ) -> Result<Vec<bool>, StoreError> {
         let calls: Vec<ScriptCall> = users
             .iter()
             .map(|user| {
@@ -440,12 +538,7 @@ impl StoreCore {
         if muted.len() != users.len() {
             return Err(unexpected("muted_among", "fewer replies than users"));
         }
-        Ok(users
-            .iter()
-            .zip(muted)
-            .filter(|(_, muted)| *muted == Value::Int(1))
-            .map(|(user, _)| user.clone())
-            .collect())
+        Ok(muted.iter().map(|muted| *muted == Value::Int(1)).collect())
     }
 
     /// Moves `room`'s index into its to-visit set; returns how many users are to visit.

@@ -227,6 +227,45 @@ return 1
     )
 });
 
+/// The body of the `muted_among` scripts: `names` holds each user's `u` and `d` keys in turn.
+/// Returns 1 or 0 per user.
+const MUTED_AMONG_BODY: &str = r"
+local room, now = ARGV[1], tonumber(ARGV[2])
+local out = {}
+for i = 1, #names, 2 do
+  local muted = 0
+  if redis.call('ZSCORE', names[i], room) then
+    local untilms = redis.call('ZSCORE', names[i + 1], room)
+    if not untilms or tonumber(untilms) > now then
+      muted = 1
+    end
+  end
+  out[#out + 1] = muted
+end
+return out
+";
+
+/// `KEYS` the `u` and `d` keys of each user in turn; `ARGV` room, now. [`IS_MUTED`] for many
+/// users at once, on a standalone server (where keys of any slot may be declared together): one
+/// script costs Redis about what one `ZSCORE` per user does, where a script per user costs several
+/// times more.
+pub(crate) static MUTED_AMONG: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&format!("local names = KEYS\n{MUTED_AMONG_BODY}")));
+
+/// `ARGV` room, now, then the `u` and `d` keys of each user in turn (no `KEYS`). [`MUTED_AMONG`]
+/// on a Cluster node, for users in any slots the node serves: a Cluster refuses declared keys of
+/// several slots, but a script flagged `allow-cross-slot-keys` (Redis 7.0 and later) may read
+/// undeclared keys of every slot its node holds. It fails on a key of a slot the node does not
+/// serve (the slot map moved) or on an older Redis; the store then asks per user.
+pub(crate) static MUTED_AMONG_ON_NODE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "#!lua flags=allow-cross-slot-keys,no-writes\n\
+         local names = {{}}\n\
+         for i = 3, #ARGV do names[#names + 1] = ARGV[i] end\n\
+         {MUTED_AMONG_BODY}"
+    ))
+});
+
 /// `KEYS[1]` an expiry index bucket; `ARGV` user, deadline. Makes the user's entry at or before
 /// the deadline, and always changes it: lowered to the deadline when that is earlier, else a
 /// sixteenth of a millisecond lower than it was (exact in a double up to [`MAX_DEADLINE_MS`], and
