@@ -426,3 +426,29 @@ async fn a_dropped_event_feed_lags_its_subscribers_then_events_resume() {
     assert_eq!(next_room(&mut feed).await, Ok("after-restart".to_string()));
     assert_eq!(feed.try_recv(), Ok(None));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_that_goes_silent_is_replaced_and_lags_its_subscribers() {
+    let server = ServerProcess::start(&[]);
+    let config = RedisConfig::standalone(&server.url())
+        .unwrap()
+        .with_timeout(TIMEOUT);
+    let store = RedisStore::connect(config.clone()).await.unwrap();
+    let other = RedisStore::connect(config).await.unwrap();
+    let alice = user("alice");
+    let mut feed = store.subscribe(EventScope::All).unwrap();
+    // A frozen server keeps its connections open and answers nothing: only the feed's keep-alive
+    // PING, sent after 5 s without messages, can tell.
+    server.pause();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    server.resume();
+    assert!(matches!(
+        next_room(&mut feed).await,
+        Err(RecvError::Lagged(_))
+    ));
+    until_it_serves("mute after the freeze", async || {
+        other.mute(&alice, &room("after-freeze")).await
+    })
+    .await;
+    assert_eq!(next_room(&mut feed).await, Ok("after-freeze".to_string()));
+}
