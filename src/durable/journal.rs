@@ -5,6 +5,11 @@
 //! on a number up to that one is released. Writers that arrive while a sync is under way join the
 //! next batch, so concurrent writers share syncs (group commit) with no timer and no tuning.
 //!
+//! Each change is appended with the time it was made at; the journal writes a time record before
+//! it whenever that time differs from the last one written to the current log (see `record`).
+//! [`Journal::take_boundary`] marks where the current log ends, so the next change starts the next
+//! log with a time record of its own.
+//!
 //! Waiting comes in two forms: [`Journal::wait_blocking`] parks the calling thread, and
 //! [`Journal::wait`] returns a future that registers its waker, so an async caller never holds a
 //! runtime thread while the disk works.
@@ -19,7 +24,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::durable_wait::DurableWait;
 use super::pending_frames::PendingFrames;
-use super::record::Change;
+use super::record::{self, Change};
 use super::storage_failure::StorageFailure;
 
 /// Where the result of a requested compaction is sent.
@@ -47,6 +52,8 @@ pub(super) struct Journal {
 #[derive(Debug, Default)]
 struct JournalState {
     frames: PendingFrames,
+    /// The time of the last change appended for the current log; `None` at the start of a log.
+    last_time: Option<u64>,
     flush_wanted: bool,
     compactions: Vec<CompactionReply>,
     shutting_down: bool,
@@ -89,12 +96,21 @@ impl Journal {
         }
     }
 
-    /// Appends `change` and returns its sequence number. The caller holds the lock that orders
-    /// changes to the user, so the log order matches the order the changes were made in memory.
-    pub(super) fn append(&self, change: Change<'_>) -> u64 {
+    /// Appends `change`, made at `time_ms`, and returns its sequence number. The caller holds the
+    /// lock that orders changes to the user, so the log order matches the order the changes were
+    /// made in memory.
+    pub(super) fn append(&self, change: Change<'_>, time_ms: u64) -> u64 {
         let sequence = {
             let mut state = self.state.lock();
-            state.frames.push_record(|out| change.encode(out));
+            let new_time = state.last_time != Some(time_ms);
+            state.last_time = Some(time_ms);
+            // One push, so that the time and its change share a frame.
+            state.frames.push_record(|out| {
+                if new_time {
+                    record::encode_time(out, time_ms);
+                }
+                change.encode(out);
+            });
             // Only ever changed under `state`'s lock, so this is a plain increment.
             let sequence = self.appended.load(Ordering::Relaxed) + 1;
             self.appended.store(sequence, Ordering::Release);
@@ -219,6 +235,16 @@ impl Journal {
             compactions: std::mem::take(&mut state.compactions),
             shutting_down: state.shutting_down,
         }
+    }
+
+    /// For the flusher, closing the log: takes every record appended so far (to be written to the
+    /// log being closed) and returns them with the sequence number of the last. What is appended
+    /// from now on goes to the next log, which starts with a time record.
+    pub(super) fn take_boundary(&self) -> (PendingFrames, u64) {
+        let mut state = self.state.lock();
+        state.last_time = None;
+        let frames = std::mem::take(&mut state.frames);
+        (frames, self.appended.load(Ordering::Acquire))
     }
 
     /// For the flusher: records up to `sequence` are on disk.

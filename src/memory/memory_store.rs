@@ -274,8 +274,7 @@ impl MemoryStore {
         room: &RoomId,
     ) -> Result<MuteOutcome, MuteLimitExceeded> {
         let now = Now::lazy(&*self.core.clock);
-        self.core
-            .mute_at(user, room, None, ChangeCause::User, &now)
+        self.core.mute_at(user, room, None, ChangeCause::User, &now)
     }
 
     /// Mutes `room` for `user` until `expiry`, on behalf of `actor`; see
