@@ -281,3 +281,68 @@ impl Journal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::frame::{FILE_HEADER_LEN, FileKind, FrameReader, file_header};
+    use super::super::record::LogRecord;
+    use super::super::wire::WireReader;
+    use super::*;
+    use crate::ids::{RoomId, UserId};
+
+    /// The records of `frames`, as a log holding them reads back.
+    fn records(frames: &mut PendingFrames) -> Vec<LogRecord> {
+        let mut file = file_header(FileKind::Log, 0).to_vec();
+        file.extend_from_slice(frames.seal_at(FILE_HEADER_LEN as u64));
+        let mut reader = FrameReader::new(&file);
+        let mut read = Vec::new();
+        while let Some(frame) = reader.next_frame().unwrap() {
+            let mut payload = WireReader::new(frame.payload);
+            while !payload.is_empty() {
+                read.push(LogRecord::decode(&mut payload).unwrap());
+            }
+        }
+        read
+    }
+
+    #[test]
+    fn a_time_record_comes_when_the_time_changes_and_at_each_new_log() {
+        let journal = Journal::new();
+        let (u, r) = (UserId::new("u").unwrap(), RoomId::new("r").unwrap());
+        let mute = || LogRecord::Mute(u.clone(), r.clone(), None);
+        let unmute = || LogRecord::Unmute(u.clone(), r.clone());
+        assert_eq!(journal.append(Change::Mute(&u, &r, None), 5), 1);
+        journal.append(Change::Unmute(&u, &r), 5);
+        journal.append(Change::Mute(&u, &r, None), 7);
+        journal.append(Change::Unmute(&u, &r), 6);
+        let mut work = journal.take_work(PendingFrames::default(), None);
+        assert_eq!(work.last_sequence, 4);
+        assert_eq!(
+            records(&mut work.frames),
+            [
+                LogRecord::Time(5),
+                mute(),
+                unmute(),
+                LogRecord::Time(7),
+                mute(),
+                LogRecord::Time(6),
+                unmute(),
+            ]
+        );
+        // The same log goes on: no time record for the same time.
+        journal.append(Change::Mute(&u, &r, Some(9)), 6);
+        let (mut frames, last) = journal.take_boundary();
+        assert_eq!(last, 5);
+        assert_eq!(
+            records(&mut frames),
+            [LogRecord::Mute(u.clone(), r.clone(), Some(9))]
+        );
+        // The next log starts with the time, even an unchanged one.
+        journal.append(Change::ForgetUser(&u), 6);
+        let mut work = journal.take_work(PendingFrames::default(), None);
+        assert_eq!(
+            records(&mut work.frames),
+            [LogRecord::Time(6), LogRecord::ForgetUser(u.clone())]
+        );
+    }
+}
