@@ -1,5 +1,8 @@
-//! Opening a data directory: read the newest snapshot, replay the logs after it, cut off a torn
-//! write at the end of the newest, and remove what a finished compaction left behind.
+//! Opening a data directory: read the newest snapshot, replay the logs after it (each change at
+//! the time it was first made), cut off a torn write at the end of the newest, and remove what a
+//! finished compaction left behind. The store is rebuilt with its purge at deadlines off, so that
+//! today's clock does not disturb the replay; the open purges what has lapsed and starts the purge
+//! once it is done.
 
 use std::fs::OpenOptions;
 use std::time::Instant;
