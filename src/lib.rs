@@ -41,6 +41,51 @@
 //! - A per-user limit (default [`DEFAULT_MUTE_LIMIT`]) refuses a mute of a new room with
 //!   [`StoreError::MuteLimitExceeded`]; re-muting a room already muted is always fine.
 //!
+//! # Timed mutes and change events
+//!
+//! [`MuteStore::mute_with`] takes an [`Expiry`] ("for 8 hours", "until Monday 9:00") and an
+//! [`Actor`] (the user or an administrator). From its deadline on, a timed mute is, to every read,
+//! exactly an unmuted room: reads compare deadlines with the store's [`Clock`], so there is no
+//! window in which a lapsed mute still shows. The store then purges it on its own, without scanning
+//! every user. A plain mute of a timed room removes the deadline; lists carry the deadlines
+//! ([`MuteList::until`], [`MuteList::deadlines`]).
+//!
+//! [`MuteStore::subscribe`] delivers every change as a [`ChangeEvent`] (`room`, `muted`,
+//! `untilMS`, `cause`: [`ChangeCause::User`], [`Admin`](ChangeCause::Admin),
+//! [`Expiry`](ChangeCause::Expiry) or [`Forget`](ChangeCause::Forget)), for one user
+//! ([`EventScope::User`], a user's devices) or all ([`EventScope::All`]); one user's events arrive
+//! in the order of the changes, refused and idempotent operations send none, and a subscriber that
+//! falls behind is told ([`RecvError::Lagged`]) instead of silently missing changes.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use mutestore::{
+//!     Actor, ChangeCause, EventScope, Expiry, ManualClock, MemoryStore, MuteStore, RoomId, UserId,
+//! };
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+//! let store = MemoryStore::with_clock(clock.clone());
+//! let alice = UserId::new("alice")?;
+//! let lobby = RoomId::new("lobby")?;
+//! let mut devices = store.subscribe(EventScope::User(alice.clone()));
+//!
+//! let eight_hours = Duration::from_secs(8 * 3600);
+//! let outcome = store.mute_with(&alice, &lobby, Expiry::After(eight_hours), Actor::User).await?;
+//! assert_eq!(outcome.rooms.until("lobby"), Some(1_700_000_000_000 + 8 * 3_600_000));
+//! assert_eq!(devices.recv().await?.cause, ChangeCause::User);
+//!
+//! clock.advance(eight_hours);
+//! assert!(!store.is_muted(&alice, &lobby).await?); // lapsed: unmuted to every read at once
+//! store.expire_due().await?; // the store also does this on its own
+//! let event = devices.recv().await?;
+//! assert_eq!((event.muted, event.cause), (false, ChangeCause::Expiry));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Stores
 //!
 //! [`MuteStore`] is the seam where storage plugs in. [`MemoryStore`] keeps everything in memory,

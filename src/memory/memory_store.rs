@@ -120,23 +120,25 @@ impl UserHash {
 }
 
 /// Sends the events of one operation, under the lock of the shard it changes, so that each user's
-/// events go out in the order of the changes. Builds nothing when nobody listens.
+/// events go out in the order of the changes. Builds nothing when nobody listens, and an operation
+/// that changes nothing does not even look.
 struct Events<'a> {
     hub: &'a ChangeHub,
-    on: bool,
 }
 
 impl<'a> Events<'a> {
     fn new(hub: &'a ChangeHub) -> Self {
-        Self {
-            hub,
-            on: hub.is_listened(),
-        }
+        Self { hub }
+    }
+
+    /// Whether anyone listens now.
+    fn on(&self) -> bool {
+        self.hub.is_listened()
     }
 
     #[inline]
     fn send(&self, event: impl FnOnce() -> ChangeEvent) {
-        if self.on {
+        if self.hub.is_listened() {
             self.hub.publish(&event());
         }
     }
@@ -624,7 +626,7 @@ impl Core {
                 table.change_all(
                     |entry| {
                         let timed = entry.rooms.as_timed_mut().is_some();
-                        let user = (timed || events.on)
+                        let user = (timed || events.on())
                             .then(|| entry.key.to_user_id())
                             .flatten();
                         if timed && let Some(user) = &user {
@@ -679,7 +681,7 @@ impl Core {
         purge_lapsed(&mut entry.rooms, user, expiries, now, &events, &self.rooms);
         let snapshot = entry.rooms.snapshot(now);
         drop_all_deadlines(&mut entry.rooms, user, expiries);
-        if !events.on {
+        if !events.on() {
             drop(guard);
             return snapshot.resolve(&self.rooms);
         }
