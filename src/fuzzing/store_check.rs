@@ -1,12 +1,17 @@
 //! The `store` check: operation sequences decoded from fuzz bytes, run on a [`MemoryStore`] and on
-//! a plain reference model; every answer, every snapshot and the final state must match.
+//! a plain reference model; every answer, every deadline, every snapshot and the final state must
+//! match. The store reads a [`ManualClock`] that the input moves.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::block_on::block_on;
 use super::input::Input;
+use crate::clock::ManualClock;
 use crate::error::StoreError;
+use crate::events::Actor;
+use crate::expiry::Expiry;
 use crate::ids::{RoomId, UserId};
 use crate::memory::{DEFAULT_MUTE_LIMIT, MemoryStore};
 use crate::mute_list::{MuteList, MuteOutcome};
@@ -70,38 +75,66 @@ pub fn check_store(data: &[u8]) {
     run.audit();
 }
 
-/// Each user's rooms in mute order; users with no rooms are absent.
+/// The time the clock starts at.
+const START_MS: u64 = 1_700_000_000_000;
+
+/// Each user's rooms in mute order, with their deadlines; users with no rooms are absent. A mute
+/// leaves the model the moment it lapses, which is what every read of the store must show.
 #[derive(Debug, Default)]
 struct Model {
-    users: BTreeMap<String, Vec<String>>,
+    users: BTreeMap<String, Vec<(String, Option<u64>)>>,
     limit: usize,
+    now: u64,
 }
 
 impl Model {
     fn rooms(&self, user: &UserId) -> Vec<String> {
+        self.timed(user).into_iter().map(|(room, _)| room).collect()
+    }
+
+    fn timed(&self, user: &UserId) -> Vec<(String, Option<u64>)> {
         self.users.get(user.as_str()).cloned().unwrap_or_default()
+    }
+
+    fn names(&self) -> BTreeMap<String, Vec<String>> {
+        self.users
+            .iter()
+            .map(|(user, rooms)| (user.clone(), rooms.iter().map(|(r, _)| r.clone()).collect()))
+            .collect()
     }
 
     fn has(&self, user: &UserId, room: &RoomId) -> bool {
         self.users
             .get(user.as_str())
-            .is_some_and(|rooms| rooms.iter().any(|r| r == room.as_str()))
+            .is_some_and(|rooms| rooms.iter().any(|(r, _)| r == room.as_str()))
     }
 
     /// `Some(changed)`, or `None` when the limit refuses it.
-    fn mute(&mut self, user: &UserId, room: &RoomId) -> Option<bool> {
-        if self.has(user, room) {
-            return Some(false);
-        }
+    fn mute(&mut self, user: &UserId, room: &RoomId, until: Option<u64>) -> Option<bool> {
         let rooms = self.users.entry(user.to_string()).or_default();
+        if let Some((_, old)) = rooms.iter_mut().find(|(r, _)| r == room.as_str()) {
+            let changed = *old != until;
+            *old = until;
+            return Some(changed);
+        }
         if rooms.len() >= self.limit {
             if rooms.is_empty() {
                 self.users.remove(user.as_str());
             }
             return None;
         }
-        rooms.push(room.to_string());
+        rooms.push((room.to_string(), until));
         Some(true)
+    }
+
+    /// Moves the clock and drops what lapses.
+    fn advance(&mut self, by: u64) {
+        self.now += by;
+        let now = self.now;
+        self.users.retain(|_, rooms| {
+            rooms.retain(|(_, until)| until.is_none_or(|until| until > now));
+            !rooms.is_empty()
+        });
     }
 
     fn unmute(&mut self, user: &UserId, room: &RoomId) -> bool {
@@ -109,7 +142,7 @@ impl Model {
             return false;
         };
         let before = rooms.len();
-        rooms.retain(|r| r != room.as_str());
+        rooms.retain(|(r, _)| r != room.as_str());
         let changed = rooms.len() != before;
         if rooms.is_empty() {
             self.users.remove(user.as_str());
@@ -121,20 +154,21 @@ impl Model {
         let mut had = 0;
         self.users.retain(|_, rooms| {
             let before = rooms.len();
-            rooms.retain(|r| r != room.as_str());
+            rooms.retain(|(r, _)| r != room.as_str());
             had += before - rooms.len();
             !rooms.is_empty()
         });
         had
     }
 
-    fn forget_user(&mut self, user: &UserId) -> Vec<String> {
+    fn forget_user(&mut self, user: &UserId) -> Vec<(String, Option<u64>)> {
         self.users.remove(user.as_str()).unwrap_or_default()
     }
 }
 
 /// A store, its model, and snapshots taken along the way with what they held.
 struct Run {
+    clock: Arc<ManualClock>,
     store: Arc<MemoryStore>,
     shared: SharedMuteStore,
     model: Model,
@@ -143,6 +177,10 @@ struct Run {
 
 fn names(list: &MuteList) -> Vec<String> {
     list.iter().map(ToString::to_string).collect()
+}
+
+fn timed(list: &MuteList) -> Vec<(String, Option<u64>)> {
+    list.iter_timed().map(|(r, t)| (r.to_string(), t)).collect()
 }
 
 fn user(input: &mut Input<'_>) -> UserId {
@@ -181,15 +219,20 @@ fn numbered_room(n: usize) -> RoomId {
 
 impl Run {
     fn new(limit: usize) -> Self {
-        let store = Arc::new(MemoryStore::with_mute_limit(limit));
+        let clock = Arc::new(ManualClock::new(START_MS));
+        let mut store = MemoryStore::with_clock(clock.clone());
+        store.set_mute_limit(limit);
+        let store = Arc::new(store);
         let shared: SharedMuteStore = store.clone();
         assert_eq!(shared.mute_limit(), limit);
         Self {
+            clock,
             store,
             shared,
             model: Model {
                 users: BTreeMap::new(),
                 limit,
+                now: START_MS,
             },
             snapshots: Vec::new(),
         }
@@ -212,17 +255,20 @@ impl Run {
         }
     }
 
-    /// Mutes through the `_sync` method or through the shared trait object, as `via_trait` says.
+    /// Mutes through the `_sync` method or through the shared trait object, as `via_trait` says;
+    /// a timed mute when `duration` is given.
     fn mute(
         &self,
         user: &UserId,
         room: &RoomId,
         via_trait: bool,
+        duration: Option<u64>,
     ) -> Result<MuteOutcome, StoreError> {
-        if via_trait {
-            block_on(self.shared.mute(user, room))
-        } else {
-            self.store.mute_sync(user, room).map_err(StoreError::from)
+        let expiry = duration.map_or(Expiry::Never, |ms| Expiry::After(Duration::from_millis(ms)));
+        match (via_trait, duration) {
+            (true, _) => block_on(self.shared.mute_with(user, room, expiry, Actor::User)),
+            (false, None) => self.store.mute_sync(user, room).map_err(StoreError::from),
+            (false, Some(_)) => self.store.mute_with_sync(user, room, expiry, Actor::Admin),
         }
     }
 
@@ -237,12 +283,26 @@ impl Run {
 
     /// Checks one mute against the model; the full list is compared when `whole_list`.
     fn check_mute(&mut self, user: &UserId, room: &RoomId, via_trait: bool, whole_list: bool) {
-        let result = self.mute(user, room, via_trait);
-        match (self.model.mute(user, room), result) {
+        self.check_timed_mute(user, room, via_trait, whole_list, None);
+    }
+
+    /// [`check_mute`](Self::check_mute), for `duration` milliseconds if given.
+    fn check_timed_mute(
+        &mut self,
+        user: &UserId,
+        room: &RoomId,
+        via_trait: bool,
+        whole_list: bool,
+        duration: Option<u64>,
+    ) {
+        let result = self.mute(user, room, via_trait, duration);
+        let until = duration.map(|ms| self.model.now + ms);
+        match (self.model.mute(user, room, until), result) {
             (Some(changed), Ok(outcome)) => {
                 assert_eq!(outcome.changed, changed, "mute {user:?} {room:?}");
+                assert_eq!(outcome.rooms.until(room), until, "mute {user:?} {room:?}");
                 if whole_list {
-                    assert_eq!(names(&outcome.rooms), self.model.rooms(user), "mute");
+                    assert_eq!(timed(&outcome.rooms), self.model.timed(user), "mute");
                     self.keep(&outcome.rooms);
                 } else {
                     assert_eq!(outcome.rooms.len(), self.model.rooms(user).len(), "mute");
@@ -291,7 +351,7 @@ impl Run {
                 } else {
                     self.store.muted_rooms_sync(&user)
                 };
-                assert_eq!(names(&rooms), self.model.rooms(&user), "muted_rooms");
+                assert_eq!(timed(&rooms), self.model.timed(&user), "muted_rooms");
                 self.keep(&rooms);
             }
             80..=89 => {
@@ -339,7 +399,7 @@ impl Run {
                 } else {
                     self.store.forget_user_sync(&user)
                 };
-                assert_eq!(names(&rooms), self.model.forget_user(&user), "forget_user");
+                assert_eq!(timed(&rooms), self.model.forget_user(&user), "forget_user");
                 self.keep(&rooms);
             }
             108..=113 => {
@@ -376,6 +436,29 @@ impl Run {
                 assert_eq!(names(&rooms), self.model.rooms(&user), "after a batch");
                 self.keep(&rooms);
             }
+            120..=123 => {
+                let (user, room) = (user(input), room(input));
+                let duration = 1 + input.below(64) as u64;
+                self.check_timed_mute(&user, &room, via_trait, true, Some(duration));
+            }
+            124..=125 => {
+                let by = input.below(64) as u64;
+                self.clock.advance(Duration::from_millis(by));
+                self.model.advance(by);
+            }
+            126 => {
+                let purged = if via_trait {
+                    block_on(self.shared.expire_due())
+                        .unwrap_or_else(|error| panic!("expire_due failed: {error}"))
+                } else {
+                    self.store.expire_due_sync()
+                };
+                assert_eq!(
+                    self.store.expire_due_sync(),
+                    0,
+                    "purged {purged}, then more"
+                );
+            }
             _ => self.audit(),
         }
     }
@@ -387,8 +470,18 @@ impl Run {
             let previous = seen.insert(user.to_string(), names(rooms));
             assert!(previous.is_none(), "{user:?} visited twice");
         });
-        assert_eq!(seen, self.model.users, "the whole store");
+        assert_eq!(seen, self.model.names(), "the whole store");
+        // Lapsed mutes are invisible but may still take room until purged.
+        self.store.expire_due_sync();
         assert_eq!(self.store.user_count(), self.model.users.len());
+        let timed: usize = self
+            .model
+            .users
+            .values()
+            .flatten()
+            .filter(|(_, until)| until.is_some())
+            .count();
+        assert_eq!(self.store.timed_mute_count(), timed, "the expiry index");
         for rooms in seen.values() {
             assert!(rooms.len() <= self.model.limit, "over the limit: {rooms:?}");
             let mut unique = rooms.clone();
