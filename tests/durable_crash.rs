@@ -1,7 +1,7 @@
 //! Crash test: a child process runs concurrent writers on a `DurableStore` and reports every
 //! acknowledged operation on stdout; the parent kills it with SIGKILL at a random moment, reopens
 //! the directory and checks that every acknowledged operation is there and nothing is
-//! half-applied. Repeated over many cycles on the same directory, so later cycles also recover
+//! half-applied (deadlines of timed mutes included). Repeated over many cycles on the same directory, so later cycles also recover
 //! from earlier kills, including kills during a compaction or during an open.
 //!
 //! The child is this test binary again, run with `--ignored --exact crash_child` and the data
@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use mutestore::{DurableOptions, DurableStore, MuteStore, RoomId};
+use mutestore::{Actor, DurableOptions, DurableStore, Expiry, MuteStore, RoomId};
 
 const CHILD_DIR_ENV: &str = "MUTESTORE_CRASH_CHILD_DIR";
 const CHILD_SEED_ENV: &str = "MUTESTORE_CRASH_CHILD_SEED";
@@ -31,6 +31,9 @@ const ROOMS_PER_WRITER: usize = 6;
 const CHILD_LIFETIME: Duration = Duration::from_secs(20);
 /// Small, so that compactions happen in most cycles and some kills land inside one.
 const COMPACT_AFTER_BYTES: u64 = 8 << 10;
+/// Timed mutes end after 2100-01-01 (plus up to a second), so none lapses during the test and the
+/// model need not know the time; re-muting moves the deadline most of the time.
+const FAR_DEADLINE_MS: u64 = 4_102_444_800_000;
 
 /// A small deterministic generator.
 struct Lcg(u64);
@@ -49,6 +52,7 @@ impl Lcg {
 #[derive(Debug, Clone)]
 enum Op {
     Mute(String, String),
+    MuteUntil(String, String, u64),
     Unmute(String, String),
     ForgetUser(String),
     ForgetRoom(String),
@@ -77,7 +81,8 @@ impl Iterator for Plan {
         let user = format!("w{w}-user{}", self.rng.next(USERS_PER_WRITER as u64));
         let room = format!("w{w}-room{}", self.rng.next(ROOMS_PER_WRITER as u64));
         Some(match self.rng.next(100) {
-            0..45 => Op::Mute(user, room),
+            0..30 => Op::Mute(user, room),
+            30..45 => Op::MuteUntil(user, room, FAR_DEADLINE_MS + self.rng.next(1000)),
             45..85 => Op::Unmute(user, room),
             85..95 => Op::ForgetUser(user),
             _ => Op::ForgetRoom(room),
@@ -85,20 +90,26 @@ impl Iterator for Plan {
     }
 }
 
-/// Users' lists, each in mute order.
-type State = BTreeMap<String, Vec<String>>;
+/// Users' lists, each in mute order, each room with its deadline if timed.
+type State = BTreeMap<String, Vec<(String, Option<u64>)>>;
 
 fn apply(state: &mut State, op: &Op) {
     match op {
-        Op::Mute(user, room) => {
+        Op::Mute(user, room) | Op::MuteUntil(user, room, _) => {
+            let until = match op {
+                Op::MuteUntil(_, _, until) => Some(*until),
+                _ => None,
+            };
             let rooms = state.entry(user.clone()).or_default();
-            if !rooms.contains(room) {
-                rooms.push(room.clone());
+            // A room already muted keeps its place and takes the new deadline.
+            match rooms.iter_mut().find(|(r, _)| r == room) {
+                Some(muted) => muted.1 = until,
+                None => rooms.push((room.clone(), until)),
             }
         }
         Op::Unmute(user, room) => {
             if let Some(rooms) = state.get_mut(user) {
-                rooms.retain(|r| r != room);
+                rooms.retain(|(r, _)| r != room);
             }
         }
         Op::ForgetUser(user) => {
@@ -106,7 +117,7 @@ fn apply(state: &mut State, op: &Op) {
         }
         Op::ForgetRoom(room) => {
             for rooms in state.values_mut() {
-                rooms.retain(|r| r != room);
+                rooms.retain(|(r, _)| r != room);
             }
         }
     }
@@ -140,6 +151,10 @@ async fn async_writer(store: Arc<DurableStore>, seed: u64, writer: usize) {
     for (index, op) in Plan::new(seed, writer).enumerate() {
         let result = match &op {
             Op::Mute(u, r) => store.mute(&id(u), &id(r)).await.map(drop),
+            Op::MuteUntil(u, r, until) => store
+                .mute_with(&id(u), &id(r), Expiry::At(*until), Actor::User)
+                .await
+                .map(drop),
             Op::Unmute(u, r) => store.unmute(&id(u), &id(r)).await.map(drop),
             Op::ForgetUser(u) => store.forget_user(&id(u)).await.map(drop),
             Op::ForgetRoom(r) => store.forget_room(&id::<RoomId>(r)).await.map(drop),
@@ -153,6 +168,9 @@ fn blocking_writer(store: &DurableStore, seed: u64, writer: usize) {
     for (index, op) in Plan::new(seed, writer).enumerate() {
         let result = match &op {
             Op::Mute(u, r) => store.mute_sync(&id(u), &id(r)).map(drop),
+            Op::MuteUntil(u, r, until) => store
+                .mute_with_sync(&id(u), &id(r), Expiry::At(*until), Actor::Admin)
+                .map(drop),
             Op::Unmute(u, r) => store.unmute_sync(&id(u), &id(r)).map(drop),
             Op::ForgetUser(u) => store.forget_user_sync(&id(u)).map(drop),
             Op::ForgetRoom(r) => store.forget_room_sync(&id(r)).map(drop),
@@ -218,7 +236,10 @@ fn state_of(store: &DurableStore) -> [State; WRITERS] {
     store.for_each_user(|user, rooms| {
         states[writer_of(user)].insert(
             user.to_string(),
-            rooms.iter().map(|r| r.to_string()).collect(),
+            rooms
+                .iter_timed()
+                .map(|(r, until)| (r.to_string(), until))
+                .collect(),
         );
     });
     states

@@ -19,10 +19,10 @@ struct TempStore {
 }
 
 async fn temp_store(setup: support::Setup) -> TempStore {
-    let limit = setup.limit;
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = DurableOptions::new()
-        .mute_limit(limit)
+        .mute_limit(setup.limit)
+        .clock(setup.shared_clock())
         .open(dir.path())
         .expect("a fresh directory opens");
     TempStore { store, _dir: dir }
@@ -89,3 +89,5 @@ impl MuteStore for TempStore {
 conformance_suite!(conformance, temp_store);
 model_suite!(model, temp_store);
 stress_suite!(stress, temp_store);
+timed_suite!(timed, temp_store);
+events_suite!(events, temp_store);

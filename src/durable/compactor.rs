@@ -6,6 +6,13 @@
 //! and without asking whether a change racing with the copy is in it. The price is a second copy
 //! of the state in memory while it runs, and about the CPU time of a reopen.
 //!
+//! Timed mutes: the replay makes every change at the time it was first made, and the snapshot
+//! holds the lists as they read at the floor of the boundary after log `through` (see `flusher`),
+//! deadlines included. A mute lapsed by then is left out; that is how lapsed mutes leave the disk.
+//! Leaving it out changes nothing: no change after the boundary is older than the floor, so each
+//! later change to its user would have purged it first, and no read after it can see it. A mute
+//! that lapsed after the floor stays, with its deadline, until the next compaction.
+//!
 //! Once the snapshot is in place, the snapshot and logs it replaces are removed. A crash at any
 //! point leaves either the old snapshot with all its logs, or the new one (and perhaps files it
 //! replaces, which the next open removes).
@@ -19,12 +26,16 @@ use super::journal::CompactionReply;
 use super::log_replay::{TornTailPolicy, replay_log};
 use super::snapshot::{load_snapshot, write_snapshot};
 use super::storage_failure::StorageFailure;
+use crate::clock::ManualClock;
 use crate::memory::MemoryStore;
 
 /// Compact every closed log up to and including generation `through`.
 #[derive(Debug)]
 pub(super) struct CompactionRequest {
     pub(super) through: u64,
+    /// No change logged after log `through` was made before this time (epoch ms): the snapshot
+    /// leaves out the mutes lapsed by then.
+    pub(super) floor_ms: u64,
     /// Callers waiting for the result.
     pub(super) replies: Vec<CompactionReply>,
 }
@@ -46,17 +57,20 @@ impl Compactor {
     /// Runs until the flusher stops sending requests.
     pub(super) fn run(mut self) {
         while let Ok(first) = self.requests.recv() {
-            let mut through = first.through;
+            let (mut through, mut floor_ms) = (first.through, first.floor_ms);
             let mut replies = first.replies;
-            // Requests that queued up meanwhile are served by the same compaction.
+            // Requests that queued up meanwhile are served by the same compaction, which goes to
+            // the newest boundary, with that boundary's floor.
             while let Ok(more) = self.requests.try_recv() {
-                through = through.max(more.through);
+                if more.through >= through {
+                    (through, floor_ms) = (more.through, more.floor_ms);
+                }
                 replies.extend(more.replies);
             }
             let result = if through < self.snapshot_generation {
                 Ok(())
             } else {
-                self.compact(through)
+                self.compact(through, floor_ms)
             };
             if let Err(failure) = &result
                 && !self.stopped()
@@ -73,10 +87,11 @@ impl Compactor {
         self.stop.load(Ordering::Relaxed)
     }
 
-    fn compact(&mut self, through: u64) -> Result<(), StorageFailure> {
+    fn compact(&mut self, through: u64, floor_ms: u64) -> Result<(), StorageFailure> {
         let stopped = || StorageFailure::new("the store closed during a compaction");
         let dir = &self.dir;
-        let memory = MemoryStore::with_mute_limit(usize::MAX);
+        // Its clock stands at the floor: the snapshot holds the lists as they read then.
+        let memory = MemoryStore::for_replay(Arc::new(ManualClock::new(floor_ms)));
         let from = self.snapshot_generation;
         if from > 0 {
             load_snapshot(&dir.snapshot_path(from), from, &memory)

@@ -22,9 +22,13 @@ use super::recovery::recover;
 use super::recovery_report::RecoveryReport;
 use super::storage_failure::StorageFailure;
 use super::user_stripes::UserStripes;
+use crate::clock::SharedClock;
 use crate::error::StoreError;
+use crate::events::{Actor, EventScope, Subscription};
+use crate::expiry::Expiry;
 use crate::ids::{RoomId, UserId};
 use crate::memory::MemoryStore;
+use crate::memory::now::Now;
 use crate::mute_list::{MuteList, MuteOutcome};
 use crate::store::MuteStore;
 
@@ -55,6 +59,36 @@ use crate::store::MuteStore;
 /// Dropping the store writes and syncs what is pending, stops its threads and releases the
 /// directory; [`close`](Self::close) does the same and reports a failure.
 ///
+/// # Timed mutes
+///
+/// Every change is logged with the time it was made at (by the clock of
+/// [`DurableOptions::clock`]), and a timed mute with its deadline; a reopen makes each change
+/// again at its own time, so it sees exactly the lapsed mutes the change first saw, and the lists
+/// come back in the same order (a room muted again after its timed mute lapsed goes to the end;
+/// muted again before, it keeps its place). The open then purges every mute whose deadline passed
+/// while the store was closed, before the store is returned.
+///
+/// A mute lapsing writes nothing: its deadline is already in the log, a lapsed mute is absent to
+/// every read, every later change to its user purges it first (at a later time, which the log
+/// records), the open purges it, and compaction leaves it out of the snapshot. So
+/// [`expire_due`](MuteStore::expire_due) and the store's timer only purge memory (and send the
+/// events), and never wait for the disk.
+///
+/// This holds for a clock that does not step back. If the system clock steps back, a mute that
+/// had lapsed may read as muted again until its deadline comes round once more (as in a
+/// [`MemoryStore`] with that clock), and which of those the reopen gives back can differ from what
+/// the store showed before it closed.
+///
+/// # Events
+///
+/// [`subscribe`](MuteStore::subscribe) delivers the changes of this store as the in-memory store
+/// applies them: an event is sent when its change is applied, before its record is on disk (in
+/// [`Durability::Sync`], before the operation returns). So a subscriber can see a change that a
+/// crash then loses (it had not returned), or, after a storage failure, one that never reaches the
+/// disk. Events are not logged: a reopen sends none for the state it rebuilds, nor for the mutes
+/// it finds lapsed. Expiry events come from the timer (or [`expire_due`](MuteStore::expire_due), or
+/// the next change to the user) at the deadline, by the store's clock.
+///
 /// ```
 /// use mutestore::{DurableStore, MuteStore, RoomId, UserId};
 ///
@@ -76,7 +110,7 @@ use crate::store::MuteStore;
 /// ```
 pub struct DurableStore {
     memory: MemoryStore,
-    stripes: UserStripes,
+    stripes: Arc<UserStripes>,
     journal: Arc<Journal>,
     durability: Durability,
     report: RecoveryReport,
@@ -116,18 +150,25 @@ impl DurableStore {
     pub fn open_with(dir: impl AsRef<Path>, options: DurableOptions) -> Result<Self, OpenError> {
         let started = Instant::now();
         let dir = Arc::new(DataDir::lock(dir.as_ref())?);
-        let recovered = recover(&dir, started)?;
+        let recovered = recover(&dir, Arc::clone(&options.clock), started)?;
         let mut memory = recovered.memory;
         memory.set_mute_limit(options.mute_limit);
+        // Mutes whose deadline passed while the store was closed (or before the end of the log)
+        // leave before anyone can read; nobody subscribes yet, so this sends nothing. Then the
+        // timer takes over, from the earliest deadline left.
+        memory.expire_due_sync();
+        memory.start_expiry();
 
         let journal = Arc::new(Journal::new());
+        let stripes = Arc::new(UserStripes::new());
         let snapshot_bytes = Arc::new(AtomicU64::new(recovered.snapshot_bytes));
         let stop_compaction = Arc::new(AtomicBool::new(false));
         let (requests, received) = mpsc::channel();
-        if let Some(through) = recovered.compact_through {
+        if let Some((through, floor_ms)) = recovered.compact_through {
             // Logs closed before a crash and never compacted: fold them in now.
             let _ = requests.send(CompactionRequest {
                 through,
+                floor_ms,
                 replies: Vec::new(),
             });
         }
@@ -146,6 +187,8 @@ impl DurableStore {
             compact_after_bytes: options.compact_after_bytes,
             snapshot_bytes,
             compactor: requests,
+            stripes: Arc::clone(&stripes),
+            clock: Arc::clone(&options.clock),
         };
         let spawn_failed = |source| OpenError::Io {
             action: "starting a thread for",
@@ -168,7 +211,7 @@ impl DurableStore {
             .map_err(spawn_failed)?;
         Ok(Self {
             memory,
-            stripes: UserStripes::new(),
+            stripes,
             journal,
             durability: options.durability,
             report: recovered.report,
@@ -215,42 +258,69 @@ impl DurableStore {
         self.memory.for_each_user(visit);
     }
 
-    /// Applies a change to one user under the user's stripe and logs it if it changed anything.
-    /// Returns the result and the sequence number to wait for.
+    /// Applies a change to one user under the user's stripe and logs it, with the time it was made
+    /// at, if it changed anything. Returns the result and the sequence number to wait for.
+    ///
+    /// The change reads the clock lazily: under the user's shard lock when it needs the time (the
+    /// user has timed mutes), else right after. The expiry timer purges under the same lock at a
+    /// time it read before taking it, so the time a change is made and logged at is never older
+    /// than a purge that change has seen, and replaying the change at that time sees the same
+    /// lapsed mutes (with a clock that does not step back).
     fn change_user<'a, T>(
         &self,
         user: &UserId,
-        apply: impl FnOnce(&MemoryStore) -> Result<(T, Option<Change<'a>>), StoreError>,
+        apply: impl FnOnce(&MemoryStore, &Now<'_>) -> Result<(T, Option<Change<'a>>), StoreError>,
     ) -> Result<(T, u64), StoreError> {
         let _stripe = self.stripes.lock(user);
         self.journal.check()?;
-        let (result, change) = apply(&self.memory)?;
+        let now = Now::lazy(&**self.memory.clock());
+        let (result, change) = apply(&self.memory, &now)?;
         let sequence = match change {
-            Some(change) => self.journal.append(change),
+            Some(change) => self.journal.append(change, now.get()),
             None => self.journal.last_appended(),
         };
         Ok((result, sequence))
     }
 
-    fn mute_now(&self, user: &UserId, room: &RoomId) -> Result<(MuteOutcome, u64), StoreError> {
-        self.change_user(user, |memory| {
-            let outcome = memory.mute_sync(user, room)?;
-            let change = outcome.changed.then_some(Change::Mute(user, room));
+    fn mute_now(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        expiry: Expiry,
+        actor: Actor,
+    ) -> Result<(MuteOutcome, u64), StoreError> {
+        self.change_user(user, |memory, now| {
+            // The deadline is checked and computed against one reading of the clock. The change
+            // then runs at the time it reads for itself (the same, or a moment later): a mute
+            // that lapses in between is made and lapses at once, here and in a replay alike.
+            let deadline = match expiry {
+                Expiry::Never => None,
+                expiry => expiry.deadline(memory.clock().now_ms())?,
+            };
+            let outcome = memory.mute_at(user, room, deadline, actor.into(), now)?;
+            let change = outcome
+                .changed
+                .then_some(Change::Mute(user, room, deadline));
             Ok((outcome, change))
         })
     }
 
-    fn unmute_now(&self, user: &UserId, room: &RoomId) -> Result<(MuteOutcome, u64), StoreError> {
-        self.change_user(user, |memory| {
-            let outcome = memory.unmute_sync(user, room);
+    fn unmute_now(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        actor: Actor,
+    ) -> Result<(MuteOutcome, u64), StoreError> {
+        self.change_user(user, |memory, now| {
+            let outcome = memory.unmute_at(user, room, actor.into(), now);
             let change = outcome.changed.then_some(Change::Unmute(user, room));
             Ok((outcome, change))
         })
     }
 
     fn forget_user_now(&self, user: &UserId) -> Result<(MuteList, u64), StoreError> {
-        self.change_user(user, |memory| {
-            let rooms = memory.forget_user_sync(user);
+        self.change_user(user, |memory, now| {
+            let rooms = memory.forget_user_at(user, now);
             let change = (!rooms.is_empty()).then_some(Change::ForgetUser(user));
             Ok((rooms, change))
         })
@@ -259,9 +329,13 @@ impl DurableStore {
     fn forget_room_now(&self, room: &RoomId) -> Result<(usize, u64), StoreError> {
         let _all = self.stripes.lock_all();
         self.journal.check()?;
-        let count = self.memory.forget_room_sync(room);
+        // Read once, at the first user with timed mutes: a shard visited later may have been
+        // purged at a later time meanwhile, which only removes mutes that every later change to
+        // their users (made after this one) would have purged anyway.
+        let now = Now::lazy(&**self.memory.clock());
+        let count = self.memory.forget_room_at(room, &now);
         let sequence = if count > 0 {
-            self.journal.append(Change::ForgetRoom(room))
+            self.journal.append(Change::ForgetRoom(room), now.get())
         } else {
             self.journal.last_appended()
         };
@@ -284,22 +358,69 @@ impl DurableStore {
         Ok(result)
     }
 
-    /// Mutes `room` for `user`; see [`MuteStore::mute`]. Blocks the calling thread until the
-    /// change is durable (in [`Durability::Sync`]).
+    /// Mutes `room` for `user` until unmuted, as the user; see [`MuteStore::mute`]. Blocks the
+    /// calling thread until the change is durable (in [`Durability::Sync`]).
     ///
     /// # Errors
     /// [`StoreError::MuteLimitExceeded`] as [`MuteStore::mute`]; [`StoreError::Backend`] when the
     /// log cannot be written.
     pub fn mute_sync(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
-        self.settle_blocking(self.mute_now(user, room)?)
+        self.mute_with_sync(user, room, Expiry::Never, Actor::User)
     }
 
-    /// Unmutes `room` for `user`; see [`MuteStore::unmute`]. Blocks as [`mute_sync`](Self::mute_sync).
+    /// Mutes `room` for `user` until `expiry`, on behalf of `actor`; see [`MuteStore::mute_with`].
+    /// Blocks as [`mute_sync`](Self::mute_sync).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidExpiry`] or [`StoreError::MuteLimitExceeded`] as
+    /// [`MuteStore::mute_with`] (a refused mute writes nothing); [`StoreError::Backend`] when the
+    /// log cannot be written.
+    pub fn mute_with_sync(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        expiry: Expiry,
+        actor: Actor,
+    ) -> Result<MuteOutcome, StoreError> {
+        self.settle_blocking(self.mute_now(user, room, expiry, actor)?)
+    }
+
+    /// Unmutes `room` for `user`, as the user; see [`MuteStore::unmute`]. Blocks as
+    /// [`mute_sync`](Self::mute_sync).
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the log cannot be written.
     pub fn unmute_sync(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
-        self.settle_blocking(self.unmute_now(user, room)?)
+        self.unmute_by_sync(user, room, Actor::User)
+    }
+
+    /// Unmutes `room` for `user` on behalf of `actor`; see [`MuteStore::unmute_by`]. The actor
+    /// only names the cause of the change's event; it is not logged. Blocks as
+    /// [`mute_sync`](Self::mute_sync).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the log cannot be written.
+    pub fn unmute_by_sync(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        actor: Actor,
+    ) -> Result<MuteOutcome, StoreError> {
+        self.settle_blocking(self.unmute_now(user, room, actor)?)
+    }
+
+    /// Purges every timed mute whose deadline has passed by the store's clock, sending an
+    /// [`Expiry`](crate::ChangeCause::Expiry) event for each; see [`MuteStore::expire_due`]. The
+    /// store's timer does this on its own at each deadline. Writes nothing to the log (see
+    /// [`DurableStore`] on timed mutes) and never blocks on the disk.
+    pub fn expire_due_sync(&self) -> usize {
+        self.memory.expire_due_sync()
+    }
+
+    /// The clock deadlines are read against ([`DurableOptions::clock`]).
+    #[must_use]
+    pub fn clock(&self) -> &SharedClock {
+        self.memory.clock()
     }
 
     /// Removes `room` from every user's set; see [`MuteStore::forget_room`]. Other changes wait
@@ -413,12 +534,23 @@ impl Drop for DurableStore {
 }
 
 impl MuteStore for DurableStore {
-    async fn mute(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
-        self.settle(self.mute_now(user, room)?).await
+    async fn mute_with(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        expiry: Expiry,
+        actor: Actor,
+    ) -> Result<MuteOutcome, StoreError> {
+        self.settle(self.mute_now(user, room, expiry, actor)?).await
     }
 
-    async fn unmute(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
-        self.settle(self.unmute_now(user, room)?).await
+    async fn unmute_by(
+        &self,
+        user: &UserId,
+        room: &RoomId,
+        actor: Actor,
+    ) -> Result<MuteOutcome, StoreError> {
+        self.settle(self.unmute_now(user, room, actor)?).await
     }
 
     fn muted_rooms(
@@ -452,34 +584,11 @@ impl MuteStore for DurableStore {
         self.settle(self.forget_user_now(user)?).await
     }
 
-    // PLACEHOLDER until the log records deadlines and times (branch work, not for main).
-    async fn mute_with(
-        &self,
-        user: &UserId,
-        room: &RoomId,
-        expiry: crate::Expiry,
-        _actor: crate::Actor,
-    ) -> Result<MuteOutcome, StoreError> {
-        if expiry != crate::Expiry::Never {
-            return Err(StoreError::backend("timed mutes are not implemented yet"));
-        }
-        self.settle(self.mute_now(user, room)?).await
+    fn expire_due(&self) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        std::future::ready(Ok(self.memory.expire_due_sync()))
     }
 
-    async fn unmute_by(
-        &self,
-        user: &UserId,
-        room: &RoomId,
-        _actor: crate::Actor,
-    ) -> Result<MuteOutcome, StoreError> {
-        self.settle(self.unmute_now(user, room)?).await
-    }
-
-    async fn expire_due(&self) -> Result<usize, StoreError> {
-        Ok(self.memory.expire_due_sync())
-    }
-
-    fn subscribe(&self, scope: crate::EventScope) -> Result<crate::Subscription, StoreError> {
+    fn subscribe(&self, scope: EventScope) -> Result<Subscription, StoreError> {
         Ok(self.memory.subscribe(scope))
     }
 

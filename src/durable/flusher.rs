@@ -5,6 +5,9 @@
 //! passed) and releases the writers waiting for them. When the log has grown past the compaction
 //! threshold it closes it, starts the next one and asks the compactor to fold the closed logs into
 //! a snapshot.
+//!
+//! The boundary between two logs is taken with every user's stripe held (see [`Flusher::rotate`]),
+//! which gives the compactor a time no later change can be older than.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +22,8 @@ use super::journal::{CompactionReply, Journal, Work};
 use super::log_writer::LogWriter;
 use super::pending_frames::PendingFrames;
 use super::storage_failure::StorageFailure;
+use super::user_stripes::UserStripes;
+use crate::clock::SharedClock;
 
 /// The flusher's state; [`Flusher::run`] is the thread's body.
 #[derive(Debug)]
@@ -32,6 +37,10 @@ pub(super) struct Flusher {
     /// The size of the newest snapshot, kept up to date by the compactor.
     pub(super) snapshot_bytes: Arc<AtomicU64>,
     pub(super) compactor: Sender<CompactionRequest>,
+    /// The writers' stripes, held while the boundary between two logs is taken.
+    pub(super) stripes: Arc<UserStripes>,
+    /// The store's clock.
+    pub(super) clock: SharedClock,
 }
 
 /// How far the records have got.
@@ -125,6 +134,21 @@ impl Flusher {
         replies: &mut Vec<CompactionReply>,
         progress: &mut Progress,
     ) -> Result<(), StorageFailure> {
+        // The boundary. A change reads its time and appends its record under its user's stripe,
+        // so with every stripe held no change is in between: each one already appended goes to
+        // the closed log, and each one after reads its time after `floor_ms`. So no change after
+        // the boundary is older than `floor_ms` (unless the clock steps back), and the compactor
+        // may drop from the snapshot every mute lapsed by then: each later change to its user
+        // would have purged it first.
+        let (mut last_frames, last_sequence, floor_ms) = {
+            let _all = self.stripes.lock_all();
+            let (frames, last_sequence) = self.journal.take_boundary();
+            (frames, last_sequence, self.clock.now_ms())
+        };
+        if !last_frames.is_empty() {
+            self.log.append(&mut last_frames)?;
+            progress.written = last_sequence;
+        }
         // Sealing syncs: a log is complete on disk before the next one exists, so only the newest
         // log can ever end in a torn write.
         self.log.seal()?;
@@ -133,6 +157,7 @@ impl Flusher {
         let closed = std::mem::replace(&mut self.log, next);
         let request = CompactionRequest {
             through: closed.generation(),
+            floor_ms,
             replies: std::mem::take(replies),
         };
         if let Err(unsent) = self.compactor.send(request) {

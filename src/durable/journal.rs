@@ -5,6 +5,11 @@
 //! on a number up to that one is released. Writers that arrive while a sync is under way join the
 //! next batch, so concurrent writers share syncs (group commit) with no timer and no tuning.
 //!
+//! Each change is appended with the time it was made at; the journal writes a time record before
+//! it whenever that time differs from the last one written to the current log (see `record`).
+//! [`Journal::take_boundary`] marks where the current log ends, so the next change starts the next
+//! log with a time record of its own.
+//!
 //! Waiting comes in two forms: [`Journal::wait_blocking`] parks the calling thread, and
 //! [`Journal::wait`] returns a future that registers its waker, so an async caller never holds a
 //! runtime thread while the disk works.
@@ -19,7 +24,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::durable_wait::DurableWait;
 use super::pending_frames::PendingFrames;
-use super::record::Change;
+use super::record::{self, Change};
 use super::storage_failure::StorageFailure;
 
 /// Where the result of a requested compaction is sent.
@@ -47,6 +52,8 @@ pub(super) struct Journal {
 #[derive(Debug, Default)]
 struct JournalState {
     frames: PendingFrames,
+    /// The time of the last change appended for the current log; `None` at the start of a log.
+    last_time: Option<u64>,
     flush_wanted: bool,
     compactions: Vec<CompactionReply>,
     shutting_down: bool,
@@ -89,12 +96,21 @@ impl Journal {
         }
     }
 
-    /// Appends `change` and returns its sequence number. The caller holds the lock that orders
-    /// changes to the user, so the log order matches the order the changes were made in memory.
-    pub(super) fn append(&self, change: Change<'_>) -> u64 {
+    /// Appends `change`, made at `time_ms`, and returns its sequence number. The caller holds the
+    /// lock that orders changes to the user, so the log order matches the order the changes were
+    /// made in memory.
+    pub(super) fn append(&self, change: Change<'_>, time_ms: u64) -> u64 {
         let sequence = {
             let mut state = self.state.lock();
-            state.frames.push_record(|out| change.encode(out));
+            let new_time = state.last_time != Some(time_ms);
+            state.last_time = Some(time_ms);
+            // One push, so that the time and its change share a frame.
+            state.frames.push_record(|out| {
+                if new_time {
+                    record::encode_time(out, time_ms);
+                }
+                change.encode(out);
+            });
             // Only ever changed under `state`'s lock, so this is a plain increment.
             let sequence = self.appended.load(Ordering::Relaxed) + 1;
             self.appended.store(sequence, Ordering::Release);
@@ -221,6 +237,16 @@ impl Journal {
         }
     }
 
+    /// For the flusher, closing the log: takes every record appended so far (to be written to the
+    /// log being closed) and returns them with the sequence number of the last. What is appended
+    /// from now on goes to the next log, which starts with a time record.
+    pub(super) fn take_boundary(&self) -> (PendingFrames, u64) {
+        let mut state = self.state.lock();
+        state.last_time = None;
+        let frames = std::mem::take(&mut state.frames);
+        (frames, self.appended.load(Ordering::Acquire))
+    }
+
     /// For the flusher: records up to `sequence` are on disk.
     pub(super) fn publish_durable(&self, sequence: u64) {
         self.durable.store(sequence, Ordering::Release);
@@ -253,5 +279,70 @@ impl Journal {
         for waker in woken {
             waker.wake();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::frame::{FILE_HEADER_LEN, FileKind, FrameReader, file_header};
+    use super::super::record::LogRecord;
+    use super::super::wire::WireReader;
+    use super::*;
+    use crate::ids::{RoomId, UserId};
+
+    /// The records of `frames`, as a log holding them reads back.
+    fn records(frames: &mut PendingFrames) -> Vec<LogRecord> {
+        let mut file = file_header(FileKind::Log, 0).to_vec();
+        file.extend_from_slice(frames.seal_at(FILE_HEADER_LEN as u64));
+        let mut reader = FrameReader::new(&file);
+        let mut read = Vec::new();
+        while let Some(frame) = reader.next_frame().unwrap() {
+            let mut payload = WireReader::new(frame.payload);
+            while !payload.is_empty() {
+                read.push(LogRecord::decode(&mut payload).unwrap());
+            }
+        }
+        read
+    }
+
+    #[test]
+    fn a_time_record_comes_when_the_time_changes_and_at_each_new_log() {
+        let journal = Journal::new();
+        let (u, r) = (UserId::new("u").unwrap(), RoomId::new("r").unwrap());
+        let mute = || LogRecord::Mute(u.clone(), r.clone(), None);
+        let unmute = || LogRecord::Unmute(u.clone(), r.clone());
+        assert_eq!(journal.append(Change::Mute(&u, &r, None), 5), 1);
+        journal.append(Change::Unmute(&u, &r), 5);
+        journal.append(Change::Mute(&u, &r, None), 7);
+        journal.append(Change::Unmute(&u, &r), 6);
+        let mut work = journal.take_work(PendingFrames::default(), None);
+        assert_eq!(work.last_sequence, 4);
+        assert_eq!(
+            records(&mut work.frames),
+            [
+                LogRecord::Time(5),
+                mute(),
+                unmute(),
+                LogRecord::Time(7),
+                mute(),
+                LogRecord::Time(6),
+                unmute(),
+            ]
+        );
+        // The same log goes on: no time record for the same time.
+        journal.append(Change::Mute(&u, &r, Some(9)), 6);
+        let (mut frames, last) = journal.take_boundary();
+        assert_eq!(last, 5);
+        assert_eq!(
+            records(&mut frames),
+            [LogRecord::Mute(u.clone(), r.clone(), Some(9))]
+        );
+        // The next log starts with the time, even an unchanged one.
+        journal.append(Change::ForgetUser(&u), 6);
+        let mut work = journal.take_work(PendingFrames::default(), None);
+        assert_eq!(
+            records(&mut work.frames),
+            [LogRecord::Time(6), LogRecord::ForgetUser(u.clone())]
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! Replaying a log: every record, in order, applied again to a memory store.
+//! Replaying a log: every record, in order, applied again to a memory store at the time it was
+//! first made (the time of the last time record before it in the log; 0 before the first).
 
 use std::path::Path;
 
@@ -21,8 +22,10 @@ pub(super) enum TornTailPolicy {
 /// What a replay found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct LogReplay {
-    /// Records applied.
+    /// Changes applied (time records are not counted).
     pub(super) records: u64,
+    /// The earliest time a change of this log was made at (`None`: no change).
+    pub(super) earliest_ms: Option<u64>,
     /// Where the data ends: the offset the next frame is written at.
     pub(super) end: u64,
     /// A torn write found at `end`, with its reason and how many bytes it spans to the last
@@ -30,7 +33,8 @@ pub(super) struct LogReplay {
     pub(super) torn: Option<(&'static str, u64)>,
 }
 
-/// Replays log `generation` at `path` into `memory`, which must have no mute limit.
+/// Replays log `generation` at `path` into `memory`, which must have no mute limit and no purge
+/// at deadlines ([`MemoryStore::for_replay`]).
 pub(super) fn replay_log(
     path: &Path,
     generation: u64,
@@ -47,6 +51,8 @@ pub(super) fn replay_log(
         .map_err(|e| damaged(e.offset, e.reason.to_string()))?;
     let mut reader = FrameReader::new(&bytes);
     let mut records = 0;
+    let mut earliest_ms: Option<u64> = None;
+    let mut time_ms = 0;
     loop {
         match reader.next_frame() {
             Ok(Some(frame)) => {
@@ -55,13 +61,19 @@ pub(super) fn replay_log(
                     let record = LogRecord::decode(&mut payload).map_err(|e| {
                         damaged(frame.offset, format!("a record is unreadable: {e}"))
                     })?;
-                    record.apply(memory);
+                    if let LogRecord::Time(time) = record {
+                        time_ms = time;
+                        continue;
+                    }
+                    record.apply(memory, time_ms);
                     records += 1;
+                    earliest_ms = Some(earliest_ms.map_or(time_ms, |e| e.min(time_ms)));
                 }
             }
             Ok(None) => {
                 return Ok(LogReplay {
                     records,
+                    earliest_ms,
                     end: reader.end(),
                     torn: None,
                 });
@@ -70,6 +82,7 @@ pub(super) fn replay_log(
                 let last_data = bytes.iter().rposition(|&b| b != 0).map_or(0, |at| at + 1);
                 return Ok(LogReplay {
                     records,
+                    earliest_ms,
                     end: e.offset,
                     torn: Some((e.reason, (last_data as u64).saturating_sub(e.offset))),
                 });

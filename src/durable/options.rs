@@ -1,16 +1,18 @@
 //! [`DurableOptions`]: how a [`DurableStore`] is opened.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::durability::Durability;
 use super::durable_store::DurableStore;
 use super::open_error::OpenError;
+use crate::clock::{SharedClock, SystemClock};
 use crate::memory::DEFAULT_MUTE_LIMIT;
 
 /// The default for [`DurableOptions::compact_after_bytes`]: 32 MiB.
 pub const DEFAULT_COMPACT_AFTER_BYTES: u64 = 32 << 20;
 
-/// How to open a [`DurableStore`]: durability, per-user limit, and when to compact.
+/// How to open a [`DurableStore`]: durability, per-user limit, when to compact, and the clock.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -22,12 +24,27 @@ pub const DEFAULT_COMPACT_AFTER_BYTES: u64 = 32 << 20;
 ///     .open("./data")?;
 /// # Ok::<(), mutestore::OpenError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Two options are equal when they have equal settings and share the same clock (the same
+/// [`SharedClock`] allocation).
+#[derive(Debug, Clone)]
 pub struct DurableOptions {
     pub(super) durability: Durability,
     pub(super) mute_limit: usize,
     pub(super) compact_after_bytes: u64,
+    pub(super) clock: SharedClock,
 }
+
+impl PartialEq for DurableOptions {
+    fn eq(&self, other: &Self) -> bool {
+        self.durability == other.durability
+            && self.mute_limit == other.mute_limit
+            && self.compact_after_bytes == other.compact_after_bytes
+            && Arc::ptr_eq(&self.clock, &other.clock)
+    }
+}
+
+impl Eq for DurableOptions {}
 
 impl Default for DurableOptions {
     fn default() -> Self {
@@ -36,13 +53,15 @@ impl Default for DurableOptions {
 }
 
 impl DurableOptions {
-    /// [`Durability::Sync`], [`DEFAULT_MUTE_LIMIT`], [`DEFAULT_COMPACT_AFTER_BYTES`].
+    /// [`Durability::Sync`], [`DEFAULT_MUTE_LIMIT`], [`DEFAULT_COMPACT_AFTER_BYTES`], the
+    /// [`SystemClock`].
     #[must_use]
     pub fn new() -> Self {
         Self {
             durability: Durability::Sync,
             mute_limit: DEFAULT_MUTE_LIMIT,
             compact_after_bytes: DEFAULT_COMPACT_AFTER_BYTES,
+            clock: Arc::new(SystemClock),
         }
     }
 
@@ -67,6 +86,16 @@ impl DurableOptions {
     #[must_use]
     pub fn compact_after_bytes(mut self, bytes: u64) -> Self {
         self.compact_after_bytes = bytes;
+        self
+    }
+
+    /// The clock deadlines are read against (a [`ManualClock`](crate::ManualClock) in tests). Every
+    /// change is logged with the time this clock gave it, and replayed at that time when the store
+    /// is opened again; mutes whose deadline passed while the store was closed are purged by the
+    /// open. Use a clock that does not step back between runs: see [`DurableStore`] on clocks.
+    #[must_use]
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
         self
     }
 

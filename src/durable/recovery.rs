@@ -1,5 +1,8 @@
-//! Opening a data directory: read the newest snapshot, replay the logs after it, cut off a torn
-//! write at the end of the newest, and remove what a finished compaction left behind.
+//! Opening a data directory: read the newest snapshot, replay the logs after it (each change at
+//! the time it was first made), cut off a torn write at the end of the newest, and remove what a
+//! finished compaction left behind. The store is rebuilt with its purge at deadlines off, so that
+//! today's clock does not disturb the replay; the open purges what has lapsed and starts the purge
+//! once it is done.
 
 use std::fs::OpenOptions;
 use std::time::Instant;
@@ -11,12 +14,13 @@ use super::log_writer::LogWriter;
 use super::open_error::OpenError;
 use super::recovery_report::{RecoveryReport, TornTail};
 use super::snapshot::load_snapshot;
+use crate::clock::SharedClock;
 use crate::memory::MemoryStore;
 
 /// The state found in a data directory, ready to be written after.
 #[derive(Debug)]
 pub(super) struct Recovered {
-    /// Every user's list, loaded without a limit.
+    /// Every user's list, loaded without a limit, with the purge at deadlines not yet started.
     pub(super) memory: MemoryStore,
     /// The newest log, open after its data.
     pub(super) log: LogWriter,
@@ -24,13 +28,18 @@ pub(super) struct Recovered {
     pub(super) snapshot_generation: u64,
     /// The snapshot's size.
     pub(super) snapshot_bytes: u64,
-    /// The newest log already closed but not yet in a snapshot (after a crash during compaction).
-    pub(super) compact_through: Option<u64>,
+    /// The newest log already closed but not yet in a snapshot (after a crash during compaction),
+    /// with the time no change after it is older than (see `compactor`).
+    pub(super) compact_through: Option<(u64, u64)>,
     pub(super) report: RecoveryReport,
 }
 
-/// Reads the state of the locked directory `dir`.
-pub(super) fn recover(dir: &DataDir, started: Instant) -> Result<Recovered, OpenError> {
+/// Reads the state of the locked directory `dir` into a store that reads `clock`.
+pub(super) fn recover(
+    dir: &DataDir,
+    clock: SharedClock,
+    started: Instant,
+) -> Result<Recovered, OpenError> {
     let listing = dir.list()?;
     let snapshot_generation = listing.snapshots.last().copied().unwrap_or(0);
     let logs: Vec<u64> = listing
@@ -50,7 +59,7 @@ pub(super) fn recover(dir: &DataDir, started: Instant) -> Result<Recovered, Open
         return Err(incomplete(dir, snapshot_generation, None));
     }
 
-    let memory = MemoryStore::with_mute_limit(usize::MAX);
+    let memory = MemoryStore::for_replay(clock);
     let mut report = RecoveryReport::default();
     let mut snapshot_bytes = 0;
     if snapshot_generation > 0 {
@@ -65,6 +74,7 @@ pub(super) fn recover(dir: &DataDir, started: Instant) -> Result<Recovered, Open
     }
 
     let mut log = None;
+    let mut newest_earliest_ms = None;
     for (n, &generation) in logs.iter().enumerate() {
         let newest = n + 1 == logs.len();
         let path = dir.log_path(generation);
@@ -101,6 +111,7 @@ pub(super) fn recover(dir: &DataDir, started: Instant) -> Result<Recovered, Open
         }
         if newest {
             log = Some(LogWriter::reopen(&path, generation, replay.end)?);
+            newest_earliest_ms = replay.earliest_ms;
         }
     }
     let log = match log {
@@ -123,10 +134,15 @@ pub(super) fn recover(dir: &DataDir, started: Instant) -> Result<Recovered, Open
         dir.remove(&dir.log_path(generation))?;
     }
 
+    // Every change after the closed logs is in the newest log or is yet to be made, after now.
+    let floor_ms = memory
+        .clock()
+        .now_ms()
+        .min(newest_earliest_ms.unwrap_or(u64::MAX));
     report.elapsed = started.elapsed();
     Ok(Recovered {
         memory,
-        compact_through: (logs.len() > 1).then(|| log.generation() - 1),
+        compact_through: (logs.len() > 1).then(|| (log.generation() - 1, floor_ms)),
         log,
         snapshot_generation,
         snapshot_bytes,

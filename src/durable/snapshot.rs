@@ -4,9 +4,23 @@
 //! After the file header, frames of about 256 KiB each hold whole users:
 //!
 //! ```text
-//! 0x01 (user, room count, rooms in mute order)*     users
-//! 0x02 users: u64 LE, rooms: u64 LE                 the end, with the totals
+//! 0x03 (user, room count << 1 | timed, rooms in mute order)*     users
+//! 0x02 users: u64 LE, rooms: u64 LE                             the end, with the totals
 //! ```
+//!
+//! The second field of a user is a LEB128 varint: the number of rooms shifted left by one, with
+//! the low bit set when the user has a timed mute. Each room of such a user is followed by its
+//! deadline in epoch milliseconds as a LEB128 varint, 0 for a mute without one; the rooms of a user
+//! without timed mutes are the ids alone. A user without deadlines costs what it did before
+//! deadlines existed (a count under 64 still takes one byte).
+//!
+//! Frames of kind `0x01`, written before deadlines existed, still load: the same but with the plain
+//! room count and no deadlines.
+//!
+//! The lists are written as they read at one time (the compactor's floor): a mute lapsed by then
+//! is not in them, and every deadline in the file is later than that time. Loading makes the mutes
+//! again in order with their deadlines and purges nothing (the open purges what has lapsed since,
+//! once the logs are replayed too).
 //!
 //! A snapshot is written to a temporary file, synced and renamed into place, so a snapshot that
 //! exists is complete; one that reads otherwise is damaged. Loading checks every frame first, then
@@ -23,12 +37,18 @@ use super::file_error::{FileError, OnFile};
 use super::frame::{self, FileKind, Frame, FrameReader};
 use super::open_error::OpenError;
 use super::wire::{self, WireError, WireReader};
+use crate::events::ChangeCause;
+use crate::expiry::MAX_DEADLINE_MS;
 use crate::ids::UserId;
 use crate::memory::MemoryStore;
+use crate::memory::now::Now;
 use crate::mute_list::MuteList;
 
-const USERS: u8 = 0x01;
+/// Users without deadlines: the format before deadlines existed, still read.
+const PLAIN_USERS: u8 = 0x01;
 const END: u8 = 0x02;
+/// Users, timed mutes with their deadlines.
+const USERS: u8 = 0x03;
 /// Payload size after which a frame of users is closed.
 const CHUNK_PAYLOAD: usize = 256 << 10;
 const MAX_LOAD_THREADS: usize = 4;
@@ -106,9 +126,20 @@ impl SnapshotWriter {
             self.chunk.push(USERS);
         }
         wire::put_id(&mut self.chunk, user);
-        wire::put_count(&mut self.chunk, rooms.len() as u64);
-        for room in rooms {
-            wire::put_id(&mut self.chunk, room);
+        let timed = rooms.has_deadlines();
+        wire::put_count(
+            &mut self.chunk,
+            (rooms.len() as u64) << 1 | u64::from(timed),
+        );
+        if timed {
+            for (room, until) in rooms.iter_timed() {
+                wire::put_id(&mut self.chunk, room);
+                wire::put_count(&mut self.chunk, until.unwrap_or(0));
+            }
+        } else {
+            for room in rooms {
+                wire::put_id(&mut self.chunk, room);
+            }
         }
         self.totals.users += 1;
         self.totals.rooms += rooms.len() as u64;
@@ -147,7 +178,8 @@ impl SnapshotWriter {
     }
 }
 
-/// Loads snapshot `generation` at `path` into `memory`, which must have no mute limit.
+/// Loads snapshot `generation` at `path` into `memory`, which must have no mute limit and no purge
+/// at deadlines ([`MemoryStore::for_replay`]).
 pub(super) fn load_snapshot(
     path: &Path,
     generation: u64,
@@ -174,7 +206,7 @@ pub(super) fn load_snapshot(
             return Err(damaged(frame.offset, "data follows the end frame".into()));
         }
         match frame.payload.first() {
-            Some(&USERS) => chunks.push(frame),
+            Some(&(USERS | PLAIN_USERS)) => chunks.push(frame),
             Some(&END) => end = Some(frame),
             _ => return Err(damaged(frame.offset, "a frame of unknown kind".into())),
         }
@@ -195,7 +227,8 @@ pub(super) fn load_snapshot(
         let (mut users, mut rooms) = (0, 0);
         while let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
             let (chunk_users, chunk_rooms) =
-                load_chunk(&chunk.payload[1..], memory).map_err(|e| (chunk.offset, e))?;
+                load_chunk(&chunk.payload[1..], chunk.payload[0] == USERS, memory)
+                    .map_err(|e| (chunk.offset, e))?;
             users += chunk_users;
             rooms += chunk_rooms;
         }
@@ -237,17 +270,34 @@ pub(super) fn load_snapshot(
     })
 }
 
-/// Loads one frame of users; returns how many users and rooms it held.
-fn load_chunk(payload: &[u8], memory: &MemoryStore) -> Result<(u64, u64), WireError> {
+/// Loads one frame of users (of kind [`USERS`] when `timed`, else [`PLAIN_USERS`]); returns how
+/// many users and rooms it held.
+fn load_chunk(payload: &[u8], timed: bool, memory: &MemoryStore) -> Result<(u64, u64), WireError> {
     let mut reader = WireReader::new(payload);
     let (mut users, mut rooms) = (0, 0);
+    // Nothing lapses while the lists are rebuilt: every deadline is after 0.
+    let now = Now::fixed(0);
     while !reader.is_empty() {
         let user = reader.user()?;
-        let count = reader.count()?;
+        let head = reader.count()?;
+        let (count, with_deadlines) = if timed {
+            (head >> 1, head & 1 == 1)
+        } else {
+            (head, false)
+        };
         for _ in 0..count {
             let room = reader.room()?;
+            let until = if with_deadlines {
+                match reader.count()? {
+                    0 => None,
+                    until if until <= MAX_DEADLINE_MS => Some(until),
+                    until => return Err(WireError::DeadlineOutOfRange(until)),
+                }
+            } else {
+                None
+            };
             // The store has no limit while it loads, so the mute cannot be refused.
-            let _ = memory.mute_sync(&user, &room);
+            let _ = memory.mute_at(&user, &room, until, ChangeCause::User, &now);
         }
         users += 1;
         rooms += count;

@@ -40,6 +40,9 @@ pub(super) enum WireError {
     /// A tag byte names nothing this version writes.
     #[error("unknown tag {0:#04x}")]
     UnknownTag(u8),
+    /// A mute's deadline is 0 or after the latest a store accepts.
+    #[error("a deadline ({0} ms since the epoch) is out of range")]
+    DeadlineOutOfRange(u64),
 }
 
 /// Reads values one after the other from a frame's payload.

@@ -38,8 +38,8 @@ pub enum RecvError {
     Closed,
 }
 
-/// A live feed of [`ChangeEvent`]s from one store, from [`MuteStore::subscribe`]
-/// (crate::MuteStore::subscribe).
+/// A live feed of [`ChangeEvent`]s from one store, from
+/// [`MuteStore::subscribe`](crate::MuteStore::subscribe).
 ///
 /// Events are queued as changes happen and taken with [`recv`](Self::recv) (async),
 /// [`recv_timeout`](Self::recv_timeout) (blocking) or [`try_recv`](Self::try_recv). A subscriber
