@@ -602,7 +602,7 @@ async fn a_lost_expiry_index_entry_only_delays_the_purge(deployment: Deployment)
     assert!(store.muted_rooms(&alice).await.unwrap().is_empty());
     assert!(
         store
-            .muted_among(&room("t"), &[alice.clone()])
+            .muted_among(&room("t"), std::slice::from_ref(&alice))
             .await
             .unwrap()
             .is_empty()

@@ -262,10 +262,6 @@ impl MemoryStore {
         self.core.hub.subscribe(scope)
     }
 
-    pub(crate) fn hub(&self) -> &ChangeHub {
-        &self.core.hub
-    }
-
     /// Mutes `room` for `user` until unmuted, as the user; see [`MuteStore::mute`].
     ///
     /// # Errors

@@ -227,7 +227,7 @@ pub async fn forget_sends_forget_events(factory: &impl StoreFactory) {
         next(&mut feed).await;
     }
     assert_eq!(store.forget_room(&room("x")).await.unwrap(), 2);
-    let mut forgotten = vec![next(&mut feed).await, next(&mut feed).await];
+    let mut forgotten = [next(&mut feed).await, next(&mut feed).await];
     forgotten.sort_by(|a, b| a.user.cmp(&b.user));
     for (event, who) in forgotten.iter().zip([&alice, &bob]) {
         assert_eq!(
