@@ -119,10 +119,12 @@ pub use store::{BoxFuture, DynMuteStore, MuteStore, SharedMuteStore};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use http::{
-    API_KEY_HEADER, ApiRequest, ApiResponse, Authenticator, CLIENT_KEY_HEADER, Directory,
-    ErrorCode, HostError, JSON_CONTENT_TYPE, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADER_COUNT,
-    MuteApi, OPENAPI_JSON, Operation, Profile, SeedAuthenticator, SeedData, SeedDirectory,
-    SeedError, SeedUser, TOKEN_HEADER, UserProfile,
+    API_KEY_HEADER, ApiReply, ApiRequest, ApiResponse, Authenticator, CLIENT_KEY_HEADER,
+    DEFAULT_KEEP_ALIVE_INTERVAL, Directory, EVENT_STREAM_CONTENT_TYPE, ErrorCode, EventStream,
+    HostError, JSON_CONTENT_TYPE, KEEP_ALIVE_FRAME, MAX_BODY_BYTES, MAX_HEADER_BYTES,
+    MAX_HEADER_COUNT, MuteApi, OPENAPI_JSON, Operation, Profile, RECONNECT_DELAY_MS,
+    SeedAuthenticator, SeedData, SeedDirectory, SeedError, SeedUser, StreamShutdown, TOKEN_HEADER,
+    UserProfile,
 };
 
 #[cfg(feature = "axum")]
