@@ -396,8 +396,11 @@ async fn the_first_failed_check_answers() {
     }
 }
 
+/// A user's muted rooms, each with its deadline if timed.
+type TimedRooms = Vec<(String, Option<u64>)>;
+
 /// Every user's muted rooms with their deadlines, sorted by user.
-fn timed_snapshot(store: &MemoryStore) -> Vec<(String, Vec<(String, Option<u64>)>)> {
+fn timed_snapshot(store: &MemoryStore) -> Vec<(String, TimedRooms)> {
     let mut users = Vec::new();
     store.for_each_user(|user, rooms| {
         users.push((
