@@ -112,14 +112,18 @@
 //! # HTTP (features `http` and `axum`)
 //!
 //! The feature `http` adds the IMKIT-compatible endpoints (`GET /me`, `POST|DELETE /me/mute/:room`,
-//! `POST|DELETE /admin/clients/:uid/mute/:room`, `GET /openapi.json`) as a framework-agnostic
-//! adapter: `MuteApi::handle` takes an `ApiRequest` (method, raw path, headers, body length) and
-//! returns an `ApiResponse` (status, headers, JSON body). It reaches storage only through a
-//! [`MuteStore`] and the host only through two traits: `Authenticator` (client keys, tokens, admin
-//! API keys) and `Directory` (rooms, users, profiles). `SeedData` with `SeedAuthenticator` and
-//! `SeedDirectory` is a ready in-memory host. The feature `axum` adds `MuteApi::into_router`, a
-//! `Router` with CORS (`CorsPolicy`) and request tracing, to merge into a host's app; the example
-//! server (`cargo run --release --example server`) runs it.
+//! `POST|DELETE /admin/clients/:uid/mute/:room`, `GET /openapi.json`) and `GET /me/events` (the
+//! caller's changes as server-sent events) as a framework-agnostic adapter: `MuteApi::serve` takes
+//! an `ApiRequest` (method, raw path, headers, body) and returns an `ApiReply`, an `ApiResponse`
+//! (status, headers, JSON body) or an `EventStream`; `MuteApi::handle` returns an `ApiResponse`
+//! alone, for servers that cannot stream. A mute's optional body, `{"durationMS": N}` or
+//! `{"untilMS": epoch-ms}`, makes it a timed mute, and user objects list the ends in `muteUntil`.
+//! The adapter reaches storage only through a [`MuteStore`] and the host only through two traits:
+//! `Authenticator` (client keys, tokens, admin API keys) and `Directory` (rooms, users, profiles).
+//! `SeedData` with `SeedAuthenticator` and `SeedDirectory` is a ready in-memory host. The feature
+//! `axum` adds `MuteApi::into_router`, a `Router` with CORS (`CorsPolicy`), request tracing and the
+//! event streams, to merge into a host's app; the example server
+//! (`cargo run --release --example server`) runs it.
 
 #![deny(missing_docs, missing_debug_implementations)]
 #![forbid(unsafe_code)]
@@ -164,10 +168,12 @@ pub use store::{BoxFuture, DynMuteStore, MuteStore, SharedMuteStore};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use http::{
-    API_KEY_HEADER, ApiRequest, ApiResponse, Authenticator, CLIENT_KEY_HEADER, Directory,
-    ErrorCode, HostError, JSON_CONTENT_TYPE, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADER_COUNT,
-    MuteApi, OPENAPI_JSON, Operation, Profile, SeedAuthenticator, SeedData, SeedDirectory,
-    SeedError, SeedUser, TOKEN_HEADER, UserProfile,
+    API_KEY_HEADER, ApiReply, ApiRequest, ApiResponse, Authenticator, CLIENT_KEY_HEADER,
+    DEFAULT_KEEP_ALIVE_INTERVAL, Directory, EVENT_STREAM_CONTENT_TYPE, ErrorCode, EventStream,
+    HostError, JSON_CONTENT_TYPE, KEEP_ALIVE_FRAME, MAX_BODY_BYTES, MAX_HEADER_BYTES,
+    MAX_HEADER_COUNT, MuteApi, OPENAPI_JSON, Operation, Profile, RECONNECT_DELAY_MS,
+    SeedAuthenticator, SeedData, SeedDirectory, SeedError, SeedUser, StreamShutdown, TOKEN_HEADER,
+    UserProfile,
 };
 
 #[cfg(feature = "axum")]

@@ -636,3 +636,228 @@ fn connections_past_the_cap_wait_in_the_backlog_until_one_closes() {
     let (status, _) = server.stop_with("TERM");
     assert!(status.success(), "{status:?}");
 }
+
+/// `GET /me/events` on a raw connection, read frame by frame from its chunked body.
+struct RawEventStream {
+    stream: BufReader<TcpStream>,
+    decoded: Vec<u8>,
+}
+
+impl RawEventStream {
+    /// Opens the stream of the user of `token`: checks the head and reads the `retry` frame.
+    fn open(addr: &str, token: &str) -> Self {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        // A guard against a hang, not a measurement.
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .expect("a read timeout");
+        let request = format!(
+            "GET /me/events HTTP/1.1\r\nHost: x\r\nIM-CLIENT-KEY: demo-client-key\r\nIM-Authorization: {token}\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut reader = BufReader::new(stream);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("a response head");
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line.to_ascii_lowercase());
+        }
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(head.contains("content-type: text/event-stream"), "{head}");
+        assert!(head.contains("cache-control: no-cache"), "{head}");
+        assert!(head.contains("transfer-encoding: chunked"), "{head}");
+        let mut opened = Self {
+            stream: reader,
+            decoded: Vec::new(),
+        };
+        assert_eq!(opened.next_frame().as_deref(), Some("retry: 2000"));
+        opened
+    }
+
+    /// The next frame without its blank line, `None` at the end of the body.
+    fn next_frame(&mut self) -> Option<String> {
+        loop {
+            if let Some(end) = self.decoded.windows(2).position(|pair| pair == b"\n\n") {
+                let frame: Vec<u8> = self.decoded.drain(..end + 2).collect();
+                return Some(String::from_utf8(frame[..end].to_vec()).expect("UTF-8"));
+            }
+            let mut size_line = String::new();
+            let read = self.stream.read_line(&mut size_line).expect("a chunk");
+            if read == 0 {
+                return None;
+            }
+            let size = usize::from_str_radix(size_line.trim_end(), 16)
+                .unwrap_or_else(|_| panic!("a chunk size: {size_line:?}"));
+            let mut chunk = vec![0u8; size + 2];
+            self.stream.read_exact(&mut chunk).expect("a chunk's bytes");
+            if size == 0 {
+                return None;
+            }
+            self.decoded.extend_from_slice(&chunk[..size]);
+        }
+    }
+
+    /// The next event's JSON, skipping keep-alive comments.
+    fn next_event(&mut self) -> Value {
+        loop {
+            let frame = self.next_frame().expect("an event before the end");
+            if frame.starts_with(':') {
+                continue;
+            }
+            let data = frame
+                .strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("a data frame: {frame:?}"));
+            return serde_json::from_str(data).expect("JSON");
+        }
+    }
+}
+
+impl Server {
+    /// A request with a body, as the demo user, on its own connection.
+    fn as_demo_user_with_body(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nIM-CLIENT-KEY: demo-client-key\r\nIM-Authorization: demo-token\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).expect("read");
+        let (status, _, json) = parse_raw_response(&response);
+        (status, json)
+    }
+
+    /// Sends `signal` and waits at most `limit` for the process to end: its status, how long it
+    /// took, and the rest of its stdout. Kills it and fails if it does not end in time.
+    fn stop_within(
+        mut self,
+        signal: &str,
+        limit: std::time::Duration,
+    ) -> (ExitStatus, std::time::Duration, String) {
+        let started = std::time::Instant::now();
+        let killed = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("a status") {
+                break status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "the server did not stop within {limit:?} of SIG{signal}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let elapsed = started.elapsed();
+        let mut rest = String::new();
+        self.stdout
+            .read_to_string(&mut rest)
+            .expect("the rest of stdout");
+        (status, elapsed, rest)
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_short_timed_mute_lapses_and_the_event_stream_says_expiry() {
+    let server = Server::start(&[]);
+    let mut events = RawEventStream::open(&server.addr, "demo-token");
+    let (status, body) =
+        server.as_demo_user_with_body("POST", "/me/mute/room-1", r#"{"durationMS": 300}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["mute"], json!(["room-1"]));
+    let until = body["result"]["muteUntil"]["room-1"]
+        .as_u64()
+        .expect("a deadline");
+    assert_eq!(
+        events.next_event(),
+        json!({"room": "room-1", "muted": true, "untilMS": until, "cause": "user"})
+    );
+    // The server purges the mute at its deadline on its own, and says so.
+    assert_eq!(
+        events.next_event(),
+        json!({"room": "room-1", "muted": false, "untilMS": null, "cause": "expiry"})
+    );
+    let (status, body) = server.as_demo_user("GET", "/me");
+    assert_eq!((status, &body["result"]["mute"]), (200, &json!([])));
+    assert!(body["result"].get("muteUntil").is_none(), "{body}");
+    // A bad body is refused and sends nothing: the next event is the next change.
+    let (status, body) =
+        server.as_demo_user_with_body("POST", "/me/mute/room-2", r#"{"durationMS": 0}"#);
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (400, &json!("INVALID_PARAMETER"))
+    );
+    let (status, _) = server.call(
+        "POST",
+        "/admin/clients/demo-user/mute/room-3",
+        &[("IM-API-KEY", "demo-api-key")],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        events.next_event(),
+        json!({"room": "room-3", "muted": true, "untilMS": null, "cause": "admin"})
+    );
+    let (status, _, _) = server.stop_within("TERM", std::time::Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    // The stream ended with the server.
+    while let Some(frame) = events.next_frame() {
+        assert!(frame.starts_with(':'), "{frame}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn stops_promptly_with_event_streams_open() {
+    for signal in ["INT", "TERM"] {
+        let server = Server::start(&[]);
+        let mut mine = RawEventStream::open(&server.addr, "demo-token");
+        let mut theirs = RawEventStream::open(&server.addr, "demo-token-2");
+        let (status, elapsed, rest) =
+            server.stop_within(signal, std::time::Duration::from_secs(10));
+        assert!(status.success(), "{signal}: {status:?}");
+        assert!(
+            elapsed < std::time::Duration::from_secs(3),
+            "{signal}: stopping took {elapsed:?}"
+        );
+        assert!(rest.contains(&format!("received SIG{signal}")), "{rest}");
+        assert!(rest.contains("stopped"), "{rest}");
+        for stream in [&mut mine, &mut theirs] {
+            while let Some(frame) = stream.next_frame() {
+                assert!(frame.starts_with(':'), "{frame}");
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn an_open_event_stream_holds_one_of_the_connections() {
+    let server = Server::start(&["--max-connections", "2"]);
+    let events = RawEventStream::open(&server.addr, "demo-token");
+    let mut kept = KeptAlive::open(&server.addr);
+    assert_eq!(kept.get_me(), 200);
+    // Both slots are taken: a third connection waits in the backlog.
+    let mut third = KeptAlive::open(&server.addr);
+    third.send_get_me();
+    for _ in 0..25 {
+        assert_eq!(kept.get_me(), 200);
+    }
+    third.stream.set_nonblocking(true).expect("non-blocking");
+    let mut byte = [0u8; 1];
+    match third.stream.read(&mut byte) {
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the third connection got an answer past the cap: {other:?}"),
+    }
+    third.stream.set_nonblocking(false).expect("blocking");
+    // The client leaves the stream: its slot goes to the third connection.
+    drop(events);
+    assert_eq!(third.read_status(), 200);
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success(), "{status:?}");
+}

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use common::failing::{FailingAuthenticator, FailingDirectory, FailingStore};
 use common::{API_KEY, CLIENT_KEY, TOKEN, TOKEN_2};
 use mutestore::{
-    ApiRequest, ApiResponse, Directory, ErrorCode, HostError, MemoryStore, MuteApi, MuteStore,
-    Profile, RoomId, SeedAuthenticator, SeedData, SeedDirectory, UserId, UserProfile,
+    ApiReply, ApiRequest, ApiResponse, Directory, ErrorCode, HostError, ManualClock, MemoryStore,
+    MuteApi, MuteStore, Profile, RoomId, SeedAuthenticator, SeedData, SeedDirectory, UserId,
+    UserProfile,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -25,7 +26,7 @@ fn demo_api<S: MuteStore>(store: S) -> DemoApi<S> {
     )
 }
 
-/// A request described compactly: method, path, credentials, body length.
+/// A request described compactly: method, path, credentials, body length or body bytes.
 #[derive(Debug, Clone, Copy, Default)]
 struct Call<'a> {
     method: &'a str,
@@ -34,6 +35,7 @@ struct Call<'a> {
     token: Option<&'a str>,
     api_key: Option<&'a str>,
     body: u64,
+    bytes: &'a str,
 }
 
 impl<'a> Call<'a> {
@@ -54,8 +56,16 @@ impl<'a> Call<'a> {
             ..Self::default()
         }
     }
+    fn with_body(self, bytes: &'a str) -> Self {
+        Self { bytes, ..self }
+    }
     fn request(&self) -> ApiRequest<'a> {
-        let mut request = ApiRequest::new(self.method, self.path).with_body_length(self.body);
+        let mut request = ApiRequest::new(self.method, self.path);
+        request = if self.bytes.is_empty() {
+            request.with_body_length(self.body)
+        } else {
+            request.with_body(self.bytes.as_bytes())
+        };
         for (name, value) in [
             ("IM-CLIENT-KEY", self.client_key),
             ("IM-Authorization", self.token),
@@ -286,6 +296,93 @@ async fn the_first_failed_check_answers() {
             Call::admin("POST", "/admin/clients/demo-user/mute/room-3"),
             "MUTE_LIMIT_EXCEEDED",
         ),
+        // A mute's body is checked with the path parameters: after the credentials and the ids,
+        // before the admin's user and the room.
+        (
+            Call {
+                token: Some("bad"),
+                ..Call::me("POST", "/me/mute/room-1")
+            }
+            .with_body("{"),
+            "INVALID_TOKEN",
+        ),
+        (
+            Call::me("POST", "/me/mute/%ZZ").with_body("{"),
+            "INVALID_PARAMETER",
+        ),
+        (
+            Call::me("POST", "/me/mute/no-such-room").with_body(r#"{"durationMS": 0}"#),
+            "INVALID_PARAMETER",
+        ),
+        (
+            Call::admin("POST", "/admin/clients/nobody/mute/no-such-room").with_body("[]"),
+            "INVALID_PARAMETER",
+        ),
+        // An end the store judges (by its clock) is judged when the mute is made: after the room,
+        // before the mute limit.
+        (
+            Call::me("POST", "/me/mute/no-such-room").with_body(r#"{"untilMS": 1}"#),
+            "ROOM_NOT_FOUND",
+        ),
+        (
+            Call::me("POST", "/me/mute/room-2").with_body(r#"{"untilMS": 1}"#),
+            "INVALID_PARAMETER",
+        ),
+        (
+            Call::me("POST", "/me/mute/room-2").with_body(r#"{"untilMS": 253402300799999}"#),
+            "MUTE_LIMIT_EXCEEDED",
+        ),
+        // A body over the limit is not read: its size answers, at its row.
+        (
+            Call {
+                body: big,
+                ..Call::me("POST", "/me/mute/no-such-room")
+            },
+            "ROOM_NOT_FOUND",
+        ),
+        // An unmute ignores its body.
+        (
+            Call::admin("DELETE", "/admin/clients/demo-user-2/mute/room-1").with_body("{"),
+            "ROOM_NOT_MUTED",
+        ),
+        // GET /me/events checks what GET /me checks, in the same order.
+        (
+            Call {
+                client_key: None,
+                body: big,
+                ..Call::me("GET", "/me/events")
+            },
+            "MISSING_CLIENT_KEY",
+        ),
+        (
+            Call {
+                client_key: Some("bad"),
+                ..Call::me("GET", "/me/events")
+            },
+            "INVALID_CLIENT_KEY",
+        ),
+        (
+            Call {
+                token: Some("bad"),
+                body: big,
+                ..Call::me("GET", "/me/events")
+            },
+            "INVALID_TOKEN",
+        ),
+        (
+            Call {
+                body: big,
+                ..Call::me("GET", "/me/events")
+            },
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            Call {
+                body: big,
+                ..Call::me("POST", "/me/events")
+            },
+            "METHOD_NOT_ALLOWED",
+        ),
     ];
     let before = snapshot(&store);
     for (call, expected) in cases {
@@ -299,6 +396,400 @@ async fn the_first_failed_check_answers() {
     }
 }
 
+/// A user's muted rooms, each with its deadline if timed.
+type TimedRooms = Vec<(String, Option<u64>)>;
+
+/// Every user's muted rooms with their deadlines, sorted by user.
+fn timed_snapshot(store: &MemoryStore) -> Vec<(String, TimedRooms)> {
+    let mut users = Vec::new();
+    store.for_each_user(|user, rooms| {
+        users.push((
+            user.to_string(),
+            rooms
+                .iter_timed()
+                .map(|(room, until)| (room.to_string(), until))
+                .collect(),
+        ));
+    });
+    users.sort();
+    users
+}
+
+/// The time on the manual clocks of these tests: 2026-11-25T22:00:00Z, say.
+const NOW: u64 = 1_764_108_000_000;
+
+/// A store on a manual clock at [`NOW`], the clock, and the demo API over the store.
+fn timed_demo() -> (
+    Arc<MemoryStore>,
+    Arc<ManualClock>,
+    DemoApi<Arc<MemoryStore>>,
+) {
+    let clock = Arc::new(ManualClock::new(NOW));
+    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let api = demo_api(Arc::clone(&store));
+    (store, clock, api)
+}
+
+#[tokio::test]
+async fn mute_bodies_good_and_bad() {
+    let (store, _clock, api) = timed_demo();
+    // Each good body, on a room of its own: the deadline it gives (none for a plain mute).
+    let max = mutestore::MAX_DEADLINE_MS;
+    let good: [(&str, Option<u64>); 8] = [
+        ("", None),
+        (" \r\n\t ", None),
+        (r#"{"durationMS": 1}"#, Some(NOW + 1)),
+        (r#"{"durationMS":60000}"#, Some(NOW + 60_000)),
+        ("\n{ \"durationMS\" : 3600000 }\n", Some(NOW + 3_600_000)),
+        (r#"{"untilMS": 1764108000001}"#, Some(NOW + 1)),
+        (r#"{"untilMS": 1798761600000}"#, Some(1_798_761_600_000)),
+        (r#"{"untilMS": 253402300799999}"#, Some(max)),
+    ];
+    let mut expected = Vec::new();
+    for (index, (body, until)) in good.into_iter().enumerate() {
+        let room = format!("room-{}", index + 1);
+        let path = format!("/me/mute/{room}");
+        let response = api
+            .handle(&Call::me("POST", &path).with_body(body).request())
+            .await;
+        assert_eq!(code_of(&response), "OK", "{body:?}: {}", json_of(&response));
+        expected.push((room.clone(), until));
+        let result = &json_of(&response)["result"];
+        assert_eq!(result["mute"].as_array().map(Vec::len), Some(index + 1));
+        assert_eq!(
+            result["muteUntil"].get(&room).and_then(Value::as_u64),
+            until,
+            "{body:?}"
+        );
+    }
+    assert_eq!(timed_snapshot(&store), [("demo-user".to_owned(), expected)]);
+    // The admin twin reads the same bodies.
+    let response = api
+        .handle(
+            &Call::admin("POST", "/admin/clients/demo-user-2/mute/room-9")
+                .with_body(r#"{"durationMS": 5000}"#)
+                .request(),
+        )
+        .await;
+    assert_eq!(
+        json_of(&response)["result"]["muteUntil"],
+        json!({"room-9": NOW + 5_000})
+    );
+
+    let before = timed_snapshot(&store);
+    let bad = [
+        // Not a JSON object.
+        "{",
+        "}",
+        "null",
+        "60000",
+        "\"durationMS\"",
+        r#"[{"durationMS": 1}]"#,
+        r#"{"durationMS": 1} trailing"#,
+        r#"{"durationMS": 1}{}"#,
+        r#"{durationMS: 1}"#,
+        r#"{'durationMS': 1}"#,
+        "\u{feff}{\"durationMS\": 1}",
+        // Keys.
+        "{}",
+        r#"{"durationMS": 1, "untilMS": 1798761600000}"#,
+        r#"{"durationMS": 1, "reason": "meeting"}"#,
+        r#"{"durationms": 1}"#,
+        r#"{"DurationMS": 1}"#,
+        r#"{"durationMS": 1, "durationMS": 2}"#,
+        // Values.
+        r#"{"durationMS": 0}"#,
+        r#"{"durationMS": -1}"#,
+        r#"{"durationMS": -0}"#,
+        r#"{"durationMS": 1.5}"#,
+        r#"{"durationMS": 60000.0}"#,
+        r#"{"durationMS": 6e4}"#,
+        r#"{"durationMS": "60000"}"#,
+        r#"{"durationMS": null}"#,
+        r#"{"durationMS": true}"#,
+        r#"{"durationMS": [60000]}"#,
+        r#"{"durationMS": 253402300800000}"#,
+        r#"{"durationMS": 18446744073709551616}"#,
+        r#"{"untilMS": -1}"#,
+        r#"{"untilMS": "1798761600000"}"#,
+        r#"{"untilMS": 1798761600000.5}"#,
+        r#"{"untilMS": 253402300800000}"#,
+        // Ends the store refuses by its clock: past, now, and a duration that lands after 9999.
+        r#"{"untilMS": 0}"#,
+        r#"{"untilMS": 1}"#,
+        r#"{"untilMS": 1764107999999}"#,
+        r#"{"untilMS": 1764108000000}"#,
+        r#"{"durationMS": 253402300799999}"#,
+    ];
+    for body in bad {
+        for call in [
+            Call::me("POST", "/me/mute/room-1"),
+            Call::me("POST", "/me/mute/room-20"),
+            Call::admin("POST", "/admin/clients/demo-user/mute/room-1"),
+            Call::admin("POST", "/admin/clients/demo-user/mute/room-20"),
+        ] {
+            let response = api.handle(&call.with_body(body).request()).await;
+            assert_eq!(code_of(&response), "INVALID_PARAMETER", "{body:?} {call:?}");
+            let message = json_of(&response)["error"]["message"]
+                .as_str()
+                .expect("a message")
+                .to_owned();
+            assert!(message.ends_with('.'), "{message}");
+            assert!(
+                message.contains("durationMS")
+                    || message.contains("untilMS")
+                    || message.contains("body")
+                    || message.contains("end"),
+                "a message about the body: {message}"
+            );
+            assert!(!message.contains("reason") && !message.contains("trailing"));
+            assert_eq!(timed_snapshot(&store), before, "{body:?} changed nothing");
+        }
+    }
+    // Unmutes and reads ignore their bodies, whatever they hold.
+    for call in [
+        Call::me("GET", "/me"),
+        Call::me("DELETE", "/me/mute/room-20"),
+        Call::admin("DELETE", "/admin/clients/demo-user/mute/room-8"),
+    ] {
+        let response = api.handle(&call.with_body("{").request()).await;
+        assert_eq!(code_of(&response), "OK", "{call:?}");
+    }
+}
+
+#[tokio::test]
+async fn mute_until_only_for_timed_mutes_and_a_plain_mute_removes_the_deadline() {
+    let (store, clock, api) = timed_demo();
+    let mute = |path: &'static str, body: &'static str| {
+        let api = &api;
+        async move {
+            json_of(
+                &api.handle(&Call::me("POST", path).with_body(body).request())
+                    .await,
+            )
+        }
+    };
+    let response = mute("/me/mute/room-1", "").await;
+    assert_eq!(
+        response["result"],
+        json!({
+            "_id": "demo-user", "nickname": "Demo User", "email": "demo@example.com",
+            "appID": "SampleApp", "avatarUrl": "http://example.com/avatarUrl", "mute": ["room-1"]
+        }),
+        "no muteUntil without a timed mute"
+    );
+    let response = mute("/me/mute/room-2", r#"{"durationMS": 1000}"#).await;
+    assert_eq!(response["result"]["mute"], json!(["room-1", "room-2"]));
+    assert_eq!(
+        response["result"]["muteUntil"],
+        json!({"room-2": NOW + 1000})
+    );
+    // Re-muting with another end keeps the place and takes the end, for a plain room too.
+    let response = mute("/me/mute/room-1", r#"{"untilMS": 1764108500000}"#).await;
+    assert_eq!(response["result"]["mute"], json!(["room-1", "room-2"]));
+    assert_eq!(
+        response["result"]["muteUntil"],
+        json!({"room-1": 1_764_108_500_000u64, "room-2": NOW + 1000})
+    );
+    // `muteUntil` comes right after `mute`, in mute order.
+    let text = String::from_utf8(
+        api.handle(&Call::me("GET", "/me").request())
+            .await
+            .into_body()
+            .into_owned(),
+    )
+    .expect("UTF-8");
+    assert!(
+        text.contains(r#""mute":["room-1","room-2"],"muteUntil":{"room-1":1764108500000,"room-2":1764108001000}"#),
+        "{text}"
+    );
+    // A plain mute removes the deadline; the last one gone takes `muteUntil` with it.
+    let response = mute("/me/mute/room-1", "").await;
+    assert_eq!(
+        response["result"]["muteUntil"],
+        json!({"room-2": NOW + 1000})
+    );
+    let response = mute("/me/mute/room-2", "  ").await;
+    assert_eq!(response["result"]["mute"], json!(["room-1", "room-2"]));
+    assert!(response["result"].get("muteUntil").is_none(), "{response}");
+
+    // A timed mute that lapses leaves both lists, purged or not yet.
+    mute("/me/mute/room-3", r#"{"durationMS": 10}"#).await;
+    clock.advance(std::time::Duration::from_millis(10));
+    let me = json_of(&api.handle(&Call::me("GET", "/me").request()).await);
+    assert_eq!(me["result"]["mute"], json!(["room-1", "room-2"]));
+    assert!(me["result"].get("muteUntil").is_none(), "{me}");
+    store.expire_due().await.expect("a purge");
+    assert_eq!(
+        timed_snapshot(&store),
+        [(
+            "demo-user".to_owned(),
+            vec![("room-1".to_owned(), None), ("room-2".to_owned(), None)]
+        )]
+    );
+}
+
+/// The next frame of `stream` as text.
+async fn frame_text(stream: &mut mutestore::EventStream) -> Option<String> {
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next_frame())
+        .await
+        .expect("a frame in time")?;
+    Some(String::from_utf8(frame).expect("UTF-8"))
+}
+
+#[tokio::test]
+async fn the_event_entry_point_authenticates_like_get_me_and_streams_the_callers_changes() {
+    let (store, clock, api) = timed_demo();
+    // Refusals are the same responses as GET /me's.
+    for call in [
+        Call {
+            client_key: None,
+            ..Call::me("GET", "/me/events")
+        },
+        Call {
+            client_key: Some("bad"),
+            ..Call::me("GET", "/me/events")
+        },
+        Call {
+            token: None,
+            ..Call::me("GET", "/me/events")
+        },
+        Call {
+            token: Some(API_KEY),
+            ..Call::me("GET", "/me/events")
+        },
+        Call::admin("GET", "/me/events"),
+    ] {
+        let ApiReply::Response(refused) = api.serve(&call.request()).await else {
+            panic!("a stream for {call:?}");
+        };
+        let as_get_me = api
+            .handle(
+                &Call {
+                    path: "/me",
+                    ..call
+                }
+                .request(),
+            )
+            .await;
+        assert_eq!(refused, as_get_me, "{call:?}");
+        assert!([401, 403].contains(&refused.status()));
+    }
+    let ApiReply::Events(mut mine) = api.serve(&Call::me("GET", "/me/events").request()).await
+    else {
+        panic!("no stream");
+    };
+    assert_eq!(mine.user().as_str(), "demo-user");
+    assert_eq!(
+        mine.headers(),
+        [
+            ("Content-Type", "text/event-stream"),
+            ("Cache-Control", "no-cache")
+        ]
+    );
+    assert_eq!(
+        mine.keep_alive_interval(),
+        mutestore::DEFAULT_KEEP_ALIVE_INTERVAL
+    );
+    let ApiReply::Events(mut theirs) = api
+        .serve(
+            &Call {
+                token: Some(TOKEN_2),
+                ..Call::me("GET", "/me/events")
+            }
+            .request(),
+        )
+        .await
+    else {
+        panic!("no stream");
+    };
+    assert_eq!(
+        frame_text(&mut mine).await.as_deref(),
+        Some("retry: 2000\n\n")
+    );
+    assert_eq!(
+        frame_text(&mut theirs).await.as_deref(),
+        Some("retry: 2000\n\n")
+    );
+
+    let calls = [
+        Call::me("POST", "/me/mute/room-1"),
+        Call::me("POST", "/me/mute/room-2").with_body(r#"{"durationMS": 5}"#),
+        // Refused: no event.
+        Call::me("POST", "/me/mute/room-3").with_body(r#"{"durationMS": 0}"#),
+        Call::me("POST", "/me/mute/no-such-room"),
+        // Idempotent: no event.
+        Call::me("POST", "/me/mute/room-1"),
+        Call::me("DELETE", "/me/mute/room-4"),
+        Call::me("DELETE", "/me/mute/room-1"),
+        Call::admin("POST", "/admin/clients/demo-user/mute/room-5"),
+        Call::admin("DELETE", "/admin/clients/demo-user/mute/room-5"),
+        // Another user's: not on my stream.
+        Call::admin("POST", "/admin/clients/demo-user-2/mute/room-6"),
+    ];
+    for call in calls {
+        api.handle(&call.request()).await;
+    }
+    clock.advance(std::time::Duration::from_millis(5));
+    assert_eq!(store.expire_due().await.expect("a purge"), 1);
+    let expected = [
+        r#"{"room":"room-1","muted":true,"untilMS":null,"cause":"user"}"#.to_owned(),
+        format!(
+            r#"{{"room":"room-2","muted":true,"untilMS":{},"cause":"user"}}"#,
+            NOW + 5
+        ),
+        r#"{"room":"room-1","muted":false,"untilMS":null,"cause":"user"}"#.to_owned(),
+        r#"{"room":"room-5","muted":true,"untilMS":null,"cause":"admin"}"#.to_owned(),
+        r#"{"room":"room-5","muted":false,"untilMS":null,"cause":"admin"}"#.to_owned(),
+        r#"{"room":"room-2","muted":false,"untilMS":null,"cause":"expiry"}"#.to_owned(),
+    ];
+    for data in expected {
+        assert_eq!(
+            frame_text(&mut mine).await,
+            Some(format!("data: {data}\n\n"))
+        );
+    }
+    assert_eq!(
+        frame_text(&mut theirs).await.as_deref(),
+        Some("data: {\"room\":\"room-6\",\"muted\":true,\"untilMS\":null,\"cause\":\"admin\"}\n\n")
+    );
+    // Nothing else is queued on either: the next frames are these.
+    store
+        .forget_room(&RoomId::new("room-6").expect("an id"))
+        .await
+        .expect("forgotten");
+    assert_eq!(
+        frame_text(&mut theirs).await.as_deref(),
+        Some(
+            "data: {\"room\":\"room-6\",\"muted\":false,\"untilMS\":null,\"cause\":\"forget\"}\n\n"
+        )
+    );
+    api.stream_shutdown().shut_down();
+    assert_eq!(frame_text(&mut mine).await, None);
+    assert_eq!(frame_text(&mut theirs).await, None);
+}
+
+#[tokio::test]
+async fn handle_cannot_stream_and_answers_500_to_a_passing_event_request() {
+    let api = demo_api(MemoryStore::new());
+    let response = api.handle(&Call::me("GET", "/me/events").request()).await;
+    assert_eq!(code_of(&response), "INTERNAL_ERROR");
+    assert_eq!(
+        api.stream_shutdown().open_streams(),
+        0,
+        "the stream was dropped"
+    );
+    // A store that cannot deliver events is a 500 through `serve` as well.
+    let failing = demo_api(FailingStore);
+    let ApiReply::Response(response) = failing
+        .serve(&Call::me("GET", "/me/events").request())
+        .await
+    else {
+        panic!("a stream from a failing store");
+    };
+    assert_eq!(code_of(&response), "INTERNAL_ERROR");
+}
+
 #[tokio::test]
 async fn wrong_methods_and_unknown_paths() {
     let api = demo_api(MemoryStore::new());
@@ -308,6 +799,7 @@ async fn wrong_methods_and_unknown_paths() {
         ("/me/mute/", "POST, DELETE"),
         ("/admin/clients/demo-user/mute/room-1", "POST, DELETE"),
         ("/openapi.json", "GET"),
+        ("/me/events", "GET"),
     ] {
         for method in [
             "GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS", "get", "BREW", "",
@@ -329,6 +821,8 @@ async fn wrong_methods_and_unknown_paths() {
         "/admin/clients/u/mute",
         "/openapi",
         "/ME",
+        "/me/events/",
+        "/me/event",
     ] {
         let response = api.handle(&ApiRequest::new("GET", path)).await;
         assert_eq!(code_of(&response), "NOT_FOUND", "{path}");

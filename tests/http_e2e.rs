@@ -396,23 +396,45 @@ async fn awkward_ids_are_decoded_and_validated() {
         .expect_ok();
 }
 
+/// `{"durationMS": 60000}` padded with spaces to `length` bytes.
+fn padded_mute_body(length: usize) -> Vec<u8> {
+    let mut body = br#"{"durationMS": 60000}"#.to_vec();
+    body.resize(length, b' ');
+    body
+}
+
 #[tokio::test]
-async fn bodies_are_ignored_up_to_64_kib() {
+async fn bodies_up_to_64_kib_are_read_or_ignored_and_larger_ones_refused() {
     let server = TestServer::demo().await;
     let headers: [(&str, &[u8]); 2] = [
         ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
         ("IM-Authorization", TOKEN.as_bytes()),
     ];
+    // A mute reads its body, up to the limit inclusive.
     let at_limit = server
         .client
-        .send("POST", "/me/mute/room-1", &headers, vec![b'{'; 64 * 1024])
+        .send(
+            "POST",
+            "/me/mute/room-1",
+            &headers,
+            padded_mute_body(64 * 1024),
+        )
         .await;
     assert_eq!(at_limit.mute(), ["room-1"]);
+    assert!(at_limit.expect_ok()["muteUntil"]["room-1"].is_u64());
+    // Other endpoints ignore theirs, whatever it holds.
+    for (method, path) in [("GET", "/me"), ("DELETE", "/me/mute/room-2")] {
+        let ignored = server
+            .client
+            .send(method, path, &headers, vec![b'{'; 64 * 1024])
+            .await;
+        assert_eq!(ignored.mute(), ["room-1"], "{method} {path}");
+    }
     for path in ["/me/mute/room-2", "/me/mute/room-1", "/me"] {
         let method = if path == "/me" { "GET" } else { "POST" };
         let over = server
             .client
-            .send(method, path, &headers, vec![0; 64 * 1024 + 1])
+            .send(method, path, &headers, padded_mute_body(64 * 1024 + 1))
             .await;
         over.expect_error(413, "Payload Too Large", "PAYLOAD_TOO_LARGE");
     }
@@ -845,4 +867,452 @@ async fn the_router_merges_into_a_host_app() {
         .me("POST", "/me/mute/")
         .await
         .expect_error(400, "Bad Request", "INVALID_PARAMETER");
+}
+
+/// A server over a store on a manual clock at `now_ms`, with its stream shutdown handle and a
+/// keep-alive interval of `keep_alive`.
+async fn timed_server(
+    now_ms: u64,
+    mute_limit: usize,
+    keep_alive: std::time::Duration,
+) -> (
+    TestServer,
+    Arc<MemoryStore>,
+    Arc<mutestore::ManualClock>,
+    mutestore::StreamShutdown,
+) {
+    let clock = Arc::new(mutestore::ManualClock::new(now_ms));
+    let mut store = MemoryStore::with_clock(clock.clone());
+    store.set_mute_limit(mute_limit);
+    let store = Arc::new(store);
+    let seed = SeedData::demo();
+    let api = mutestore::MuteApi::new(
+        Arc::clone(&store),
+        mutestore::SeedAuthenticator::new(&seed),
+        mutestore::SeedDirectory::new(&seed),
+    )
+    .with_keep_alive_interval(keep_alive);
+    let shutdown = api.stream_shutdown();
+    let cors = mutestore::CorsPolicy::allow_origins([ALLOWED_ORIGIN]).expect("a valid origin");
+    let server = TestServer::serve(
+        api.into_router(cors)
+            .fallback(mutestore::not_found_fallback),
+    )
+    .await;
+    (server, store, clock, shutdown)
+}
+
+const NOW: u64 = 1_764_108_000_000;
+const AN_HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A `/me` request as `demo-user` with a body.
+async fn me_with_body(server: &TestServer, method: &str, path: &str, body: &str) -> Reply {
+    server
+        .client
+        .send(
+            method,
+            path,
+            &[
+                ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
+                ("IM-Authorization", TOKEN.as_bytes()),
+                ("Content-Type", b"application/json"),
+            ],
+            body.as_bytes().to_vec(),
+        )
+        .await
+}
+
+/// An admin request with a body.
+async fn admin_with_body(server: &TestServer, method: &str, path: &str, body: &str) -> Reply {
+    server
+        .client
+        .send(
+            method,
+            path,
+            &[("IM-API-KEY", API_KEY.as_bytes())],
+            body.as_bytes().to_vec(),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn timed_mutes_over_http_show_in_mute_until_and_a_plain_mute_removes_them() {
+    let (server, store, clock, _) = timed_server(NOW, 1000, AN_HOUR).await;
+    let reply = me_with_body(
+        &server,
+        "POST",
+        "/me/mute/room-1",
+        r#"{"durationMS": 60000}"#,
+    )
+    .await;
+    let result = reply.expect_ok();
+    assert_eq!(result["mute"], json!(["room-1"]));
+    assert_eq!(result["muteUntil"], json!({"room-1": NOW + 60_000}));
+    let reply = admin_with_body(
+        &server,
+        "POST",
+        "/admin/clients/demo-user/mute/room-2",
+        r#"{"untilMS": 1798761600000}"#,
+    )
+    .await;
+    assert_eq!(
+        reply.expect_ok()["muteUntil"],
+        json!({"room-1": NOW + 60_000, "room-2": 1_798_761_600_000u64})
+    );
+    server.me("POST", "/me/mute/room-3").await.expect_ok();
+    let me = server.me("GET", "/me").await.expect_ok();
+    assert_eq!(me["mute"], json!(["room-1", "room-2", "room-3"]));
+    assert_eq!(
+        me["muteUntil"],
+        json!({"room-1": NOW + 60_000, "room-2": 1_798_761_600_000u64})
+    );
+    // Refused bodies change nothing.
+    for body in [
+        r#"{"durationMS": 1, "untilMS": 1798761600000}"#,
+        r#"{"durationMS": 0}"#,
+        r#"{"durationMS": -5}"#,
+        r#"{"durationMS": 1.5}"#,
+        r#"{"durationMS": "60000"}"#,
+        r#"{"untilMS": 1764107999999}"#,
+        r#"{"muteMS": 60000}"#,
+        "{\"durationMS\": 60000",
+    ] {
+        for path in ["/me/mute/room-1", "/me/mute/room-4"] {
+            me_with_body(&server, "POST", path, body)
+                .await
+                .expect_error(400, "Bad Request", "INVALID_PARAMETER");
+        }
+    }
+    assert_eq!(server.my_rooms().await, ["room-1", "room-2", "room-3"]);
+    // A plain mute removes a deadline.
+    let reply = server.me("POST", "/me/mute/room-1").await;
+    assert_eq!(
+        reply.expect_ok()["muteUntil"],
+        json!({"room-2": 1_798_761_600_000u64})
+    );
+    let reply = admin_with_body(&server, "POST", "/admin/clients/demo-user/mute/room-2", "").await;
+    let result = reply.expect_ok();
+    assert!(result.get("muteUntil").is_none(), "{result}");
+    // A lapsed mute is gone from the answers at its deadline.
+    me_with_body(
+        &server,
+        "POST",
+        "/me/mute/room-5",
+        r#"{"durationMS": 1000}"#,
+    )
+    .await
+    .expect_ok();
+    clock.advance(std::time::Duration::from_secs(1));
+    let me = server.me("GET", "/me").await.expect_ok();
+    assert_eq!(me["mute"], json!(["room-1", "room-2", "room-3"]));
+    assert!(me.get("muteUntil").is_none(), "{me}");
+    drop(store);
+}
+
+#[tokio::test]
+async fn the_event_stream_reports_each_of_the_callers_changes_with_its_cause() {
+    let (server, store, clock, _) = timed_server(NOW, 1000, AN_HOUR).await;
+    let mut events = common::events::open_mine(&server.client).await;
+    assert_eq!(
+        events.headers.get("cache-control").map(|v| v.as_bytes()),
+        Some(&b"no-cache"[..])
+    );
+    server.me("POST", "/me/mute/room-1").await.expect_ok();
+    assert_eq!(
+        events.next_event().await,
+        json!({"room": "room-1", "muted": true, "untilMS": null, "cause": "user"})
+    );
+    me_with_body(
+        &server,
+        "POST",
+        "/me/mute/room-2",
+        r#"{"durationMS": 5000}"#,
+    )
+    .await
+    .expect_ok();
+    assert_eq!(
+        events.next_event().await,
+        json!({"room": "room-2", "muted": true, "untilMS": NOW + 5000, "cause": "user"})
+    );
+    server.me("DELETE", "/me/mute/room-1").await.expect_ok();
+    assert_eq!(
+        events.next_event().await,
+        json!({"room": "room-1", "muted": false, "untilMS": null, "cause": "user"})
+    );
+    // The admin's changes to the caller carry cause `admin`.
+    admin_with_body(
+        &server,
+        "POST",
+        "/admin/clients/demo-user/mute/demo-room",
+        r#"{"untilMS": 1798761600000}"#,
+    )
+    .await
+    .expect_ok();
+    assert_eq!(
+        events.next_event().await,
+        json!({"room": "demo-room", "muted": true, "untilMS": 1_798_761_600_000u64, "cause": "admin"})
+    );
+    server
+        .admin("DELETE", "/admin/clients/demo-user/mute/demo-room")
+        .await
+        .expect_ok();
+    assert_eq!(
+        events.next_event().await,
+        json!({"room": "demo-room", "muted": false, "untilMS": null, "cause": "admin"})
+    );
+    // A plain re-mute of a timed room removes its deadline: an event without one.
+    server.me("POST", "/me/mute/room-2").await.expect_ok();
+    assert_eq!(
+        events.next_event().await,
+        json!({"room": "room-2", "muted": true, "untilMS": null, "cause": "user"})
+    );
+    // A timed mute that reaches its end: cause `expiry`.
+    me_with_body(
+        &server,
+        "POST",
+        "/me/mute/room-3",
+        r#"{"durationMS": 1000}"#,
+    )
+    .await
+    .expect_ok();
+    assert_eq!(events.next_event().await["untilMS"], json!(NOW + 1000));
+    clock.advance(std::time::Duration::from_secs(1));
+    store.expire_due().await.expect("a purge");
+    assert_eq!(
+        events.next_event().await,
+        json!({"room": "room-3", "muted": false, "untilMS": null, "cause": "expiry"})
+    );
+    // A room the host deleted: cause `forget`.
+    store
+        .forget_room(&mutestore::RoomId::new("room-2").expect("an id"))
+        .await
+        .expect("forgotten");
+    assert_eq!(
+        events.next_event().await,
+        json!({"room": "room-2", "muted": false, "untilMS": null, "cause": "forget"})
+    );
+}
+
+#[tokio::test]
+async fn refused_and_idempotent_requests_send_no_event() {
+    let (server, _store, _clock, _) = timed_server(NOW, 2, AN_HOUR).await;
+    server.me("POST", "/me/mute/room-1").await.expect_ok();
+    server.me("POST", "/me/mute/room-2").await.expect_ok();
+    let mut events = common::events::open_mine(&server.client).await;
+    // A bad body, an unknown room, the mute limit, a bad id, bad credentials, an admin unmute of a
+    // room not muted, a body over 64 KiB; and changes that change nothing.
+    me_with_body(&server, "POST", "/me/mute/room-1", r#"{"durationMS": 0}"#)
+        .await
+        .expect_error(400, "Bad Request", "INVALID_PARAMETER");
+    me_with_body(&server, "POST", "/me/mute/room-1", r#"{"untilMS": 1}"#)
+        .await
+        .expect_error(400, "Bad Request", "INVALID_PARAMETER");
+    server
+        .me("POST", "/me/mute/no-such-room")
+        .await
+        .expect_error(404, "Room not found", "ROOM_NOT_FOUND");
+    server.me("POST", "/me/mute/room-3").await.expect_error(
+        400,
+        "Mute limit exceeded",
+        "MUTE_LIMIT_EXCEEDED",
+    );
+    server
+        .admin("POST", "/admin/clients/demo-user/mute/room-3")
+        .await
+        .expect_error(400, "Mute limit exceeded", "MUTE_LIMIT_EXCEEDED");
+    server
+        .me("DELETE", "/me/mute/%00")
+        .await
+        .expect_error(400, "Bad Request", "INVALID_PARAMETER");
+    server
+        .as_user("wrong-token", "DELETE", "/me/mute/room-1")
+        .await
+        .expect_error(401, "Unauthorized", "INVALID_TOKEN");
+    server
+        .admin("DELETE", "/admin/clients/demo-user/mute/room-9")
+        .await
+        .expect_error(400, "Room is not muted", "ROOM_NOT_MUTED");
+    server
+        .client
+        .send(
+            "DELETE",
+            "/me/mute/room-1",
+            &[
+                ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
+                ("IM-Authorization", TOKEN.as_bytes()),
+            ],
+            vec![b' '; 64 * 1024 + 1],
+        )
+        .await
+        .expect_error(413, "Payload Too Large", "PAYLOAD_TOO_LARGE");
+    server.me("POST", "/me/mute/room-1").await.expect_ok();
+    server.me("DELETE", "/me/mute/room-4").await.expect_ok();
+    server.me("GET", "/me").await.expect_ok();
+    // Then one change: it is the next event, so none of the above sent one.
+    server.me("DELETE", "/me/mute/room-2").await.expect_ok();
+    assert_eq!(
+        events.next_event().await,
+        json!({"room": "room-2", "muted": false, "untilMS": null, "cause": "user"})
+    );
+    assert_eq!(server.my_rooms().await, ["room-1"]);
+}
+
+#[tokio::test]
+async fn another_users_changes_never_reach_my_stream() {
+    let (server, store, clock, _) = timed_server(NOW, 1000, AN_HOUR).await;
+    let mut mine = common::events::open_mine(&server.client).await;
+    let mut theirs = common::events::open_as(&server.client, TOKEN_2).await;
+    // Everything happens to demo-user-2: their own changes, the admin's, an expiry.
+    server
+        .as_user(TOKEN_2, "POST", "/me/mute/room-1")
+        .await
+        .expect_ok();
+    server
+        .admin("POST", "/admin/clients/demo-user-2/mute/room-2")
+        .await
+        .expect_ok();
+    server
+        .client
+        .send(
+            "POST",
+            "/me/mute/room-3",
+            &[
+                ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
+                ("IM-Authorization", TOKEN_2.as_bytes()),
+            ],
+            br#"{"durationMS": 10}"#.to_vec(),
+        )
+        .await
+        .expect_ok();
+    clock.advance(std::time::Duration::from_millis(10));
+    store.expire_due().await.expect("a purge");
+    for (room, muted, cause) in [
+        ("room-1", true, "user"),
+        ("room-2", true, "admin"),
+        ("room-3", true, "user"),
+        ("room-3", false, "expiry"),
+    ] {
+        let event = theirs.next_event().await;
+        assert_eq!(
+            (
+                event["room"].as_str(),
+                event["muted"].as_bool(),
+                event["cause"].as_str()
+            ),
+            (Some(room), Some(muted), Some(cause))
+        );
+    }
+    // Then one change of mine: it is the first event on my stream.
+    server.me("POST", "/me/mute/room-9").await.expect_ok();
+    assert_eq!(
+        mine.next_event().await,
+        json!({"room": "room-9", "muted": true, "untilMS": null, "cause": "user"})
+    );
+}
+
+#[tokio::test]
+async fn the_event_stream_needs_the_credentials_of_get_me() {
+    let (server, _store, _clock, _) = timed_server(NOW, 1000, AN_HOUR).await;
+    let open = |headers: Vec<(&'static str, &'static [u8])>| {
+        let client = server.client.clone();
+        async move {
+            common::events::open_with(&client, "GET", &headers)
+                .await
+                .expect_refused()
+        }
+    };
+    open(vec![("IM-Authorization", TOKEN.as_bytes())])
+        .await
+        .expect_error(403, "Forbidden", "MISSING_CLIENT_KEY");
+    open(vec![
+        ("IM-CLIENT-KEY", b"wrong"),
+        ("IM-Authorization", TOKEN.as_bytes()),
+    ])
+    .await
+    .expect_error(403, "Forbidden", "INVALID_CLIENT_KEY");
+    open(vec![("IM-CLIENT-KEY", CLIENT_KEY.as_bytes())])
+        .await
+        .expect_error(401, "Unauthorized", "INVALID_TOKEN");
+    open(vec![
+        ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
+        ("IM-Authorization", b"expired-token"),
+    ])
+    .await
+    .expect_error(401, "Unauthorized", "INVALID_TOKEN");
+    open(vec![("IM-API-KEY", API_KEY.as_bytes())])
+        .await
+        .expect_error(403, "Forbidden", "MISSING_CLIENT_KEY");
+    // Other methods: 405 with `Allow: GET`.
+    for method in ["POST", "DELETE", "PUT", "HEAD"] {
+        let reply = common::events::open_with(
+            &server.client,
+            method,
+            &[
+                ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
+                ("IM-Authorization", TOKEN.as_bytes()),
+            ],
+        )
+        .await
+        .expect_refused();
+        assert_eq!(reply.status, 405, "{method}");
+        assert_eq!(reply.header("allow"), Some("GET"), "{method}");
+    }
+    // CORS as on every route.
+    let reader = common::events::open_with(
+        &server.client,
+        "GET",
+        &[
+            ("Origin", ALLOWED_ORIGIN.as_bytes()),
+            ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
+            ("IM-Authorization", TOKEN.as_bytes()),
+        ],
+    )
+    .await
+    .expect_stream();
+    assert_eq!(
+        reader
+            .headers
+            .get("access-control-allow-origin")
+            .map(|v| v.as_bytes()),
+        Some(ALLOWED_ORIGIN.as_bytes())
+    );
+    assert_eq!(
+        reader.headers.get("content-type").map(|v| v.as_bytes()),
+        Some(&b"text/event-stream"[..])
+    );
+}
+
+#[tokio::test]
+async fn quiet_streams_get_keep_alives_and_every_stream_ends_on_shutdown() {
+    let (server, _store, _clock, shutdown) =
+        timed_server(NOW, 1000, std::time::Duration::from_millis(50)).await;
+    let mut events = common::events::open_mine(&server.client).await;
+    let mut theirs = common::events::open_as(&server.client, TOKEN_2).await;
+    for _ in 0..2 {
+        assert_eq!(
+            events.next_frame(common::events::EVENT_WAIT).await,
+            Some(common::events::Frame::Comment("keep-alive".to_owned()))
+        );
+    }
+    // An event pushes the next keep-alive back, and comes through between them.
+    server.me("POST", "/me/mute/room-1").await.expect_ok();
+    assert_eq!(events.next_event().await["room"], "room-1");
+    assert_eq!(shutdown.open_streams(), 2);
+    shutdown.shut_down();
+    events.expect_end().await;
+    theirs.expect_end().await;
+    // A stream opened after the shutdown ends at once.
+    let mut late = common::events::open_with(
+        &server.client,
+        "GET",
+        &[
+            ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
+            ("IM-Authorization", TOKEN.as_bytes()),
+        ],
+    )
+    .await
+    .expect_stream();
+    late.expect_end().await;
+    // Other requests are still served.
+    server.me("GET", "/me").await.expect_ok();
 }

@@ -148,3 +148,62 @@ fn collect_refs<'a>(value: &'a Value, refs: &mut Vec<&'a str>) {
         _ => {}
     }
 }
+
+#[test]
+fn it_documents_mute_bodies_mute_until_and_the_event_stream() {
+    let doc = document();
+    for (path, method) in [
+        ("/me/mute/{room}", "post"),
+        ("/admin/clients/{uid}/mute/{room}", "post"),
+    ] {
+        let body = &doc["paths"][path][method]["requestBody"];
+        assert_eq!(body["required"], false, "{path}: the body is optional");
+        assert_eq!(
+            body["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/MuteBody"
+        );
+    }
+    for (path, method) in [
+        ("/me/mute/{room}", "delete"),
+        ("/admin/clients/{uid}/mute/{room}", "delete"),
+        ("/me", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method]["requestBody"].is_null(),
+            "{path}"
+        );
+    }
+    let mute_body = &doc["components"]["schemas"]["MuteBody"];
+    let keys: BTreeSet<&str> = mute_body["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, BTreeSet::from(["durationMS", "untilMS"]));
+    assert_eq!(mute_body["maxProperties"], 1);
+    assert_eq!(mute_body["additionalProperties"], false);
+    assert_eq!(
+        mute_body["properties"]["durationMS"]["maximum"],
+        mutestore::MAX_DEADLINE_MS
+    );
+    assert!(doc["components"]["schemas"]["UserObject"]["properties"]["muteUntil"].is_object());
+
+    let events = &doc["paths"]["/me/events"]["get"];
+    assert!(events["responses"]["200"]["content"]["text/event-stream"].is_object());
+    for status in ["401", "403", "405"] {
+        assert!(events["responses"][status].is_object(), "{status}");
+    }
+    let causes: Vec<&str> =
+        doc["components"]["schemas"]["ChangeEvent"]["properties"]["cause"]["enum"]
+            .as_array()
+            .expect("an enum")
+            .iter()
+            .map(|cause| cause.as_str().expect("a string"))
+            .collect();
+    for cause in &causes {
+        let parsed = mutestore::ChangeCause::parse(cause).expect("a cause");
+        assert_eq!(parsed.as_str(), *cause);
+    }
+    assert_eq!(causes, ["user", "admin", "expiry", "forget"]);
+}

@@ -9,6 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use common::client::Reply;
+use common::events::{Opened, open_with};
 use common::failing::{FailingAuthenticator, FailingDirectory, FailingStore};
 use common::server::TestServer;
 use common::{API_KEY, CLIENT_KEY, TOKEN, TOKEN_2};
@@ -156,7 +157,19 @@ fn bad_admin_credentials() -> Vec<Headers> {
     ]
 }
 
+/// Sends one request. An event stream, were one opened, is not read: it is answered with the
+/// stream's status and headers and an empty body.
 async fn send(server: &TestServer, operation: Operation, path: &str, headers: &Headers) -> Reply {
+    if operation == Operation::GetEvents && path == "/me/events" {
+        return match open_with(&server.client, "GET", headers).await {
+            Opened::Refused(reply) => reply,
+            Opened::Stream(reader) => Reply {
+                status: 200,
+                headers: reader.headers,
+                body: Default::default(),
+            },
+        };
+    }
     server
         .client
         .send(operation.method(), path, headers, Vec::new())
@@ -172,7 +185,7 @@ async fn no_endpoint_works_without_valid_credentials() {
         .filter(|&operation| operation != Operation::GetOpenApi)
         .collect();
     // A new operation must be added here on purpose, with its credentials decided.
-    assert_eq!(guarded.len(), 5);
+    assert_eq!(guarded.len(), 6);
     for operation in guarded {
         let path = concrete_path(operation);
         let refused = if is_admin(operation) {
@@ -197,6 +210,15 @@ async fn no_endpoint_works_without_valid_credentials() {
         }
     }
     // The same requests with valid credentials do work: the refusals above are the credentials'.
+    let valid: Headers = vec![
+        ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
+        ("IM-Authorization", TOKEN.as_bytes()),
+    ];
+    let stream = send(&server, Operation::GetEvents, "/me/events", &valid).await;
+    assert_eq!(
+        (stream.status, stream.header("content-type")),
+        (200, Some("text/event-stream"))
+    );
     for operation in [Operation::GetMe, Operation::MuteRoom] {
         server
             .me(operation.method(), &concrete_path(operation))
@@ -368,6 +390,12 @@ async fn responses_never_contain_internal_error_text() {
             let path = concrete_path(operation);
             let reply = if is_admin(operation) {
                 server.admin(operation.method(), &path).await
+            } else if operation == Operation::GetEvents {
+                let credentials: Headers = vec![
+                    ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
+                    ("IM-Authorization", TOKEN.as_bytes()),
+                ];
+                send(server, operation, &path, &credentials).await
             } else {
                 server.me(operation.method(), &path).await
             };

@@ -20,8 +20,9 @@ usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--dat
   --seed FILE             the keys, rooms and users, as JSON (default: the built-in demo seed)
   --allow-origin ORIGIN   let browsers on ORIGIN (scheme://host[:port]) call the endpoints;
                           may be repeated (default: no CORS)
-  --max-connections N     hold at most N connections open; more wait in the listen backlog
-                          until one closes (default 512)
+  --max-connections N     hold at most N connections open, each open GET /me/events stream
+                          included; more wait in the listen backlog until one closes
+                          (default 512)
   -q, --quiet             log warnings and errors only, no line per request (for load tests)
   -h, --help              print this text";
 

@@ -6,8 +6,8 @@
 //! ```
 //!
 //! It prints one line when it listens (where, which store it uses, how many connections it holds
-//! open at most), logs each request to stderr (unless `--quiet`), and stops cleanly on SIGINT
-//! (Ctrl-C) or SIGTERM.
+//! open at most, event streams included), logs each request to stderr (unless `--quiet`), and
+//! stops cleanly on SIGINT (Ctrl-C) or SIGTERM, ending the open event streams first.
 
 mod args;
 mod connection_limit;
@@ -79,13 +79,15 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let app = MuteApi::new(
+    let api = MuteApi::new(
         store,
         SeedAuthenticator::new(&seed),
         SeedDirectory::new(&seed),
-    )
-    .into_router(cors)
-    .fallback(not_found_fallback);
+    );
+    // `GET /me/events` streams never end on their own: they are ended when the server stops, so
+    // that the graceful shutdown, which waits for every open response, ends at once.
+    let streams = api.stream_shutdown();
+    let app = api.into_router(cors).fallback(not_found_fallback);
 
     let listener = match TcpListener::bind(&args.addr).await {
         Ok(listener) => listener,
@@ -113,8 +115,12 @@ async fn main() -> ExitCode {
     let _ = std::io::stdout().flush();
 
     let listener = LimitedListener::new(listener, args.max_connections);
+    let stop = async move {
+        signals.wait().await;
+        streams.shut_down();
+    };
     if let Err(error) = axum::serve(listener, app)
-        .with_graceful_shutdown(signals.wait())
+        .with_graceful_shutdown(stop)
         .await
     {
         eprintln!("error: the server failed: {error}");

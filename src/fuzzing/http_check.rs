@@ -2,16 +2,15 @@
 //! axum router over a twin store; both answers must obey the contract, agree with each other, and
 //! change exactly what a success says and nothing otherwise.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value};
 
 use super::block_on::block_on;
 use super::http_request::FuzzRequest;
-use super::http_world::{API_KEYS, CLIENT_KEYS, TOKENS, World, fuzz_seed};
+use super::http_world::{API_KEYS, CLIENT_KEYS, FUZZ_NOW_MS, Snapshot, TOKENS, World, fuzz_seed};
 use super::input::Input;
 use super::response_check::{Answer, Observed};
 use super::router_call::{call_router, to_http};
+use crate::expiry::MAX_DEADLINE_MS;
 use crate::http::path_param::{room_param, uid_param};
 use crate::http::routes::{Operation, RouteMatch, match_route};
 use crate::http::{CorsPolicy, SeedData, not_found_fallback};
@@ -22,8 +21,6 @@ const MAX_REQUESTS: usize = 16;
 
 /// The origin the router lets through CORS.
 const ALLOWED_ORIGIN: &str = "https://chat.example.com";
-
-type Snapshot = BTreeMap<String, Vec<String>>;
 
 /// Sends the requests `data` decodes to through both transports and panics at the first breach
 /// of the contract or disagreement between them.
@@ -52,10 +49,10 @@ pub fn check_http(data: &[u8]) {
         let request = FuzzRequest::decode(&mut input);
         let before = direct.snapshot();
         let direct_answer =
-            Observed::from_api(&block_on(direct_api.handle(&request.api_request())));
+            Observed::from_reply(block_on(direct_api.serve(&request.api_request())));
         let mut routed_answer = match to_http(&request) {
             Some(http_request) => call_router(&mut router, http_request),
-            None => Observed::from_api(&block_on(mirror_api.handle(&request.api_request()))),
+            None => Observed::from_reply(block_on(mirror_api.serve(&request.api_request()))),
         };
         let answer = direct_answer.check(&request, false);
         if request.method == "HEAD" && routed_answer.body.is_empty() {
@@ -138,6 +135,19 @@ fn check_effect(
     before: &Snapshot,
     after: &Snapshot,
 ) {
+    if *answer == Answer::Events {
+        let path = request.api_request().path();
+        assert_eq!(
+            match_route(&request.method, path),
+            RouteMatch::Found(Operation::GetEvents, Default::default()),
+            "an event stream elsewhere: {request:?}"
+        );
+        assert!(
+            client_caller(request).is_some(),
+            "an event stream without credentials: {request:?}"
+        );
+        assert!(!request.body_too_large(), "a body over 64 KiB succeeded");
+    }
     let Answer::User(result) = answer else {
         assert_eq!(before, after, "{answer:?} changed the store: {request:?}");
         return;
@@ -170,18 +180,25 @@ fn check_effect(
     if let Some(room) = &room {
         assert!(seed.rooms().contains(room), "a success on an unknown room");
         let rooms = expected.entry(user.to_owned()).or_default();
-        let present = rooms.iter().any(|r| r == room.as_str());
+        let present = rooms.iter().position(|(r, _)| r == room.as_str());
         match operation {
             Operation::MuteRoom | Operation::AdminMuteRoom => {
-                if !present {
-                    rooms.push(room.to_string());
+                let until = expected_deadline(request.body_bytes()).unwrap_or_else(|| {
+                    panic!("a mute succeeded with a body the contract refuses: {request:?}")
+                });
+                match present {
+                    Some(index) => rooms[index].1 = until,
+                    None => rooms.push((room.to_string(), until)),
                 }
             }
             Operation::AdminUnmuteRoom => {
-                assert!(present, "an admin unmute of a room not muted succeeded");
-                rooms.retain(|r| r != room.as_str());
+                assert!(
+                    present.is_some(),
+                    "an admin unmute of a room not muted succeeded"
+                );
+                rooms.retain(|(r, _)| r != room.as_str());
             }
-            _ => rooms.retain(|r| r != room.as_str()),
+            _ => rooms.retain(|(r, _)| r != room.as_str()),
         }
         if rooms.is_empty() {
             expected.remove(user);
@@ -191,33 +208,75 @@ fn check_effect(
     check_user_object(seed, user, result, after);
 }
 
-/// `result` is the seed's profile of `user`, with `_id` and with `mute` as the store holds it now.
+/// The deadline a mute with `body` must get, by the contract's rules read independently of the
+/// adapter's parser (on the stores' fixed clock): `None` for no deadline, and no answer at all for
+/// a body the contract refuses. Repeated keys are not seen here (a map keeps one); a success with
+/// one is not checked for that.
+fn expected_deadline(body: &[u8]) -> Option<Option<u64>> {
+    if body.iter().all(|b| b" \t\r\n".contains(b)) {
+        return Some(None);
+    }
+    let Ok(Value::Object(members)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    if members.len() != 1 {
+        return None;
+    }
+    let (key, value) = members.iter().next()?;
+    let millis = value.as_u64().filter(|&millis| millis <= MAX_DEADLINE_MS)?;
+    let until = match key.as_str() {
+        "durationMS" if millis >= 1 => FUZZ_NOW_MS.checked_add(millis)?,
+        "untilMS" => millis,
+        _ => return None,
+    };
+    (until > FUZZ_NOW_MS && until <= MAX_DEADLINE_MS).then_some(Some(until))
+}
+
+/// `result` is the seed's profile of `user`, with `_id`, with `mute` as the store holds it now, and
+/// with `muteUntil` exactly when some mute is timed.
 fn check_user_object(seed: &SeedData, user: &str, result: &Map<String, Value>, after: &Snapshot) {
-    let rooms: Vec<Value> = after
-        .get(user)
-        .map(|rooms| {
-            rooms
-                .iter()
-                .map(|room| Value::from(room.as_str()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let held = after.get(user).map(Vec::as_slice).unwrap_or_default();
+    let rooms: Vec<Value> = held
+        .iter()
+        .map(|(room, _)| Value::from(room.as_str()))
+        .collect();
+    let deadlines: Map<String, Value> = held
+        .iter()
+        .filter_map(|(room, until)| Some((room.clone(), Value::from((*until)?))))
+        .collect();
     assert_eq!(result.get("_id"), Some(&Value::from(user)));
     assert_eq!(result.get("mute"), Some(&Value::Array(rooms)));
+    assert_eq!(
+        result.get("muteUntil"),
+        (!deadlines.is_empty()).then_some(&Value::Object(deadlines.clone())),
+        "muteUntil is the timed mutes, present only when there are some"
+    );
+    if let Some(Value::Object(written)) = result.get("muteUntil") {
+        let order: Vec<&String> = written.keys().collect();
+        let expected: Vec<&String> = held
+            .iter()
+            .filter(|(_, until)| until.is_some())
+            .map(|(room, _)| room)
+            .collect();
+        if cfg!(feature = "preserve_order") {
+            assert_eq!(order, expected, "muteUntil in mute order");
+        }
+    }
     let profile = seed
         .users()
         .iter()
         .find(|seed_user| seed_user.id().as_str() == user)
         .map(|seed_user| seed_user.profile().clone())
         .unwrap_or_default();
+    let engine_owned = |key: &str| key == "mute" || key == "muteUntil";
     let passed: Map<String, Value> = result
         .iter()
-        .filter(|(key, _)| *key != "mute")
+        .filter(|(key, _)| !engine_owned(key))
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
     let mut expected: Map<String, Value> = profile
         .into_iter()
-        .filter(|(key, _)| key != "mute")
+        .filter(|(key, _)| !engine_owned(key))
         .collect();
     expected.insert("_id".to_owned(), Value::from(user));
     assert_eq!(passed, expected, "the profile passes through untouched");

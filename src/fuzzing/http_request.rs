@@ -3,7 +3,9 @@
 
 use std::fmt;
 
+use super::http_world::FUZZ_NOW_MS;
 use super::input::Input;
+use crate::expiry::MAX_DEADLINE_MS;
 use crate::http::{ApiRequest, MAX_BODY_BYTES};
 
 /// The method, the request target, the headers and the body of one request.
@@ -77,7 +79,7 @@ const SEGMENTS: [&str; 20] = [
     "%2F",
     "%",
     "ME",
-    "..",
+    "events",
 ];
 
 const HEADER_NAMES: [&str; 12] = [
@@ -141,7 +143,10 @@ impl FuzzRequest {
             .collect();
         let body = match input.below(6) {
             0 | 1 => FuzzBody::Bytes(Vec::new()),
-            2 => FuzzBody::Bytes(input.bytes(64).to_vec()),
+            2 => FuzzBody::Bytes(match input.below(4) {
+                0 => input.bytes(64).to_vec(),
+                _ => decode_mute_body(input).into_bytes(),
+            }),
             3 => FuzzBody::Bytes(vec![b'{'; 64 * 1024]),
             4 => FuzzBody::Bytes(vec![b'{'; 64 * 1024 + 1]),
             _ => FuzzBody::Length(input.u64()),
@@ -156,22 +161,67 @@ impl FuzzRequest {
 
     /// The request as the adapter takes it.
     pub(crate) fn api_request(&self) -> ApiRequest<'_> {
-        let length = match &self.body {
-            FuzzBody::Bytes(bytes) => u64::try_from(bytes.len()).unwrap_or(u64::MAX),
-            FuzzBody::Length(length) => *length,
-        };
-        ApiRequest::new(&self.method, &self.target)
-            .with_headers(
-                self.headers
-                    .iter()
-                    .map(|(name, value)| (name.as_str(), value.as_slice())),
-            )
-            .with_body_length(length)
+        let request = ApiRequest::new(&self.method, &self.target).with_headers(
+            self.headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_slice())),
+        );
+        match &self.body {
+            FuzzBody::Bytes(bytes) => request.with_body(bytes),
+            FuzzBody::Length(length) => request.with_body_length(*length),
+        }
+    }
+
+    /// The body's bytes as the adapter reads them (none when only the length is known).
+    pub(crate) fn body_bytes(&self) -> &[u8] {
+        match &self.body {
+            FuzzBody::Bytes(bytes) => bytes,
+            FuzzBody::Length(_) => &[],
+        }
     }
 
     /// Whether the body is over the limit.
     pub(crate) fn body_too_large(&self) -> bool {
         self.api_request().body_length() > MAX_BODY_BYTES
+    }
+}
+
+/// A mute body: a JSON object with one or two members from the keys and values the endpoint knows
+/// (ends in the past, now, the future, at and past the latest allowed; durations valid and not;
+/// values of the wrong type), or whitespace.
+fn decode_mute_body(input: &mut Input<'_>) -> String {
+    const KEYS: [&str; 4] = ["durationMS", "untilMS", "durationms", "x"];
+    fn member(input: &mut Input<'_>) -> String {
+        let key = KEYS[input.below(KEYS.len())];
+        let number = match input.below(16) {
+            0 => FUZZ_NOW_MS - 1,
+            1 => FUZZ_NOW_MS,
+            2 => FUZZ_NOW_MS + 1,
+            3 => FUZZ_NOW_MS + 60_000,
+            4 => 0,
+            5 => 1,
+            6 => 60_000,
+            7 => MAX_DEADLINE_MS - FUZZ_NOW_MS,
+            8 => MAX_DEADLINE_MS,
+            9 => MAX_DEADLINE_MS + 1,
+            10 => u64::MAX,
+            11 => return format!("\"{key}\":-1"),
+            12 => return format!("\"{key}\":1.5"),
+            13 => return format!("\"{key}\":1e3"),
+            14 => return format!("\"{key}\":\"60000\""),
+            _ => return format!("\"{key}\":{}", input.text(12)),
+        };
+        format!("\"{key}\":{number}")
+    }
+    let first = member(input);
+    match input.below(6) {
+        0 => " \r\n\t".to_owned(),
+        1 => {
+            let second = member(input);
+            format!("{{{first},{second}}}")
+        }
+        2 => "{}".to_owned(),
+        _ => format!("{{{first}}}"),
     }
 }
 

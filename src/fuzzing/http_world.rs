@@ -6,8 +6,16 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::faults::{FaultPlan, FlakyHost, FlakyStore};
+use crate::clock::ManualClock;
 use crate::http::{MuteApi, SeedAuthenticator, SeedData, SeedDirectory};
 use crate::memory::MemoryStore;
+
+/// The time on the stores' clocks, which never moves: the twin stores agree on every deadline and
+/// no timed mute lapses during a run (2027-01-15T08:00:00Z).
+pub(crate) const FUZZ_NOW_MS: u64 = 1_800_000_000_000;
+
+/// Every user's muted rooms, each with its deadline if timed.
+pub(crate) type Snapshot = BTreeMap<String, Vec<(String, Option<u64>)>>;
 
 /// The client keys of the fuzz seed.
 pub(crate) const CLIENT_KEYS: [&str; 2] = ["demo-client-key", "second-client-key"];
@@ -21,7 +29,8 @@ pub(crate) const TOKENS: [(&str, &str); 4] = [
     ("token-3", "ユーザー"),
 ];
 
-/// The seed: the demo's two users (the second with a stale `mute` field the engine must replace),
+/// The seed: the demo's two users (the second with stale `mute` and `muteUntil` fields the engine
+/// must replace),
 /// a user whose id holds a `/` and a space, one whose id is not ASCII, and rooms likewise.
 pub(crate) fn fuzz_seed() -> SeedData {
     let mut rooms = vec![
@@ -42,7 +51,8 @@ pub(crate) fn fuzz_seed() -> SeedData {
                 "appID": "SampleApp", "avatarUrl": "http://example.com/avatarUrl"
             }},
             {"token": "demo-token-2", "profile": {
-                "nickname": "Demo User 2", "mute": ["stale"], "_id": "demo-user-2"
+                "nickname": "Demo User 2", "mute": ["stale"], "_id": "demo-user-2",
+                "muteUntil": {"stale": 1}
             }},
             {"token": "slash-token", "profile": {"_id": "a/slash user"}},
             {"token": "token-3", "profile": {"_id": "ユーザー", "address": {"port": 1}}}
@@ -67,7 +77,11 @@ pub(crate) struct World {
 impl World {
     pub(crate) fn new(seed: &SeedData, mute_limit: usize, fault_mask: u64) -> Self {
         Self {
-            store: Arc::new(MemoryStore::with_mute_limit(mute_limit)),
+            store: Arc::new({
+                let mut store = MemoryStore::with_clock(Arc::new(ManualClock::new(FUZZ_NOW_MS)));
+                store.set_mute_limit(mute_limit);
+                store
+            }),
             plan: Arc::new(FaultPlan::new(fault_mask)),
             authenticator: Arc::new(SeedAuthenticator::new(seed)),
             directory: Arc::new(SeedDirectory::new(seed)),
@@ -92,13 +106,16 @@ impl World {
         )
     }
 
-    /// Every user's muted rooms.
-    pub(crate) fn snapshot(&self) -> BTreeMap<String, Vec<String>> {
+    /// Every user's muted rooms with their deadlines.
+    pub(crate) fn snapshot(&self) -> Snapshot {
         let mut users = BTreeMap::new();
         self.store.for_each_user(|user, rooms| {
             users.insert(
                 user.to_string(),
-                rooms.iter().map(ToString::to_string).collect(),
+                rooms
+                    .iter_timed()
+                    .map(|(room, until)| (room.to_string(), until))
+                    .collect(),
             );
         });
         users

@@ -1,12 +1,17 @@
 //! [`Observed`]: a response as a client sees it, and the checks every response must pass.
 
 use std::fmt::Debug;
+use std::task::{Context, Poll, Waker};
 
 use serde_json::{Map, Value};
 
 use super::faults::INTERNAL_MARKERS;
 use super::ids::{is_known_param_message, mask_numbers};
-use crate::http::{ApiResponse, ErrorCode, JSON_CONTENT_TYPE, OPENAPI_JSON};
+use crate::http::mute_body::is_body_message;
+use crate::http::{
+    ApiReply, ApiResponse, EVENT_STREAM_CONTENT_TYPE, ErrorCode, EventStream, JSON_CONTENT_TYPE,
+    OPENAPI_JSON, RECONNECT_DELAY_MS,
+};
 
 /// A response: status, headers (names lower case) and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +32,8 @@ pub(crate) enum Answer {
     Error(ErrorCode),
     /// The CORS layer's empty answer to a preflight.
     Preflight,
+    /// An event stream (`GET /me/events`), read up to its first frame.
+    Events,
 }
 
 impl Observed {
@@ -38,6 +45,22 @@ impl Observed {
                 .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
                 .collect(),
             body: response.body().to_vec(),
+        }
+    }
+
+    /// The adapter's answer; an event stream is read up to its first frame, which is ready at once.
+    pub(crate) fn from_reply(reply: ApiReply) -> Self {
+        match reply {
+            ApiReply::Response(response) => Self::from_api(&response),
+            ApiReply::Events(mut stream) => Self {
+                status: 200,
+                headers: stream
+                    .headers()
+                    .iter()
+                    .map(|(name, value)| (name.to_ascii_lowercase(), (*value).to_owned()))
+                    .collect(),
+                body: first_frame(&mut stream),
+            },
         }
     }
 
@@ -74,6 +97,20 @@ impl Observed {
         }
         if self.body.is_empty() && self.status == 200 && preflight_allowed {
             return Answer::Preflight;
+        }
+        if self.header_values("content-type") == [EVENT_STREAM_CONTENT_TYPE] {
+            assert_eq!(self.status, 200, "an event stream is a 200: {request:?}");
+            assert_eq!(
+                self.header_values("cache-control"),
+                ["no-cache"],
+                "{request:?}"
+            );
+            assert_eq!(
+                self.body,
+                format!("retry: {RECONNECT_DELAY_MS}\n\n").as_bytes(),
+                "an event stream starts with its retry frame: {request:?}"
+            );
+            return Answer::Events;
         }
         assert_eq!(
             self.header_values("content-type"),
@@ -201,7 +238,8 @@ fn check_error(status: u16, json: &Value, request: &dyn Debug) -> ErrorCode {
         .and_then(Value::as_str)
         .unwrap_or_default();
     let known = message == code.default_message()
-        || (code == ErrorCode::InvalidParameter && is_known_param_message(message))
+        || (code == ErrorCode::InvalidParameter
+            && (is_known_param_message(message) || is_body_message(message)))
         || (code == ErrorCode::MuteLimitExceeded
             && mask_numbers(message) == "The user has already muted # rooms, the most allowed.");
     assert!(
@@ -209,4 +247,13 @@ fn check_error(status: u16, json: &Value, request: &dyn Debug) -> ErrorCode {
         "a fixed sentence, nothing of the request in it: {json} for {request:?}"
     );
     code
+}
+
+/// The first frame of `stream`, which is ready without waiting.
+fn first_frame(stream: &mut EventStream) -> Vec<u8> {
+    match stream.poll_frame(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Some(frame)) => frame,
+        Poll::Ready(None) => Vec::new(),
+        Poll::Pending => panic!("an event stream's first frame kept waiting"),
+    }
 }

@@ -4,6 +4,7 @@ use std::future::poll_fn;
 
 use axum::Router;
 use axum::body::Body;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Uri};
 use http_body_util::BodyExt;
 use tower_service::Service;
@@ -11,6 +12,7 @@ use tower_service::Service;
 use super::block_on::block_on;
 use super::http_request::{FuzzBody, FuzzRequest};
 use super::response_check::Observed;
+use crate::http::EVENT_STREAM_CONTENT_TYPE;
 
 /// The request as the `http` crate would carry it from hyper, or `None` when hyper could not have
 /// delivered it (a method or header that is not a token, a target that is not a path, a body known
@@ -39,7 +41,8 @@ pub(crate) fn to_http(request: &FuzzRequest) -> Option<Request<Body>> {
     builder.body(Body::from(body.clone())).ok()
 }
 
-/// Sends `request` through `router` and reads the whole response.
+/// Sends `request` through `router` and reads the whole response, or an event stream's first
+/// frame (which is ready at once; the rest would wait for changes).
 pub(crate) fn call_router(router: &mut Router, request: Request<Body>) -> Observed {
     block_on(async {
         poll_fn(|context| Service::<Request<Body>>::poll_ready(router, context))
@@ -49,13 +52,27 @@ pub(crate) fn call_router(router: &mut Router, request: Request<Body>) -> Observ
             .call(request)
             .await
             .unwrap_or_else(|never| match never {});
-        let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .unwrap_or_else(|error| panic!("the response body broke off: {error}"))
-            .to_bytes()
-            .to_vec();
+        let (parts, mut body) = response.into_parts();
+        let is_stream = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|value| value.as_bytes() == EVENT_STREAM_CONTENT_TYPE.as_bytes());
+        let body = if is_stream {
+            match body.frame().await {
+                Some(Ok(frame)) => frame
+                    .into_data()
+                    .map(|data| data.to_vec())
+                    .unwrap_or_default(),
+                Some(Err(error)) => panic!("the event stream broke off: {error}"),
+                None => Vec::new(),
+            }
+        } else {
+            body.collect()
+                .await
+                .unwrap_or_else(|error| panic!("the response body broke off: {error}"))
+                .to_bytes()
+                .to_vec()
+        };
         Observed {
             status: parts.status.as_u16(),
             headers: parts

@@ -1,29 +1,38 @@
 //! [`MuteApi`]: the dispatcher that turns an [`ApiRequest`] into an [`ApiResponse`].
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::authenticator::Authenticator;
 use super::credentials::{API_KEY_HEADER, CLIENT_KEY_HEADER, Credential, TOKEN_HEADER, credential};
 use super::directory::Directory;
 use super::envelope::{ApiError, success};
 use super::error_code::ErrorCode;
+use super::event_stream::{DEFAULT_KEEP_ALIVE_INTERVAL, EventStream, Registry, StreamShutdown};
 use super::host_error::HostError;
+use super::mute_body::{BodyError, invalid_expiry_message, parse_mute_body};
 use super::openapi::OPENAPI_JSON;
 use super::path_param::{ParamError, room_param, uid_param};
+use super::reply::ApiReply;
 use super::request::ApiRequest;
 use super::response::ApiResponse;
 use super::routes::{Operation, RouteMatch, match_route};
 use super::user_object::UserObject;
 use super::user_profile::UserProfile;
 use crate::error::StoreError;
+use crate::events::{Actor, EventScope};
+use crate::expiry::Expiry;
 use crate::ids::{RoomId, UserId};
 use crate::mute_list::MuteList;
 use crate::store::MuteStore;
 
 /// The HTTP surface of a [`MuteStore`], independent of any web framework.
 ///
-/// A host hands it each request's method, raw path, headers and body length
-/// ([`ApiRequest`]) and sends back the [`ApiResponse`]. It reaches storage only through `S` and
+/// A host hands it each request's method, raw path, headers and body ([`ApiRequest`]) and sends
+/// back the answer: [`serve`](Self::serve) answers every request, `GET /me/events` with an
+/// [`EventStream`]; [`handle`](Self::handle) answers every other request with one
+/// [`ApiResponse`], for transports that cannot stream. It reaches storage only through `S` and
 /// the host only through `A` ([`Authenticator`]) and `D` ([`Directory`]).
 ///
 /// A request is checked in this order, and the first failed check answers it:
@@ -32,8 +41,11 @@ use crate::store::MuteStore;
 /// 2. the header limits: `431 HEADERS_TOO_LARGE` past [`MAX_HEADER_COUNT`](crate::MAX_HEADER_COUNT)
 ///    headers or [`MAX_HEADER_BYTES`](crate::MAX_HEADER_BYTES) of them;
 /// 3. then the rows of the contract's error table in the order listed: client key, token (or the
-///    admin API key), path parameters, the admin's user, the room, a room not muted (admin unmute),
-///    the mute limit, and the body size.
+///    admin API key), path parameters and then a mute's body (`400 INVALID_PARAMETER`, both), the
+///    admin's user, the room, a room not muted (admin unmute), the mute limit, and the body size.
+///    A mute's end that is well-formed but not in the future (by the store's clock, which only
+///    the store reads) is refused by the store when the mute is made, after the room's check and
+///    before the mute limit's, also `400 INVALID_PARAMETER`.
 ///
 /// A refused request changes nothing. Store and host failures answer `500 INTERNAL_ERROR` and are
 /// logged with `tracing`; their text never reaches the client.
@@ -58,13 +70,15 @@ pub struct MuteApi<S, A, D> {
     store: S,
     authenticator: A,
     directory: D,
+    streams: Arc<Registry>,
+    keep_alive: Duration,
 }
 
 /// What a mute endpoint is asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Change {
-    /// Mute; idempotent.
-    Mute,
+    /// Mute until the end given; idempotent.
+    Mute(Expiry),
     /// Unmute; idempotent.
     Unmute,
     /// Unmute a room that must be muted (the admin endpoint).
@@ -81,7 +95,24 @@ impl<S, A, D> MuteApi<S, A, D> {
             store,
             authenticator,
             directory,
+            streams: Arc::default(),
+            keep_alive: DEFAULT_KEEP_ALIVE_INTERVAL,
         }
+    }
+
+    /// Sets how long an event stream may stay quiet before its transport sends a keep-alive
+    /// comment ([`DEFAULT_KEEP_ALIVE_INTERVAL`] unless set; at least a millisecond).
+    #[must_use]
+    pub fn with_keep_alive_interval(mut self, interval: Duration) -> Self {
+        self.keep_alive = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The handle that ends this API's event streams when the server stops (take it before the
+    /// API moves into a router).
+    #[must_use]
+    pub fn stream_shutdown(&self) -> StreamShutdown {
+        StreamShutdown::new(Arc::clone(&self.streams))
     }
 
     /// The store.
@@ -107,15 +138,36 @@ impl<S, A, D> fmt::Debug for MuteApi<S, A, D> {
 }
 
 impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
-    /// Answers one request. Never panics, whatever the input.
-    pub async fn handle(&self, request: &ApiRequest<'_>) -> ApiResponse {
+    /// Answers one request: a successful `GET /me/events` with the caller's [`EventStream`],
+    /// every other request with one [`ApiResponse`]. Never panics, whatever the input.
+    ///
+    /// An event stream is subscribed to the store before this returns, so every change made after
+    /// the response's headers have gone out is on it.
+    pub async fn serve(&self, request: &ApiRequest<'_>) -> ApiReply {
         match self.respond(request).await {
-            Ok(response) => response,
-            Err(error) => error.into_response(),
+            Ok(reply) => reply,
+            Err(error) => ApiReply::Response(error.into_response()),
         }
     }
 
-    async fn respond(&self, request: &ApiRequest<'_>) -> Result<ApiResponse, ApiError> {
+    /// Answers one request with one response, for a transport that cannot stream. The same as
+    /// [`serve`](Self::serve), except for a `GET /me/events` that passes every check: a stream
+    /// cannot be one response, so that is answered `500 INTERNAL_ERROR` and logged as the host's
+    /// mistake (serve that route with `serve`). Never panics, whatever the input.
+    pub async fn handle(&self, request: &ApiRequest<'_>) -> ApiResponse {
+        match self.serve(request).await {
+            ApiReply::Response(response) => response,
+            ApiReply::Events(_) => {
+                tracing::error!(
+                    "GET /me/events reached MuteApi::handle, which cannot stream; \
+                     serve it with MuteApi::serve"
+                );
+                ApiError::new(ErrorCode::InternalError).into_response()
+            }
+        }
+    }
+
+    async fn respond(&self, request: &ApiRequest<'_>) -> Result<ApiReply, ApiError> {
         let (operation, params) = match match_route(request.method(), request.path()) {
             RouteMatch::Found(operation, params) => (operation, params),
             RouteMatch::WrongMethod(allow) => return Err(ApiError::method_not_allowed(allow)),
@@ -126,33 +178,53 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
         }
         let raw_room = params.room.unwrap_or_default();
         let raw_uid = params.uid.unwrap_or_default();
-        match operation {
+        let response = match operation {
             Operation::GetOpenApi => {
                 refuse_large_body(request)?;
-                Ok(ApiResponse::json(200, OPENAPI_JSON.as_bytes()))
+                ApiResponse::json(200, OPENAPI_JSON.as_bytes())
             }
             Operation::GetMe => {
                 let user = self.authenticate_client(request).await?;
                 refuse_large_body(request)?;
                 let profile = self.profile(&user).await?;
                 let rooms = self.store.muted_rooms(&user).await.map_err(store_failed)?;
-                Ok(user_response(&user, profile.as_ref(), &rooms))
+                user_response(&user, profile.as_ref(), &rooms)
+            }
+            Operation::GetEvents => {
+                let user = self.authenticate_client(request).await?;
+                refuse_large_body(request)?;
+                let subscription = self
+                    .store
+                    .subscribe(EventScope::User(user.clone()))
+                    .map_err(store_failed)?;
+                return Ok(ApiReply::Events(EventStream::new(
+                    user,
+                    subscription,
+                    self.streams.register(),
+                    self.keep_alive,
+                )));
             }
             Operation::MuteRoom | Operation::UnmuteRoom => {
                 let user = self.authenticate_client(request).await?;
                 let room = room_param(raw_room).map_err(invalid_parameter)?;
-                self.require_room(&room).await?;
                 let change = if operation == Operation::MuteRoom {
-                    Change::Mute
+                    Change::Mute(mute_expiry(request)?)
                 } else {
                     Change::Unmute
                 };
-                self.change(request, &user, &room, change).await
+                self.require_room(&room).await?;
+                self.change(request, &user, &room, change, Actor::User)
+                    .await?
             }
             Operation::AdminMuteRoom | Operation::AdminUnmuteRoom => {
                 self.authenticate_admin(request).await?;
                 let user = uid_param(raw_uid).map_err(invalid_parameter)?;
                 let room = room_param(raw_room).map_err(invalid_parameter)?;
+                let change = if operation == Operation::AdminMuteRoom {
+                    Change::Mute(mute_expiry(request)?)
+                } else {
+                    Change::UnmuteMuted
+                };
                 let exists = self
                     .directory
                     .user_exists(&user)
@@ -162,14 +234,11 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
                     return Err(ErrorCode::ClientNotFound.into());
                 }
                 self.require_room(&room).await?;
-                let change = if operation == Operation::AdminMuteRoom {
-                    Change::Mute
-                } else {
-                    Change::UnmuteMuted
-                };
-                self.change(request, &user, &room, change).await
+                self.change(request, &user, &room, change, Actor::Admin)
+                    .await?
             }
-        }
+        };
+        Ok(ApiReply::Response(response))
     }
 
     /// The client key, then the token: the calling user.
@@ -233,23 +302,25 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
         self.directory.user_profile(user).await.map_err(host_failed)
     }
 
-    /// The last checks, then the change itself. Everything that can refuse the request runs before
-    /// the store is changed, except the checks the store makes atomically with the change (the
-    /// mute limit) and the admin's "not muted", which an unmute that changed nothing reveals.
+    /// The last checks, then the change itself, on behalf of `actor`. Everything that can refuse
+    /// the request runs before the store is changed, except the checks the store makes atomically
+    /// with the change (a mute's end against its clock, the mute limit) and the admin's "not
+    /// muted", which an unmute that changed nothing reveals.
     async fn change(
         &self,
         request: &ApiRequest<'_>,
         user: &UserId,
         room: &RoomId,
         change: Change,
+        actor: Actor,
     ) -> Result<ApiResponse, ApiError> {
         if request.body_too_large() {
             return Err(self.refuse_large_change(user, room, change).await);
         }
         let profile = self.profile(user).await?;
         let outcome = match change {
-            Change::Mute => self.store.mute(user, room).await,
-            Change::Unmute | Change::UnmuteMuted => self.store.unmute(user, room).await,
+            Change::Mute(expiry) => self.store.mute_with(user, room, expiry, actor).await,
+            Change::Unmute | Change::UnmuteMuted => self.store.unmute_by(user, room, actor).await,
         }
         .map_err(store_failed)?;
         if change == Change::UnmuteMuted && !outcome.changed {
@@ -267,7 +338,7 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
                 Ok(false) => Some(ApiError::new(ErrorCode::RoomNotMuted)),
                 Ok(true) | Err(_) => None,
             },
-            Change::Mute => match self.store.muted_rooms(user).await {
+            Change::Mute(_) => match self.store.muted_rooms(user).await {
                 Ok(rooms) if !rooms.contains(room) && rooms.len() >= self.store.mute_limit() => {
                     Some(mute_limit_error(self.store.mute_limit()))
                 }
@@ -277,6 +348,15 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
         };
         earlier.unwrap_or_else(|| ApiError::new(ErrorCode::PayloadTooLarge))
     }
+}
+
+/// How long the mute that `request`'s body asks for lasts. A body over the limit is not read: the
+/// request is refused for its size later, by the contract's order.
+fn mute_expiry(request: &ApiRequest<'_>) -> Result<Expiry, ApiError> {
+    if request.body_too_large() {
+        return Ok(Expiry::Never);
+    }
+    parse_mute_body(request.body()).map_err(invalid_body)
 }
 
 fn refuse_large_body(request: &ApiRequest<'_>) -> Result<(), ApiError> {
@@ -300,6 +380,10 @@ fn invalid_parameter(error: ParamError) -> ApiError {
     ApiError::with_message(ErrorCode::InvalidParameter, error.to_string())
 }
 
+fn invalid_body(error: BodyError) -> ApiError {
+    ApiError::with_message(ErrorCode::InvalidParameter, error.message())
+}
+
 fn mute_limit_error(limit: usize) -> ApiError {
     ApiError::with_message(
         ErrorCode::MuteLimitExceeded,
@@ -310,6 +394,9 @@ fn mute_limit_error(limit: usize) -> ApiError {
 fn store_failed(error: StoreError) -> ApiError {
     match error {
         StoreError::MuteLimitExceeded(exceeded) => mute_limit_error(exceeded.limit),
+        StoreError::InvalidExpiry(invalid) => {
+            ApiError::with_message(ErrorCode::InvalidParameter, invalid_expiry_message(invalid))
+        }
         other => {
             tracing::error!(error = %other, "the mute store failed");
             ApiError::new(ErrorCode::InternalError)

@@ -15,7 +15,9 @@ pub enum ErrorCode {
     InvalidToken,
     /// 401: the admin `IM-API-KEY` header is missing or wrong.
     InvalidApiKey,
-    /// 400: a `:room` or `:uid` path segment is not a valid id once percent-decoded.
+    /// 400: a `:room` or `:uid` path segment is not a valid id once percent-decoded, or a mute's
+    /// body is not an empty one or `{"durationMS": N}` / `{"untilMS": T}` with an end in the
+    /// future. The message says which.
     InvalidParameter,
     /// 404: the admin endpoint's user `:uid` does not exist.
     ClientNotFound,

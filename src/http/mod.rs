@@ -7,10 +7,13 @@ mod credentials;
 mod directory;
 mod envelope;
 mod error_code;
+mod event_stream;
 mod host_error;
+pub(crate) mod mute_body;
 mod openapi;
 pub(crate) mod path_param;
 pub(crate) mod percent;
+mod reply;
 mod request;
 mod response;
 pub(crate) mod routes;
@@ -29,8 +32,13 @@ pub use authenticator::Authenticator;
 pub use credentials::{API_KEY_HEADER, CLIENT_KEY_HEADER, TOKEN_HEADER};
 pub use directory::Directory;
 pub use error_code::ErrorCode;
+pub use event_stream::{
+    DEFAULT_KEEP_ALIVE_INTERVAL, EVENT_STREAM_CONTENT_TYPE, EventStream, KEEP_ALIVE_FRAME,
+    RECONNECT_DELAY_MS, StreamShutdown,
+};
 pub use host_error::HostError;
 pub use openapi::OPENAPI_JSON;
+pub use reply::ApiReply;
 pub use request::{ApiRequest, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADER_COUNT};
 pub use response::{ApiResponse, JSON_CONTENT_TYPE};
 pub use routes::Operation;

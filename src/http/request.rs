@@ -18,11 +18,13 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// (`Host`, `User-Agent`, `Accept`, the credentials).
 const INLINE_HEADERS: usize = 8;
 
-/// An HTTP request as the adapter sees it: method, raw path, headers, and the length of the body.
+/// An HTTP request as the adapter sees it: method, raw path, headers, and the body.
 ///
-/// The adapter never reads a body (no endpoint needs one); it only refuses one over
-/// [`MAX_BODY_BYTES`]. A transport that streams bodies can stop reading past the limit and report
-/// the length it saw with [`with_body_length`](Self::with_body_length).
+/// Only the mute endpoints (`POST /me/mute/:room` and its admin twin) read a body, an optional
+/// JSON object giving the mute's end; every other endpoint ignores it. Any body over
+/// [`MAX_BODY_BYTES`] is refused. A transport that streams bodies can stop reading past the limit
+/// and report the length it saw with [`with_body_length`](Self::with_body_length): a body that
+/// large is never read.
 ///
 /// ```
 /// use mutestore::ApiRequest;
@@ -37,6 +39,7 @@ pub struct ApiRequest<'a> {
     method: &'a str,
     path: &'a str,
     headers: SmallVec<[(&'a str, &'a [u8]); INLINE_HEADERS]>,
+    body: &'a [u8],
     body_length: u64,
 }
 
@@ -52,6 +55,7 @@ impl<'a> ApiRequest<'a> {
             method,
             path,
             headers: SmallVec::new(),
+            body: &[],
             body_length: 0,
         }
     }
@@ -71,16 +75,21 @@ impl<'a> ApiRequest<'a> {
         self
     }
 
-    /// Sets the body. Only its length matters.
+    /// Sets the body: its bytes and its length.
     #[must_use]
-    pub fn with_body(self, body: &[u8]) -> Self {
-        self.with_body_length(u64::try_from(body.len()).unwrap_or(u64::MAX))
+    pub fn with_body(mut self, body: &'a [u8]) -> Self {
+        self.body = body;
+        self.body_length = u64::try_from(body.len()).unwrap_or(u64::MAX);
+        self
     }
 
-    /// Sets the body's length, for a transport that counted the bytes without keeping them (or
-    /// stopped counting once past [`MAX_BODY_BYTES`]).
+    /// Sets the body's length alone, for a transport that counted the bytes without keeping them
+    /// because they are past [`MAX_BODY_BYTES`] (such a body is refused unread). The body's bytes
+    /// then read as empty: a transport must pass a body within the limit with
+    /// [`with_body`](Self::with_body), or a mute with a deadline is taken as a plain mute.
     #[must_use]
     pub fn with_body_length(mut self, length: u64) -> Self {
+        self.body = &[];
         self.body_length = length;
         self
     }
@@ -123,6 +132,12 @@ impl<'a> ApiRequest<'a> {
         self.headers
             .iter()
             .any(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
+    }
+
+    /// The body's bytes (empty when only its length was given).
+    #[must_use]
+    pub fn body(&self) -> &'a [u8] {
+        self.body
     }
 
     /// The body's length in bytes.

@@ -20,24 +20,28 @@ pub enum Operation {
     AdminUnmuteRoom,
     /// `GET /openapi.json`: the OpenAPI 3 document.
     GetOpenApi,
+    /// `GET /me/events`: the caller's changes as server-sent events, for as long as the
+    /// connection stays open.
+    GetEvents,
 }
 
 impl Operation {
     /// Every operation: the route table.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::GetMe,
         Self::MuteRoom,
         Self::UnmuteRoom,
         Self::AdminMuteRoom,
         Self::AdminUnmuteRoom,
         Self::GetOpenApi,
+        Self::GetEvents,
     ];
 
     /// The HTTP method, upper case.
     #[must_use]
     pub fn method(self) -> &'static str {
         match self {
-            Self::GetMe | Self::GetOpenApi => "GET",
+            Self::GetMe | Self::GetOpenApi | Self::GetEvents => "GET",
             Self::MuteRoom | Self::AdminMuteRoom => "POST",
             Self::UnmuteRoom | Self::AdminUnmuteRoom => "DELETE",
         }
@@ -52,6 +56,7 @@ impl Operation {
             Self::MuteRoom | Self::UnmuteRoom => "/me/mute/{room}",
             Self::AdminMuteRoom | Self::AdminUnmuteRoom => "/admin/clients/{uid}/mute/{room}",
             Self::GetOpenApi => "/openapi.json",
+            Self::GetEvents => "/me/events",
         }
     }
 
@@ -65,6 +70,7 @@ impl Operation {
             Self::AdminMuteRoom => "adminMuteRoom",
             Self::AdminUnmuteRoom => "adminUnmuteRoom",
             Self::GetOpenApi => "getOpenApi",
+            Self::GetEvents => "getEvents",
         }
     }
 }
@@ -170,6 +176,10 @@ mod tests {
             match_route("GET", "/me"),
             RouteMatch::Found(Operation::GetMe, RawParams::default())
         );
+        assert_eq!(
+            match_route("GET", "/me/events"),
+            RouteMatch::Found(Operation::GetEvents, RawParams::default())
+        );
         // An empty segment is still the parameter; validation refuses it later.
         assert_eq!(
             match_route("POST", "/admin/clients//mute/"),
@@ -197,6 +207,10 @@ mod tests {
             match_route("DELETE", "/openapi.json"),
             RouteMatch::WrongMethod("GET".into())
         );
+        assert_eq!(
+            match_route("POST", "/me/events"),
+            RouteMatch::WrongMethod("GET".into())
+        );
     }
 
     #[test]
@@ -214,6 +228,8 @@ mod tests {
             "/admin/clients/u/mute",
             "/admin/clients/u/mute/r/",
             "/openapi.json/",
+            "/me/events/",
+            "/me/Events",
         ] {
             assert_eq!(match_route("GET", path), RouteMatch::NotFound, "{path}");
             assert_eq!(match_route("POST", path), RouteMatch::NotFound, "{path}");

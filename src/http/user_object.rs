@@ -1,4 +1,5 @@
-//! The user object of a response: the host's profile, untouched, with `mute` set by the engine.
+//! The user object of a response: the host's profile, untouched, with `mute` (and `muteUntil`)
+//! set by the engine.
 
 use serde_json::{Map, Value};
 
@@ -10,9 +11,11 @@ use crate::mute_list::MuteList;
 pub type Profile = Map<String, Value>;
 
 /// The profile's members in the profile's own order, with `mute` set to the user's muted rooms (in
-/// place if the profile has a `mute` member, else last) and `_id` added first if the profile lacks
-/// one. No profile is taken as an empty one. The profile was written out when it was made; only
-/// `_id` and `mute` are written here.
+/// place if the profile has a `mute` member, else last), followed by `muteUntil` (room to deadline
+/// in epoch milliseconds, in mute order) when any mute is timed, and `_id` added first if the
+/// profile lacks one. A `muteUntil` member of the profile is always left out: the engine owns it.
+/// No profile is taken as an empty one. The profile was written out when it was made; only `_id`,
+/// `mute` and `muteUntil` are written here.
 pub(crate) struct UserObject<'a> {
     pub(crate) user: &'a UserId,
     pub(crate) profile: Option<&'a UserProfile>,
@@ -35,6 +38,18 @@ impl UserObject<'_> {
         out.extend_from_slice(before_mute);
         out.extend_from_slice(br#""mute":"#);
         serde_json::to_writer(&mut *out, self.mute)?;
+        if self.mute.has_deadlines() {
+            out.extend_from_slice(br#","muteUntil":{"#);
+            for (index, (room, until_ms)) in self.mute.deadlines().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, room)?;
+                out.push(b':');
+                serde_json::to_writer(&mut *out, &until_ms)?;
+            }
+            out.push(b'}');
+        }
         out.extend_from_slice(after_mute);
         out.push(b'}');
         Ok(())
@@ -56,6 +71,31 @@ mod tests {
             UserProfile::new(&profile)
         });
         let mute: MuteList = rooms.iter().map(|r| RoomId::new(r).unwrap()).collect();
+        let user = UserId::new("u1").unwrap();
+        let mut out = Vec::new();
+        UserObject {
+            user: &user,
+            profile: profile.as_ref(),
+            mute: &mute,
+        }
+        .write_json(&mut out)
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The object written for user `u1` with `profile` and `rooms`, each with its deadline if timed.
+    fn written_timed(profile: Option<Value>, rooms: &[(&str, Option<u64>)]) -> String {
+        let profile = profile.map(|profile| {
+            let Value::Object(profile) = profile else {
+                panic!("not an object")
+            };
+            UserProfile::new(&profile)
+        });
+        let mute = MuteList::from_timed(
+            rooms
+                .iter()
+                .map(|&(r, until)| (RoomId::new(r).unwrap(), until)),
+        );
         let user = UserId::new("u1").unwrap();
         let mut out = Vec::new();
         UserObject {
@@ -129,5 +169,26 @@ mod tests {
                 serde_json::to_string(&expected).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn timed_mutes_add_mute_until_after_mute_in_mute_order() {
+        let rooms = [("b", Some(20)), ("a", None), ("c", Some(10))];
+        assert_eq!(
+            written_timed(Some(json!({"n": 1, "mute": [], "x": 2})), &rooms),
+            r#"{"_id":"u1","n":1,"mute":["b","a","c"],"muteUntil":{"b":20,"c":10},"x":2}"#
+        );
+        // No timed mute, no `muteUntil`; and the profile's own `muteUntil` never shows.
+        assert_eq!(
+            written_timed(
+                Some(json!({"muteUntil": {"stale": 1}, "_id": "u1"})),
+                &[("a", None)]
+            ),
+            r#"{"_id":"u1","mute":["a"]}"#
+        );
+        assert_eq!(
+            written_timed(None, &[("r/1", Some(5))]),
+            r#"{"_id":"u1","mute":["r/1"],"muteUntil":{"r/1":5}}"#
+        );
     }
 }

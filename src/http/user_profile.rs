@@ -27,7 +27,8 @@ use super::user_object::Profile;
 #[derive(Clone)]
 pub struct UserProfile(Arc<Result<Members, serde_json::Error>>);
 
-/// A profile's members as JSON text, split around its `mute` member, which the engine replaces.
+/// A profile's members as JSON text, split around its `mute` member, which the engine replaces,
+/// and without its `muteUntil` member, which the engine writes after `mute` when it has one.
 struct Members {
     /// `"key":value,` for each member before `mute`; every member when there is no `mute`.
     before_mute: Vec<u8>,
@@ -65,6 +66,9 @@ impl Members {
         };
         let mut after_mute = false;
         for (key, value) in profile {
+            if key == "muteUntil" {
+                continue;
+            }
             if key == "mute" {
                 after_mute = true;
             } else if after_mute {

@@ -96,6 +96,26 @@ impl HttpClient {
         }
     }
 
+    /// Sends one request and returns the response with its body still to be read.
+    pub async fn send_streaming(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &[u8])],
+        body: Vec<u8>,
+    ) -> hyper::Response<hyper::body::Incoming> {
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .expect("a well-formed request");
+        self.client.request(request).await.expect("a response")
+    }
+
     /// Sends one request; `path` goes on the wire exactly as given.
     pub async fn send(
         &self,

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod events;
 pub mod failing;
 pub mod server;
 

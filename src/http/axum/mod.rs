@@ -1,8 +1,9 @@
 //! The axum integration: a ready [`Router`](::axum::Router) over [`MuteApi`](crate::MuteApi).
 
-mod body_length;
 mod cors;
+mod event_body;
 mod not_found;
+mod request_body;
 mod request_log;
 mod response;
 mod router;

@@ -36,7 +36,7 @@ pub(crate) fn to_axum_response(response: ApiResponse) -> Response {
 
 /// The name as an axum header name: the ones the adapter sends known without parsing, any other
 /// parsed.
-fn header_name(name: &str) -> Option<HeaderName> {
+pub(crate) fn header_name(name: &str) -> Option<HeaderName> {
     match name {
         "Content-Type" => Some(CONTENT_TYPE),
         "Cache-Control" => Some(CACHE_CONTROL),

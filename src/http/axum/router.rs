@@ -10,8 +10,9 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::any;
 
-use super::body_length::body_length;
 use super::cors::CorsPolicy;
+use super::event_body::event_response;
+use super::request_body::read_body;
 use super::request_log::RequestLog;
 use super::response::to_axum_response;
 use crate::http::api::MuteApi;
@@ -19,6 +20,7 @@ use crate::http::authenticator::Authenticator;
 use crate::http::directory::Directory;
 use crate::http::envelope::ApiError;
 use crate::http::error_code::ErrorCode;
+use crate::http::reply::ApiReply;
 use crate::http::request::ApiRequest;
 use crate::http::routes::Operation;
 use crate::store::MuteStore;
@@ -37,6 +39,14 @@ where
     /// with `tracing` at `INFO` (method, path, status, latency; never headers, which hold secrets;
     /// nothing is measured when `INFO` is off), CORS follows `cors`, and bodies over 64 KiB get the
     /// `413` envelope.
+    ///
+    /// `GET /me/events` is answered with the caller's [`EventStream`](crate::EventStream) as
+    /// server-sent events (`Content-Type: text/event-stream`, `Cache-Control: no-cache`), with a
+    /// keep-alive comment whenever the stream has been quiet for the API's keep-alive interval;
+    /// this uses tokio's timer, so the runtime must have it enabled (`#[tokio::main]` does). A
+    /// stream holds its connection open until it ends: take
+    /// [`stream_shutdown`](MuteApi::stream_shutdown) before calling this, and shut the streams
+    /// down when the server stops, or a graceful shutdown waits for them forever.
     ///
     /// The router has no fallback, so that it merges into an app that has one; for JSON
     /// `404 NOT_FOUND` answers on other paths add [`not_found_fallback`](crate::not_found_fallback).
@@ -143,18 +153,23 @@ where
     D: Directory + 'static,
 {
     let (parts, body) = request.into_parts();
-    let Ok(length) = body_length(&parts.headers, body).await else {
+    let Ok(body) = read_body(&parts.headers, body).await else {
         return to_axum_response(ApiError::new(ErrorCode::BadRequest).into_response());
     };
-    let request = ApiRequest::new(parts.method.as_str(), parts.uri.path())
-        .with_headers(
-            parts
-                .headers
-                .iter()
-                .map(|(name, value)| (name.as_str(), value.as_bytes())),
-        )
-        .with_body_length(length);
-    to_axum_response(api.handle(&request).await)
+    let request = ApiRequest::new(parts.method.as_str(), parts.uri.path()).with_headers(
+        parts
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes())),
+    );
+    let request = match body.bytes() {
+        Some(bytes) => request.with_body(bytes),
+        None => request.with_body_length(body.length()),
+    };
+    match api.serve(&request).await {
+        ApiReply::Response(response) => to_axum_response(response),
+        ApiReply::Events(stream) => event_response(stream),
+    }
 }
 
 #[cfg(test)]
@@ -174,6 +189,7 @@ mod tests {
                 "/admin/clients/{uid}/mute/",
                 "/admin/clients//mute/",
                 "/openapi.json",
+                "/me/events",
             ]
         );
     }
