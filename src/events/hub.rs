@@ -95,6 +95,7 @@ impl ChangeHub {
     }
 
     /// Delivers each of `events`, in order.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // Only a networked backend's feed.
     pub(crate) fn publish_all(&self, events: &[ChangeEvent]) {
         for event in events {
             self.publish(event);
@@ -102,6 +103,7 @@ impl ChangeHub {
     }
 
     /// Tells every subscriber that events were lost (a backend's feed broke off for a while).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // Only a networked backend's feed.
     pub(crate) fn lag_all(&self) {
         let routes = self.inner.routes.read();
         for (_, queue) in routes.by_user.values().flatten().chain(&routes.all) {

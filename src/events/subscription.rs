@@ -211,6 +211,7 @@ impl EventQueue {
     }
 
     /// Tells the subscriber that events were lost upstream.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // Only a networked backend's feed.
     pub(super) fn lag(&self, missed: u64) {
         let mut state = self.state.lock();
         state.dropped += missed.max(1);
