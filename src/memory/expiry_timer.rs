@@ -85,6 +85,7 @@ impl ExpiryTimer {
     }
 
     /// Lets the timer start its thread (after a rebuild from disk), at `earliest` if given.
+    #[cfg_attr(not(feature = "durable"), allow(dead_code))] // Only a store rebuilt from disk.
     pub(super) fn enable<E: Expire>(self: &Arc<Self>, earliest: Option<u64>, store: Weak<E>) {
         self.state.lock().enabled = true;
         if let Some(earliest) = earliest {

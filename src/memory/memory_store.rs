@@ -311,6 +311,7 @@ impl MemoryStore {
 
     /// [`mute_with_sync`](Self::mute_with_sync) with a deadline already checked, at the time
     /// `now` (the durable store logs that time and replays with it).
+    #[cfg(feature = "durable")]
     pub(crate) fn mute_at(
         &self,
         user: &UserId,
@@ -337,6 +338,7 @@ impl MemoryStore {
     }
 
     /// [`unmute_by_sync`](Self::unmute_by_sync) at the time `now`.
+    #[cfg(feature = "durable")]
     pub(crate) fn unmute_at(
         &self,
         user: &UserId,
@@ -742,6 +744,7 @@ impl Core {
         purged
     }
 
+    #[cfg(feature = "durable")]
     fn earliest_deadline(&self) -> Option<u64> {
         self.shards
             .iter()
