@@ -483,7 +483,8 @@ fn a_second_server_on_the_same_data_directory_is_refused() {
 }
 
 /// Two servers on one Redis see each other's changes at once: a mute through one is in `GET /me`
-/// through the other, and an unmute through the second is gone from the first. Needs a Redis:
+/// through the other, and an unmute through the second is gone from the first; the second's
+/// event stream hears the first's changes and the lapse of a timed mute. Needs a Redis:
 /// `bash .ci/redis.sh` runs it with the `redis` feature and sets `MUTESTORE_REDIS_URL` and
 /// `MUTESTORE_REDIS_CLUSTER_NODES`.
 #[cfg(all(unix, feature = "redis"))]
@@ -519,10 +520,19 @@ fn two_servers_on_one_redis_share_every_change() {
             first.startup_line
         );
 
+        // The second server's stream hears the first server's changes, and the expiry.
+        let mut events = RawEventStream::open(&second.addr, "demo-token");
         let (status, _) = first.as_demo_user("POST", "/me/mute/room-1");
         assert_eq!(status, 200);
         let (status, _) = first.as_demo_user("POST", "/me/mute/room-2");
         assert_eq!(status, 200);
+        for room in ["room-1", "room-2"] {
+            assert_eq!(
+                events.next_event(),
+                json!({"room": room, "muted": true, "untilMS": null, "cause": "user"}),
+                "{option}"
+            );
+        }
         let (status, body) = second.as_demo_user("GET", "/me");
         assert_eq!(
             (status, &body["result"]["mute"]),
@@ -537,6 +547,27 @@ fn two_servers_on_one_redis_share_every_change() {
             (200, &json!(["room-2"])),
             "{option}"
         );
+        assert_eq!(
+            events.next_event(),
+            json!({"room": "room-1", "muted": false, "untilMS": null, "cause": "user"}),
+            "{option}"
+        );
+        let (status, body) =
+            first.as_demo_user_with_body("POST", "/me/mute/room-1", r#"{"durationMS": 300}"#);
+        assert_eq!(status, 200, "{body}");
+        let until = body["result"]["muteUntil"]["room-1"].as_u64();
+        assert!(until.is_some(), "{body}");
+        assert_eq!(
+            events.next_event(),
+            json!({"room": "room-1", "muted": true, "untilMS": until, "cause": "user"}),
+            "{option}"
+        );
+        assert_eq!(
+            events.next_event(),
+            json!({"room": "room-1", "muted": false, "untilMS": null, "cause": "expiry"}),
+            "{option}"
+        );
+        drop(events);
         for server in [first, second] {
             let (status, _) = server.stop_with("TERM");
             assert!(status.success());
