@@ -1316,3 +1316,23 @@ async fn quiet_streams_get_keep_alives_and_every_stream_ends_on_shutdown() {
     // Other requests are still served.
     server.me("GET", "/me").await.expect_ok();
 }
+
+/// A keep-alive interval too long for any timer (a host turning keep-alives "off") is capped, so a
+/// stream that waited and then gets an event does not overflow its timer.
+#[tokio::test]
+async fn an_endless_keep_alive_interval_does_not_break_the_stream() {
+    let (server, _store, _clock, _) = timed_server(NOW, 1000, std::time::Duration::MAX).await;
+    let mut events = common::events::open_mine(&server.client).await;
+    // Let the stream's body be polled and park on its keep-alive timer first.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    server.me("POST", "/me/mute/room-1").await.expect_ok();
+    assert_eq!(
+        events.next_event().await,
+        json!({"room": "room-1", "muted": true, "untilMS": null, "cause": "user"})
+    );
+    server.me("POST", "/me/mute/room-2").await.expect_ok();
+    assert_eq!(
+        events.next_event().await,
+        json!({"room": "room-2", "muted": true, "untilMS": null, "cause": "user"})
+    );
+}

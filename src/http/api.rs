@@ -9,7 +9,9 @@ use super::credentials::{API_KEY_HEADER, CLIENT_KEY_HEADER, Credential, TOKEN_HE
 use super::directory::Directory;
 use super::envelope::{ApiError, success};
 use super::error_code::ErrorCode;
-use super::event_stream::{DEFAULT_KEEP_ALIVE_INTERVAL, EventStream, Registry, StreamShutdown};
+use super::event_stream::{
+    DEFAULT_KEEP_ALIVE_INTERVAL, EventStream, MAX_KEEP_ALIVE_INTERVAL, Registry, StreamShutdown,
+};
 use super::host_error::HostError;
 use super::mute_body::{BodyError, invalid_expiry_message, parse_mute_body};
 use super::openapi::OPENAPI_JSON;
@@ -101,10 +103,11 @@ impl<S, A, D> MuteApi<S, A, D> {
     }
 
     /// Sets how long an event stream may stay quiet before its transport sends a keep-alive
-    /// comment ([`DEFAULT_KEEP_ALIVE_INTERVAL`] unless set; at least a millisecond).
+    /// comment ([`DEFAULT_KEEP_ALIVE_INTERVAL`] unless set; at least a millisecond, at most a day,
+    /// so that a transport's timer arithmetic cannot overflow).
     #[must_use]
     pub fn with_keep_alive_interval(mut self, interval: Duration) -> Self {
-        self.keep_alive = interval.max(Duration::from_millis(1));
+        self.keep_alive = interval.clamp(Duration::from_millis(1), MAX_KEEP_ALIVE_INTERVAL);
         self
     }
 

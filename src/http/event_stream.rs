@@ -26,6 +26,10 @@ pub const KEEP_ALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 /// [`MuteApi::with_keep_alive_interval`](crate::MuteApi::with_keep_alive_interval).
 pub const DEFAULT_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
 
+/// The longest keep-alive interval [`MuteApi::with_keep_alive_interval`](super::MuteApi::with_keep_alive_interval)
+/// accepts: a day.
+pub(crate) const MAX_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// How long a client should wait before it reconnects after the stream ends, in milliseconds: the
 /// `retry` field of every stream's first frame.
 pub const RECONNECT_DELAY_MS: u64 = 2_000;

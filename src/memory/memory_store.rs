@@ -288,11 +288,14 @@ impl MemoryStore {
         expiry: Expiry,
         actor: Actor,
     ) -> Result<MuteOutcome, StoreError> {
-        let now = Now::lazy(&*self.core.clock);
         let deadline = match expiry {
             Expiry::Never => None,
-            expiry => expiry.deadline(now.get())?,
+            expiry => expiry.deadline(self.core.clock.now_ms())?,
         };
+        // The change reads the clock again, under the shard lock, so that it never runs at a time
+        // a read (or the expiry timer) has already passed. A deadline that passes in between makes
+        // a mute that lapses at once, with its expiry event.
+        let now = Now::lazy(&*self.core.clock);
         let outcome = self
             .core
             .mute_at(user, room, deadline, actor.into(), &now)?;

@@ -309,7 +309,9 @@ impl StoreCore {
             None => self.index_room(room, user).await?,
         }
         let limit = self.config.mute_limit.to_string();
-        let now_arg = now.to_string();
+        // The deadline was checked against `now`; the change itself is judged at the time it is
+        // sent, after the index writes, so that it never runs at a time a read has already passed.
+        let now_arg = self.now_ms().max(now).to_string();
         let until = deadline.map(|d| d.to_string()).unwrap_or_default();
         let (status, published, rooms, deadlines): (i64, usize, Vec<Vec<u8>>, Vec<Vec<u8>>) = self
             .invoke_user(
@@ -374,7 +376,8 @@ impl StoreCore {
         cause: ChangeCause,
         origin: Vec<u8>,
     ) -> Result<Changed<MuteOutcome>, StoreError> {
-        let now = now.to_string();
+        // Judged at the time it is sent (see `mute_now`).
+        let now = self.now_ms().max(now).to_string();
         let (removed, published, rooms, deadlines): (i64, usize, Vec<Vec<u8>>, Vec<Vec<u8>>) = self
             .invoke_user(
                 &UNMUTE,
