@@ -841,13 +841,26 @@ impl MuteStore for RedisStore {
         expiry: Expiry,
         actor: Actor,
     ) -> Result<MuteOutcome, StoreError> {
-        let core = &*self.core;
-        let now = core.now_ms();
+        let now = self.core.now_ms();
         let deadline = expiry.deadline(now)?;
-        core.change("mute", |origin| {
-            core.mute_now(user, room, now, deadline, actor.into(), origin)
+        // A mute is several writes: the indexes, the script, the indexes again. It runs in a task of
+        // its own, so that a caller that stops waiting (a timeout, a client gone) cannot cut it off
+        // after the script and before the second index writes, which would leave a timed mute that
+        // no purge finds or a muted room that `forget_room` misses.
+        let core = Arc::clone(&self.core);
+        let (user, room) = (user.clone(), room.clone());
+        let mute = tokio::spawn(async move {
+            let core = &*core;
+            core.change("mute", |origin| {
+                core.mute_now(&user, &room, now, deadline, actor.into(), origin)
+            })
+            .await
+        });
+        mute.await.unwrap_or_else(|stopped| {
+            Err(StoreError::backend(format!(
+                "the mute's task stopped: {stopped}"
+            )))
         })
-        .await
     }
 
     async fn unmute_by(

@@ -306,6 +306,18 @@ pub async fn check(factory: &impl StoreFactory, ops: Vec<Op>) {
     }
     store.expire_due().await.unwrap();
     check_events(&mut feed, &model, &ops).await;
+    // Nothing more may come: the next event must be this sentinel's.
+    let sentinel = user("sentinel");
+    store.mute(&sentinel, &room("sentinel")).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(10), feed.recv()).await;
+    match next {
+        Ok(Ok(event)) => assert_eq!(
+            event,
+            ChangeEvent::muted(sentinel, room("sentinel"), None, ChangeCause::User),
+            "an event too many; ops {ops:?}"
+        ),
+        other => panic!("the sentinel's event did not come: {other:?}"),
+    }
 }
 
 /// Takes the events the store sent and compares them, user by user, with the model's.
