@@ -984,6 +984,12 @@ async fn timed_mutes_over_http_show_in_mute_until_and_a_plain_mute_removes_them(
         }
     }
     assert_eq!(server.my_rooms().await, ["room-1", "room-2", "room-3"]);
+    let me = server.me("GET", "/me").await.expect_ok();
+    assert_eq!(
+        me["muteUntil"],
+        json!({"room-1": NOW + 60_000, "room-2": 1_798_761_600_000u64}),
+        "a refused body left the deadlines as they were"
+    );
     // A plain mute removes a deadline.
     let reply = server.me("POST", "/me/mute/room-1").await;
     assert_eq!(
