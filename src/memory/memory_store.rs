@@ -383,9 +383,13 @@ impl MemoryStore {
 
     /// Which of `users` have muted `room`, in the order given; see [`MuteStore::muted_among`].
     ///
-    /// The users are grouped by shard first, so each shard's lock is taken once for the whole call.
+    /// The users are grouped by shard first, so each shard's lock is taken once for the whole call;
+    /// each user's answer holds at some moment of the call. The room's interned index is looked up
+    /// once, so a user whose rooms are inline costs integer compares, not name compares.
     pub fn muted_among_sync(&self, room: &RoomId, users: &[UserId]) -> Vec<UserId> {
         let core = &*self.core;
+        // Looked up once, so that a user whose rooms are inline costs integer compares.
+        let interned = core.rooms.lookup(core.rooms.hash(room), room);
         let room = RoomRef::new(room);
         let now = Now::lazy(&*core.clock);
         let hashes: Vec<UserHash> = users.iter().map(|user| core.hash_user(user)).collect();
@@ -416,7 +420,7 @@ impl MemoryStore {
                 muted[position] = shard
                     .table
                     .find(hashes[position].0, &probe)
-                    .is_some_and(|entry| entry.rooms.contains(room, &core.rooms, &now));
+                    .is_some_and(|entry| entry.rooms.contains_interned(room, interned, &now));
             }
         }
         users

@@ -94,14 +94,22 @@ pub(super) enum KeyProbe<'a> {
 impl<'a> KeyProbe<'a> {
     pub(super) fn new(user: &'a UserId) -> Self {
         let text = user.as_bytes();
-        match text.len().checked_sub(1).and_then(|i| KEY_LENS.get(i)) {
-            Some(&len) => {
-                let mut bytes = [0; INLINE_KEY_BYTES];
-                bytes[..text.len()].copy_from_slice(text);
-                Self::Inline(bytes, len)
+        let Some(&len) = text.len().checked_sub(1).and_then(|i| KEY_LENS.get(i)) else {
+            return Self::Long(user);
+        };
+        let mut bytes = [0; INLINE_KEY_BYTES];
+        if text.len() >= 8 {
+            // Two fixed 8-byte copies (overlapping when shorter than 16) rather than a copy of
+            // variable length, which the compiler makes a call to `memcpy`.
+            let tail = text.len() - 8;
+            bytes[..8].copy_from_slice(&text[..8]);
+            bytes[tail..tail + 8].copy_from_slice(&text[tail..]);
+        } else {
+            for (to, from) in bytes.iter_mut().zip(text) {
+                *to = *from;
             }
-            None => Self::Long(user),
         }
+        Self::Inline(bytes, len)
     }
 
     /// The key to store for this user.
@@ -270,6 +278,25 @@ impl RoomSet {
     pub(super) fn contains(&self, room: RoomRef<'_>, rooms: &RoomInterner, now: &Now<'_>) -> bool {
         match self {
             Self::Inline { .. } => self.inline_position(room, rooms).is_some(),
+            Self::Shared(set) => set.contains(room.id),
+            Self::Timed(set) => set.contains(room.id, now.get()),
+        }
+    }
+
+    /// [`contains`](Self::contains) for a caller that looked up the room's interned index once
+    /// for many sets (`None`: not interned, so in no inline set): an inline set then compares
+    /// integers instead of names.
+    #[inline]
+    pub(super) fn contains_interned(
+        &self,
+        room: RoomRef<'_>,
+        interned: Option<RoomIdx>,
+        now: &Now<'_>,
+    ) -> bool {
+        match self {
+            Self::Inline { ids, len, .. } => {
+                interned.is_some_and(|idx| ids[..*len as usize].contains(&idx))
+            }
             Self::Shared(set) => set.contains(room.id),
             Self::Timed(set) => set.contains(room.id, now.get()),
         }
@@ -475,6 +502,19 @@ mod tests {
         assert_eq!(std::mem::size_of::<UserKey>(), 16);
         assert_eq!(std::mem::size_of::<RoomSet>(), 16);
         assert_eq!(std::mem::size_of::<Option<UserEntry>>(), 32);
+    }
+
+    #[test]
+    fn probes_of_every_length_keep_exactly_the_id() {
+        let text = "abcdefghijklmnopq";
+        for len in 1..=INLINE_KEY_BYTES {
+            let user = UserId::new(&text[..len]).unwrap();
+            let key = KeyProbe::new(&user).to_key();
+            assert_eq!(key.as_bytes(), user.as_bytes());
+            assert!(key.matches(&KeyProbe::new(&user)));
+            let other = UserId::new(&format!("{}z", &text[..len - 1])).unwrap();
+            assert!(!key.matches(&KeyProbe::new(&other)));
+        }
     }
 
     #[test]
