@@ -417,10 +417,15 @@ impl MemoryStore {
             let shard = core.shards[shard].0.read();
             for &position in positions {
                 let probe = KeyProbe::new(&users[position]);
-                muted[position] = shard
-                    .table
-                    .find(hashes[position].0, &probe)
-                    .is_some_and(|entry| entry.rooms.contains_interned(room, interned, &now));
+                muted[position] =
+                    shard
+                        .table
+                        .find(hashes[position].0, &probe)
+                        .is_some_and(|entry| {
+                            entry
+                                .rooms
+                                .contains_interned(room, interned, &core.rooms, &now)
+                        });
             }
         }
         users
@@ -514,34 +519,37 @@ impl Core {
         let (changed, snapshot) = match table.find_mut(hash.0, &probe) {
             Some(entry) => {
                 purge_lapsed(&mut entry.rooms, user, expiries, now, &events, &self.rooms);
-                let changed = match deadline {
+                let outcome = match deadline {
                     None if entry.rooms.as_timed_mut().is_none() => {
-                        entry.rooms.insert(room, &self.rooms, limit)?
+                        entry.rooms.insert(room, &self.rooms, limit)
                     }
                     _ => {
                         let set = entry.rooms.timed_mut(&self.rooms);
                         let change = set.set(room_id, deadline, limit);
-                        let change = match change {
-                            Ok(change) => change,
-                            Err(refused) => {
-                                // Converting to the timed form changed nothing visible; undo it.
-                                entry.rooms.settle(&self.rooms);
-                                return Err(refused);
-                            }
-                        };
-                        if let SetChange::Redated(Some(old)) = change {
+                        if let Ok(SetChange::Redated(Some(old))) = change {
                             expiries.remove(old, user, room_id);
                         }
-                        if change != SetChange::Unchanged
+                        if matches!(change, Ok(change) if change != SetChange::Unchanged)
                             && let Some(deadline) = deadline
                         {
                             expiries.insert(deadline, user, room_id);
                         }
+                        // Back to the compact form if no deadline is left (a refused change only
+                        // converted the set, which is undone here).
                         entry.rooms.settle(&self.rooms);
-                        change != SetChange::Unchanged
+                        change.map(|change| change != SetChange::Unchanged)
                     }
                 };
-                (changed, entry.rooms.snapshot(now))
+                match outcome {
+                    Ok(changed) => (changed, entry.rooms.snapshot(now)),
+                    Err(refused) => {
+                        // The purge may have emptied the set before the refusal.
+                        if entry.rooms.len() == 0 {
+                            table.remove(hash.0, &probe, self.rehash());
+                        }
+                        return Err(refused);
+                    }
+                }
             }
             None => {
                 if limit == 0 {

@@ -284,21 +284,20 @@ impl RoomSet {
     }
 
     /// [`contains`](Self::contains) for a caller that looked up the room's interned index once
-    /// for many sets (`None`: not interned, so in no inline set): an inline set then compares
-    /// integers instead of names.
+    /// for many sets: an inline set then compares integers instead of names. `None` (the room was
+    /// not interned at the look-up) falls back to names, since the room may have been interned
+    /// since.
     #[inline]
     pub(super) fn contains_interned(
         &self,
         room: RoomRef<'_>,
         interned: Option<RoomIdx>,
+        rooms: &RoomInterner,
         now: &Now<'_>,
     ) -> bool {
-        match self {
-            Self::Inline { ids, len, .. } => {
-                interned.is_some_and(|idx| ids[..*len as usize].contains(&idx))
-            }
-            Self::Shared(set) => set.contains(room.id),
-            Self::Timed(set) => set.contains(room.id, now.get()),
+        match (self, interned) {
+            (Self::Inline { ids, len, .. }, Some(idx)) => ids[..*len as usize].contains(&idx),
+            _ => self.contains(room, rooms, now),
         }
     }
 
