@@ -53,6 +53,18 @@ impl OrderedRooms {
         }
     }
 
+    /// A set of `rooms`, known to be distinct, in their order, with room for `capacity` rooms
+    /// in all: no membership look-up per room, one allocation for the slots.
+    pub(crate) fn from_distinct(rooms: impl IntoIterator<Item = RoomId>, capacity: usize) -> Self {
+        let mut set = Self::with_capacity(capacity);
+        for room in rooms {
+            debug_assert!(!set.contains(&room), "from_distinct given a repeated room");
+            let hash = set.key(&room).hash;
+            set.push_new(hash, room);
+        }
+        set
+    }
+
     /// How many rooms the set holds.
     pub(crate) fn len(&self) -> usize {
         self.live
@@ -208,6 +220,18 @@ mod tests {
 
     fn room(n: usize) -> RoomId {
         RoomId::new(&format!("room-{n}")).unwrap()
+    }
+
+    #[test]
+    fn from_distinct_matches_collect() {
+        for n in [0, 3, 16, 17, 40] {
+            let built = OrderedRooms::from_distinct((0..n).map(room), n + 1);
+            let collected: OrderedRooms = (0..n).map(room).collect();
+            assert!(built.iter().eq(collected.iter()));
+            assert_eq!(built.len(), n);
+            assert!((0..n).all(|i| built.contains(room(i).as_str())));
+            assert!(!built.contains(room(n).as_str()));
+        }
     }
 
     #[test]

@@ -430,11 +430,12 @@ impl RoomSet {
             "timed sets change through TimedRooms"
         );
         if let Self::Inline { ids, len, .. } = self {
-            let set: OrderedRooms = ids[..*len as usize]
+            // An inline set is duplicate-free; room for one more, which the caller is adding.
+            let count = *len as usize;
+            let names = ids[..count]
                 .iter()
-                .filter_map(|&idx| rooms.name(idx).cloned())
-                .collect();
-            *self = Self::Shared(Arc::new(set));
+                .filter_map(|&idx| rooms.name(idx).cloned());
+            *self = Self::Shared(Arc::new(OrderedRooms::from_distinct(names, count + 1)));
         }
         match self {
             Self::Shared(set) => Arc::make_mut(set),
