@@ -115,6 +115,20 @@ fn uname(i: u64) -> String {
     }
 }
 
+/// The user's rooms in the store, as a set.
+fn stored_rooms(store: &MemoryStore, user: &UserId) -> BTreeSet<String> {
+    store
+        .muted_rooms_sync(user)
+        .iter()
+        .map(|room| room.to_string())
+        .collect()
+}
+
+/// The user's rooms in the model, as a set.
+fn model_rooms(model: &BTreeMap<String, Vec<String>>, user: &str) -> BTreeSet<String> {
+    model.get(user).into_iter().flatten().cloned().collect()
+}
+
 #[test]
 fn random_ops_match_a_model() {
     let store = MemoryStore::with_mute_limit(6);
@@ -168,17 +182,8 @@ fn random_ops_match_a_model() {
                 }
             }
             85..=94 => {
-                let got: BTreeSet<String> = store
-                    .muted_rooms_sync(&user)
-                    .iter()
-                    .map(|x| x.to_string())
-                    .collect();
-                let want: BTreeSet<String> = model
-                    .get(&u)
-                    .cloned()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect();
+                let got = stored_rooms(&store, &user);
+                let want = model_rooms(&model, &u);
                 assert_eq!(got, want, "step {step} {u}");
                 assert_eq!(
                     store.is_muted_sync(&user, &room),
@@ -208,18 +213,7 @@ fn random_ops_match_a_model() {
     for i in 0..nusers {
         let u = uname(i);
         let user = UserId::new(&u).unwrap();
-        let got: BTreeSet<String> = store
-            .muted_rooms_sync(&user)
-            .iter()
-            .map(|x| x.to_string())
-            .collect();
-        let want: BTreeSet<String> = model
-            .get(&u)
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        assert_eq!(got, want, "{u}");
+        assert_eq!(stored_rooms(&store, &user), model_rooms(&model, &u), "{u}");
     }
 }
 
