@@ -388,7 +388,6 @@ impl MemoryStore {
     /// once, so a user whose rooms are inline costs integer compares, not name compares.
     pub fn muted_among_sync(&self, room: &RoomId, users: &[UserId]) -> Vec<UserId> {
         let core = &*self.core;
-        // Looked up once, so that a user whose rooms are inline costs integer compares.
         let interned = core.rooms.lookup(core.rooms.hash(room), room);
         let room = RoomRef::new(room);
         let now = Now::lazy(&*core.clock);

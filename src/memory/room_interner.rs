@@ -13,6 +13,7 @@ use hashbrown::HashTable;
 use parking_lot::RwLock;
 
 use super::room_names::RoomNames;
+use super::user_entry::word;
 use crate::ids::RoomId;
 
 /// log2 of the number of shards of the name-to-index map.
@@ -45,11 +46,7 @@ fn same_text(a: &[u8], b: &[u8]) -> bool {
     if len != b.len() {
         return false;
     }
-    let word = |bytes: &[u8], at: usize| {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&bytes[at..at + 8]);
-        u64::from_le_bytes(word)
-    };
+    let word = |bytes: &[u8], at: usize| word(&bytes[at..]);
     match len {
         8..=16 => word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8),
         17..=32 => {

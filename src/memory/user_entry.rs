@@ -211,7 +211,7 @@ impl RoomTag {
 
 /// Eight bytes as a little-endian word.
 #[inline]
-fn word(bytes: &[u8]) -> u64 {
+pub(super) fn word(bytes: &[u8]) -> u64 {
     let mut word = [0u8; 8];
     word.copy_from_slice(&bytes[..8]);
     u64::from_le_bytes(word)
