@@ -218,7 +218,9 @@ fn serves_the_seed_pages_curl_and_stops_on_sigterm() {
         server.startup_line
     );
     assert!(
-        server.startup_line.contains("at most 512 connections open"),
+        server.startup_line.contains(
+            "at most 512 connections open, each closed after 10 s without a request head"
+        ),
         "{}",
         server.startup_line
     );
@@ -407,6 +409,13 @@ fn bad_arguments_exit_with_the_usage() {
         &["--data", "somewhere", "--memory"],
         &["--max-connections", "0"],
         &["--max-connections", "many"],
+        &["--header-timeout-secs", "0"],
+        &["--header-timeout-secs", "-1"],
+        &["--header-timeout-secs", "1.5"],
+        &["--header-timeout-secs", "soon"],
+        &["--header-timeout-secs", "86401"],
+        &["--header-timeout-secs", "99999999999999999999"],
+        &["--header-timeout-secs"],
     ] {
         let (status, stdout, stderr) = run_to_end(args);
         assert_eq!(status.code(), Some(2), "{args:?}");
@@ -891,4 +900,85 @@ fn an_open_event_stream_holds_one_of_the_connections() {
     assert_eq!(third.read_status(), 200);
     let (status, _) = server.stop_with("TERM");
     assert!(status.success(), "{status:?}");
+}
+
+/// Waits for the server to close `stream`: whatever it still sends, then the end (or a reset).
+/// Fails if the connection is still open after a generous guard.
+fn assert_closed_by_server(stream: &mut TcpStream, what: &str) {
+    // A guard against a hang, not a measurement.
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("a read timeout");
+    let mut rest = Vec::new();
+    match stream.read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(error) => panic!("{what}: the server did not close the connection: {error}"),
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_connection_that_never_sends_a_whole_request_head_is_closed_and_frees_its_slot() {
+    let server = Server::start(&["--max-connections", "2", "--header-timeout-secs", "1"]);
+    assert!(
+        server
+            .startup_line
+            .contains("at most 2 connections open, each closed after 1 s without a request head"),
+        "{}",
+        server.startup_line
+    );
+    // One connection sends nothing, another half a request: together they hold both slots.
+    let mut silent = TcpStream::connect(&server.addr).expect("connect");
+    let mut partial = TcpStream::connect(&server.addr).expect("connect");
+    partial
+        .write_all(b"GET /me HTTP/1.1\r\nHost: x\r\nIM-CLIENT-KEY: demo-cli")
+        .expect("write half a request");
+    // A whole request waits in the backlog behind them.
+    let mut waiting = KeptAlive::open(&server.addr);
+    waiting.send_get_me();
+
+    assert_closed_by_server(&mut silent, "a connection that sent nothing");
+    assert_closed_by_server(&mut partial, "a connection that sent half a request");
+    // Their slots went to the waiting connection, whose request is answered.
+    assert_eq!(waiting.read_status(), 200);
+    assert_eq!(waiting.get_me(), 200);
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success(), "{status:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn an_idle_kept_alive_connection_is_closed_and_frees_its_slot() {
+    let server = Server::start(&["--max-connections", "1", "--header-timeout-secs", "1"]);
+    let mut kept = KeptAlive::open(&server.addr);
+    assert_eq!(kept.get_me(), 200);
+    assert_eq!(kept.get_me(), 200);
+    // Silent after its answers: closed, like a connection that never sent a request.
+    assert_closed_by_server(&mut kept.stream, "an idle kept-alive connection");
+    // The only slot is free again.
+    let (status, _) = server.as_demo_user("GET", "/me");
+    assert_eq!(status, 200);
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success(), "{status:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn an_event_stream_outlives_the_header_timeout() {
+    let server = Server::start(&["--header-timeout-secs", "1"]);
+    let mut events = RawEventStream::open(&server.addr, "demo-token");
+    // Well past the timeout with nothing sent either way (the keep-alive comment comes at 15 s).
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let (status, _) = server.as_demo_user("POST", "/me/mute/room-1");
+    assert_eq!(status, 200);
+    assert_eq!(
+        events.next_event(),
+        json!({"room": "room-1", "muted": true, "untilMS": null, "cause": "user"})
+    );
+    let (status, _, _) = server.stop_within("TERM", std::time::Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    while let Some(frame) = events.next_frame() {
+        assert!(frame.starts_with(':'), "{frame}");
+    }
 }

@@ -2,13 +2,14 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::connection_limit::DEFAULT_MAX_CONNECTIONS;
 
 /// The help text.
 pub const USAGE: &str = "\
 usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--data DIR | --memory]
-              [--max-connections N] [--quiet]
+              [--max-connections N] [--header-timeout-secs N] [--quiet]
 
   --addr HOST:PORT        where to listen (default 127.0.0.1:3000; port 0 picks a free one)
   --data DIR              keep mutes in DIR with DurableStore, every change synced to disk
@@ -23,6 +24,10 @@ usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--dat
   --max-connections N     hold at most N connections open, each open GET /me/events stream
                           included; more wait in the listen backlog until one closes
                           (default 512)
+  --header-timeout-secs N close a connection that has not sent a complete request head
+                          within N seconds of opening, or of its last response ending
+                          (idle keep-alive); a response being sent, such as an open
+                          GET /me/events stream, is never cut (default 10, at most 86400)
   -q, --quiet             log warnings and errors only, no line per request (for load tests)
   -h, --help              print this text";
 
@@ -39,6 +44,9 @@ pub struct ServerArgs {
     pub store: StoreChoice,
     /// The most connections held open at once.
     pub max_connections: usize,
+    /// How long a connection may take to send a request head, from when it opens or its last
+    /// response ends.
+    pub header_timeout: Duration,
     /// Whether to log warnings and errors only, without a line per request.
     pub quiet: bool,
 }
@@ -58,6 +66,12 @@ pub enum StoreChoice {
 
 /// The data directory used when neither `--data` nor `--memory` is given.
 pub const DEFAULT_DATA_DIR: &str = "./data";
+
+/// The header timeout used when `--header-timeout-secs` is not given.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest header timeout `--header-timeout-secs` takes: a day.
+pub const MAX_HEADER_TIMEOUT_SECS: u64 = 86_400;
 
 /// A command line that cannot be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +96,16 @@ pub enum ArgsError {
         /// The value given.
         value: String,
     },
+    /// A number of seconds out of its range.
+    #[error("`{option}` needs a whole number of seconds from 1 to {max}, not `{value}`")]
+    NotSeconds {
+        /// The option.
+        option: &'static str,
+        /// The value given.
+        value: String,
+        /// The largest value taken.
+        max: u64,
+    },
 }
 
 impl ServerArgs {
@@ -93,6 +117,7 @@ impl ServerArgs {
             allowed_origins: Vec::new(),
             store: StoreChoice::Durable(PathBuf::from(DEFAULT_DATA_DIR)),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
             quiet: false,
         };
         let mut store_option: Option<&'static str> = None;
@@ -154,6 +179,15 @@ impl ServerArgs {
                     parsed.max_connections = match value.parse::<usize>() {
                         Ok(count) if count >= 1 => count,
                         _ => return Err(ArgsError::NotACount { option, value }),
+                    };
+                }
+                "--header-timeout-secs" => {
+                    let option = "--header-timeout-secs";
+                    let value = value(option)?;
+                    let max = MAX_HEADER_TIMEOUT_SECS;
+                    parsed.header_timeout = match value.parse::<u64>() {
+                        Ok(secs) if (1..=max).contains(&secs) => Duration::from_secs(secs),
+                        _ => return Err(ArgsError::NotSeconds { option, value, max }),
                     };
                 }
                 "-q" | "--quiet" => parsed.quiet = true,

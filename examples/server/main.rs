@@ -2,15 +2,18 @@
 //!
 //! ```text
 //! cargo run --release --example server -- [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]...
-//!     [--data DIR | --memory | --redis URL | --redis-cluster URLS] [--max-connections N] [--quiet]
+//!     [--data DIR | --memory | --redis URL | --redis-cluster URLS] [--max-connections N]
+//!     [--header-timeout-secs N] [--quiet]
 //! ```
 //!
 //! It prints one line when it listens (where, which store it uses, how many connections it holds
-//! open at most, event streams included), logs each request to stderr (unless `--quiet`), and
-//! stops cleanly on SIGINT (Ctrl-C) or SIGTERM, ending the open event streams first.
+//! open at most, event streams included, and how long one may take to send a request head), logs
+//! each request to stderr (unless `--quiet`), and stops cleanly on SIGINT (Ctrl-C) or SIGTERM,
+//! ending the open event streams first.
 
 mod args;
 mod connection_limit;
+mod serve;
 mod shutdown;
 mod store;
 
@@ -108,8 +111,9 @@ async fn main() -> ExitCode {
         .map_or_else(|_| args.addr.clone(), |addr| addr.to_string());
     println!(
         "mutestore example server listening on http://{local} (store: {store_name}; {seed_name}; \
-         at most {} connections open)",
-        args.max_connections
+         at most {} connections open, each closed after {} s without a request head)",
+        args.max_connections,
+        args.header_timeout.as_secs()
     );
     // The line is the signal that the server is up: make sure it is out even when piped.
     let _ = std::io::stdout().flush();
@@ -119,13 +123,7 @@ async fn main() -> ExitCode {
         signals.wait().await;
         streams.shut_down();
     };
-    if let Err(error) = axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
-    {
-        eprintln!("error: the server failed: {error}");
-        return ExitCode::FAILURE;
-    }
+    serve::serve(listener, app, args.header_timeout, stop).await;
     println!("mutestore example server stopped");
     ExitCode::SUCCESS
 }
