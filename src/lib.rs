@@ -126,7 +126,7 @@
 //! (`cargo run --release --example server`) runs it.
 
 #![deny(missing_docs, missing_debug_implementations)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod clock;

@@ -4,6 +4,7 @@ mod expiry_index;
 mod expiry_timer;
 mod memory_store;
 pub(crate) mod now;
+mod prefetch;
 mod room_interner;
 mod room_names;
 mod timed_rooms;

@@ -9,6 +9,7 @@
 //! not degrade over time. Capacity grows by half, not doubling, so the table never sits at less
 //! than about half full after it grows.
 
+use super::prefetch::prefetch;
 use super::user_entry::{KeyProbe, UserEntry};
 
 const SLOTS_PER_BUCKET: usize = 2;
@@ -55,7 +56,7 @@ impl UserTable {
     }
 
     /// The slot holding the probed user, if present.
-    #[inline]
+    #[inline(always)]
     fn position(&self, hash: u64, probe: &KeyProbe<'_>) -> Option<usize> {
         let slots = self.slot_count();
         if slots == 0 {
@@ -72,11 +73,22 @@ impl UserTable {
         }
     }
 
+    #[inline(always)]
     pub(super) fn find(&self, hash: u64, probe: &KeyProbe<'_>) -> Option<&UserEntry> {
         let index = self.position(hash, probe)?;
         self.slot(index).as_ref()
     }
 
+    /// Starts loading the line where a probe for `hash` begins (see [`prefetch`]).
+    #[inline(always)]
+    pub(super) fn prefetch(&self, hash: u64) {
+        let slots = self.slot_count();
+        if slots > 0 {
+            prefetch(&self.buckets[home(hash, slots) / SLOTS_PER_BUCKET]);
+        }
+    }
+
+    #[inline(always)]
     pub(super) fn find_mut(&mut self, hash: u64, probe: &KeyProbe<'_>) -> Option<&mut UserEntry> {
         let index = self.position(hash, probe)?;
         self.slot_mut(index).as_mut()
