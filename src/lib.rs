@@ -146,6 +146,7 @@ mod mute_list;
 mod ordered_rooms;
 #[cfg(feature = "redis")]
 mod redis;
+mod same_text;
 mod store;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};

@@ -11,6 +11,7 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 
 use crate::ids::RoomId;
+use crate::same_text::same_text;
 
 /// Fewest holes worth a compaction; below this a rebuild costs more than it saves.
 const MIN_HOLES_TO_COMPACT: usize = 16;
@@ -87,13 +88,15 @@ impl OrderedRooms {
 
     /// Where the keyed room sits in `slots`.
     fn position(&self, key: RoomKey<'_>) -> Option<usize> {
-        let matches = |slot: &usize| self.slots[*slot].as_deref() == Some(key.room);
+        let is_key = |slot: &Option<RoomId>| {
+            slot.as_ref()
+                .is_some_and(|room| same_text(room.as_bytes(), key.room.as_bytes()))
+        };
         match &self.positions {
-            Some(positions) => positions.find(key.hash, matches).copied(),
-            None => self
-                .slots
-                .iter()
-                .position(|slot| slot.as_deref() == Some(key.room)),
+            Some(positions) => positions
+                .find(key.hash, |&slot| is_key(&self.slots[slot]))
+                .copied(),
+            None => self.slots.iter().position(is_key),
         }
     }
 

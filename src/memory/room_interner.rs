@@ -13,8 +13,8 @@ use hashbrown::HashTable;
 use parking_lot::RwLock;
 
 use super::room_names::RoomNames;
-use super::user_entry::word;
 use crate::ids::RoomId;
+use crate::same_text::same_text;
 
 /// log2 of the number of shards of the name-to-index map.
 const SHARD_BITS: u32 = 6;
@@ -35,27 +35,6 @@ impl RoomHash {
     /// The map shard, from bits the shard's table does not use for placement.
     fn shard(self) -> usize {
         ((self.0 >> 32) as usize) & (SHARDS - 1)
-    }
-}
-
-/// Whether two ids are the same text: for ids of 8 to 32 bytes (room ids are 24), a few word
-/// compares instead of a call to `memcmp`.
-#[inline]
-fn same_text(a: &[u8], b: &[u8]) -> bool {
-    let len = a.len();
-    if len != b.len() {
-        return false;
-    }
-    let word = |bytes: &[u8], at: usize| word(&bytes[at..]);
-    match len {
-        8..=16 => word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8),
-        17..=32 => {
-            word(a, 0) == word(b, 0)
-                && word(a, 8) == word(b, 8)
-                && word(a, len - 16) == word(b, len - 16)
-                && word(a, len - 8) == word(b, len - 8)
-        }
-        _ => a == b,
     }
 }
 
@@ -133,27 +112,5 @@ impl RoomInterner {
     /// How many distinct rooms have been interned.
     pub(crate) fn len(&self) -> usize {
         self.next.load(Ordering::Relaxed) as usize
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::same_text;
-
-    #[test]
-    fn same_text_agrees_with_byte_equality_at_every_length() {
-        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
-        for len in 0..=40 {
-            let a = &base[..len];
-            assert!(same_text(a, a));
-            for at in 0..len {
-                let mut b = a.to_vec();
-                b[at] ^= 1;
-                assert!(!same_text(a, &b), "len {len}, byte {at}");
-            }
-            if len > 0 {
-                assert!(!same_text(a, &base[..len - 1]));
-            }
-        }
     }
 }

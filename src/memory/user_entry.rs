@@ -22,6 +22,7 @@ use crate::error::MuteLimitExceeded;
 use crate::ids::{RoomId, UserId};
 use crate::mute_list::{INLINE_ROOMS, MuteList};
 use crate::ordered_rooms::OrderedRooms;
+use crate::same_text::word;
 
 /// The longest user id kept inline, in bytes.
 const INLINE_KEY_BYTES: usize = 15;
@@ -230,14 +231,6 @@ impl RoomTag {
     }
 }
 
-/// Eight bytes as a little-endian word.
-#[inline]
-pub(super) fn word(bytes: &[u8]) -> u64 {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&bytes[..8]);
-    u64::from_le_bytes(word)
-}
-
 /// A room being muted, unmuted or asked about, with its tag. Its seeded hash, which only interning
 /// needs, is computed when a room is added.
 #[derive(Clone, Copy)]
@@ -419,7 +412,9 @@ impl RoomSet {
             *len = ROOM_COUNTS[at + 1];
             return;
         }
-        self.shared_mut(rooms).insert(room.id.clone());
+        let set = self.shared_mut(rooms);
+        let key = set.key(room.id);
+        set.insert_new_key(key, room.id.clone());
     }
 
     /// Removes `room` (a set without deadlines only). Returns whether it was present.
