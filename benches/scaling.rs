@@ -1,6 +1,8 @@
 //! Does it scale with threads? A mix of 90% is_muted, 5% unmute and 5% mute (each unmute undone by
 //! a later mute), on 1 and 2 threads, at 1k and 1M users, MemoryStore beside the baselines. Each
-//! figure is the time per operation of all threads together (lower is more throughput).
+//! figure is the time per operation of all threads together (lower is more throughput). Beside
+//! them, the same run measures one cache line moving between the two cores, the cost that every
+//! change read next by the other thread pays.
 //!
 //! `cargo bench --bench scaling`
 
@@ -91,7 +93,18 @@ fn mix_on(c: &mut Criterion, size: &str, data: &Dataset, store: &dyn BenchStore)
     group.finish();
 }
 
+fn cache_line_transfer(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scaling");
+    quick_group(&mut group);
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("cache_line_transfer/between_two_threads", |b| {
+        b.iter_custom(common::cache_line_transfer::time_hand_offs)
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    cache_line_transfer(c);
     for (size, data) in [("1k", Dataset::small()), ("1M", Dataset::large())] {
         mix_on(c, size, &data, &MemoryStore::new());
         mix_on(c, size, &data, &DashMapBaseline::default());

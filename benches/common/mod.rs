@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod baselines;
+pub mod cache_line_transfer;
 pub mod dataset;
 pub mod memory_latency;
 pub mod timing;
