@@ -23,7 +23,7 @@ fn per_operation(threads: usize, words: &[AtomicU64], work: u32) -> f64 {
     std::thread::scope(|scope| {
         for thread in 0..threads {
             scope.spawn(move || {
-                let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ (thread as u64 + 1) * 0x1234_5678_9ABC;
+                let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ ((thread as u64 + 1) * 0x1234_5678_9ABC);
                 let mut sum = 0u64;
                 for _ in 0..OPERATIONS {
                     state ^= state << 13;
