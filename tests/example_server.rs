@@ -219,7 +219,8 @@ fn serves_the_seed_pages_curl_and_stops_on_sigterm() {
     );
     assert!(
         server.startup_line.contains(
-            "at most 512 connections open, each closed after 10 s without a request head"
+            "at most 512 connections open, each closed after 10 s without a request head; \
+             a request not answered within 10 s gets 408)"
         ),
         "{}",
         server.startup_line
@@ -416,6 +417,13 @@ fn bad_arguments_exit_with_the_usage() {
         &["--header-timeout-secs", "86401"],
         &["--header-timeout-secs", "99999999999999999999"],
         &["--header-timeout-secs"],
+        &["--request-timeout-secs", "0"],
+        &["--request-timeout-secs", "-1"],
+        &["--request-timeout-secs", "1.5"],
+        &["--request-timeout-secs", "soon"],
+        &["--request-timeout-secs", "86401"],
+        &["--request-timeout-secs", "99999999999999999999"],
+        &["--request-timeout-secs"],
     ] {
         let (status, stdout, stderr) = run_to_end(args);
         assert_eq!(status.code(), Some(2), "{args:?}");
