@@ -219,7 +219,8 @@ fn serves_the_seed_pages_curl_and_stops_on_sigterm() {
     );
     assert!(
         server.startup_line.contains(
-            "at most 512 connections open, each closed after 10 s without a request head"
+            "at most 512 connections open, each closed after 10 s without a request head; \
+             a request not answered within 10 s gets 408)"
         ),
         "{}",
         server.startup_line
@@ -416,6 +417,13 @@ fn bad_arguments_exit_with_the_usage() {
         &["--header-timeout-secs", "86401"],
         &["--header-timeout-secs", "99999999999999999999"],
         &["--header-timeout-secs"],
+        &["--request-timeout-secs", "0"],
+        &["--request-timeout-secs", "-1"],
+        &["--request-timeout-secs", "1.5"],
+        &["--request-timeout-secs", "soon"],
+        &["--request-timeout-secs", "86401"],
+        &["--request-timeout-secs", "99999999999999999999"],
+        &["--request-timeout-secs"],
     ] {
         let (status, stdout, stderr) = run_to_end(args);
         assert_eq!(status.code(), Some(2), "{args:?}");
@@ -965,10 +973,11 @@ fn an_idle_kept_alive_connection_is_closed_and_frees_its_slot() {
 
 #[cfg(unix)]
 #[test]
-fn an_event_stream_outlives_the_header_timeout() {
-    let server = Server::start(&["--header-timeout-secs", "1"]);
+fn an_event_stream_outlives_the_header_and_request_timeouts() {
+    let server = Server::start(&["--header-timeout-secs", "1", "--request-timeout-secs", "1"]);
     let mut events = RawEventStream::open(&server.addr, "demo-token");
-    // Well past the timeout with nothing sent either way (the keep-alive comment comes at 15 s).
+    // Well past both timeouts with nothing sent either way (the keep-alive comment comes at 15 s):
+    // the stream's response head went out at once, and its body is not timed.
     std::thread::sleep(std::time::Duration::from_secs(3));
     let (status, _) = server.as_demo_user("POST", "/me/mute/room-1");
     assert_eq!(status, 200);
@@ -981,4 +990,124 @@ fn an_event_stream_outlives_the_header_timeout() {
     while let Some(frame) = events.next_frame() {
         assert!(frame.starts_with(':'), "{frame}");
     }
+}
+
+/// The head of a mute of `room` as the demo user, declaring a body of `length` bytes.
+fn mute_head_declaring(room: &str, length: usize) -> String {
+    format!(
+        "POST /me/mute/{room} HTTP/1.1\r\nHost: x\r\nIM-CLIENT-KEY: demo-client-key\r\n\
+         IM-Authorization: demo-token\r\nContent-Type: application/json\r\n\
+         Content-Length: {length}\r\n\r\n"
+    )
+}
+
+/// Reads what the server sends on `stream` until it closes it: the response must be the request
+/// timeout's `408` envelope with `Connection: close`.
+fn assert_answered_408_and_closed(stream: &mut TcpStream, what: &str) {
+    // A guard against a hang, not a measurement.
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("a read timeout");
+    let mut response = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => response.extend_from_slice(&buffer[..read]),
+            // The server may reset a connection it stopped reading once the answer is out.
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(error) => panic!(
+                "{what}: no answer and no close within the guard ({error}); got {:?}",
+                String::from_utf8_lossy(&response)
+            ),
+        }
+    }
+    assert!(!response.is_empty(), "{what}: closed without an answer");
+    let (status, head, body) = parse_raw_response(&response);
+    assert_eq!(status, 408, "{what}: {head}");
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("\r\nconnection: close"), "{what}: {head}");
+    assert!(
+        head.contains("\r\ncontent-type: application/json; charset=utf-8"),
+        "{what}: {head}"
+    );
+    assert_eq!(
+        (&body["RC"], &body["RM"], &body["error"]["code"]),
+        (
+            &json!(408),
+            &json!("Request Timeout"),
+            &json!("REQUEST_TIMEOUT")
+        ),
+        "{what}: {body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("within 1 s")),
+        "{what}: {body}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_request_whose_body_stops_short_is_answered_408_closed_and_frees_its_slot() {
+    let server = Server::start(&["--max-connections", "1", "--request-timeout-secs", "1"]);
+    assert!(
+        server
+            .startup_line
+            .contains("a request not answered within 1 s gets 408"),
+        "{}",
+        server.startup_line
+    );
+    // A whole head declaring 100 bytes of body, then 14 of them and nothing more: the only slot.
+    let mut stalled = TcpStream::connect(&server.addr).expect("connect");
+    stalled
+        .write_all(format!("{}{{\"durationMS\": ", mute_head_declaring("room-1", 100)).as_bytes())
+        .expect("write a head and part of a body");
+    // A whole request waits in the backlog behind it.
+    let mut waiting = KeptAlive::open(&server.addr);
+    waiting.send_get_me();
+
+    assert_answered_408_and_closed(&mut stalled, "a body that stops short");
+    // The slot went to the waiting connection, whose request is answered; the stalled mute
+    // changed nothing.
+    assert_eq!(waiting.read_status(), 200);
+    drop(waiting);
+    let (status, body) = server.as_demo_user("GET", "/me");
+    assert_eq!((status, &body["result"]["mute"]), (200, &json!([])));
+    // A request that sends its body at once is served as before.
+    let (status, body) =
+        server.as_demo_user_with_body("POST", "/me/mute/room-2", r#"{"durationMS": 60000}"#);
+    assert_eq!((status, &body["result"]["mute"]), (200, &json!(["room-2"])));
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success(), "{status:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_request_whose_body_trickles_in_is_answered_408_and_closed() {
+    let server = Server::start(&["--max-connections", "1", "--request-timeout-secs", "1"]);
+    let mut trickling = TcpStream::connect(&server.addr).expect("connect");
+    trickling
+        .write_all(mute_head_declaring("room-1", 100).as_bytes())
+        .expect("write a head");
+    // The body, a byte every 100 ms: the connection is never silent, and the whole body would take
+    // ten times the timeout.
+    let mut writer = trickling.try_clone().expect("a second handle");
+    let trickle = std::thread::spawn(move || {
+        for _ in 0..100 {
+            if writer.write_all(b" ").is_err() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    });
+    assert_answered_408_and_closed(&mut trickling, "a trickled body");
+    let _ = trickling.shutdown(std::net::Shutdown::Both);
+    trickle.join().expect("the trickle ends");
+    // The only slot is free again.
+    let (status, body) = server.as_demo_user("GET", "/me");
+    assert_eq!((status, &body["result"]["mute"]), (200, &json!([])));
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success(), "{status:?}");
 }

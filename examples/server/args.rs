@@ -9,7 +9,8 @@ use crate::connection_limit::DEFAULT_MAX_CONNECTIONS;
 /// The help text.
 pub const USAGE: &str = "\
 usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--data DIR | --memory]
-              [--max-connections N] [--header-timeout-secs N] [--quiet]
+              [--max-connections N] [--header-timeout-secs N] [--request-timeout-secs N]
+              [--quiet]
 
   --addr HOST:PORT        where to listen (default 127.0.0.1:3000; port 0 picks a free one)
   --data DIR              keep mutes in DIR with DurableStore, every change synced to disk
@@ -28,6 +29,11 @@ usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--dat
                           within N seconds of opening, or of its last response ending
                           (idle keep-alive); a response being sent, such as an open
                           GET /me/events stream, is never cut (default 10, at most 86400)
+  --request-timeout-secs N
+                          answer 408 and close the connection when a request has not
+                          been answered within N seconds of its head, reading its body
+                          included; a response body, such as an open GET /me/events
+                          stream, is not timed (default 10, at most 86400)
   -q, --quiet             log warnings and errors only, no line per request (for load tests)
   -h, --help              print this text";
 
@@ -47,6 +53,9 @@ pub struct ServerArgs {
     /// How long a connection may take to send a request head, from when it opens or its last
     /// response ends.
     pub header_timeout: Duration,
+    /// How long a request may take, from its head to its response head (reading its body
+    /// included).
+    pub request_timeout: Duration,
     /// Whether to log warnings and errors only, without a line per request.
     pub quiet: bool,
 }
@@ -70,8 +79,11 @@ pub const DEFAULT_DATA_DIR: &str = "./data";
 /// The header timeout used when `--header-timeout-secs` is not given.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The longest header timeout `--header-timeout-secs` takes: a day.
-pub const MAX_HEADER_TIMEOUT_SECS: u64 = 86_400;
+/// The request timeout used when `--request-timeout-secs` is not given.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest timeout `--header-timeout-secs` and `--request-timeout-secs` take: a day.
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 
 /// A command line that cannot be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,6 +130,7 @@ impl ServerArgs {
             store: StoreChoice::Durable(PathBuf::from(DEFAULT_DATA_DIR)),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             quiet: false,
         };
         let mut store_option: Option<&'static str> = None;
@@ -183,17 +196,25 @@ impl ServerArgs {
                 }
                 "--header-timeout-secs" => {
                     let option = "--header-timeout-secs";
-                    let value = value(option)?;
-                    let max = MAX_HEADER_TIMEOUT_SECS;
-                    parsed.header_timeout = match value.parse::<u64>() {
-                        Ok(secs) if (1..=max).contains(&secs) => Duration::from_secs(secs),
-                        _ => return Err(ArgsError::NotSeconds { option, value, max }),
-                    };
+                    parsed.header_timeout = seconds(option, value(option)?)?;
+                }
+                "--request-timeout-secs" => {
+                    let option = "--request-timeout-secs";
+                    parsed.request_timeout = seconds(option, value(option)?)?;
                 }
                 "-q" | "--quiet" => parsed.quiet = true,
                 _ => return Err(ArgsError::Unknown(name)),
             }
         }
         Ok(Some(parsed))
+    }
+}
+
+/// `value` as a timeout of 1 to [`MAX_TIMEOUT_SECS`] whole seconds.
+fn seconds(option: &'static str, value: String) -> Result<Duration, ArgsError> {
+    let max = MAX_TIMEOUT_SECS;
+    match value.parse::<u64>() {
+        Ok(secs) if (1..=max).contains(&secs) => Ok(Duration::from_secs(secs)),
+        _ => Err(ArgsError::NotSeconds { option, value, max }),
     }
 }

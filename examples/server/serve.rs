@@ -1,4 +1,5 @@
-//! The accept loop: each connection served by hyper's HTTP/1 server with a header-read timeout.
+//! The accept loop: each connection served by hyper's HTTP/1 server with a header-read timeout,
+//! and each request with a request timeout.
 //!
 //! hyper closes a connection that has not sent a complete request head within the timeout,
 //! counted from when it opens and again from the end of each response (so an idle kept-alive
@@ -6,33 +7,54 @@
 //! being sent, however long (an open `GET /me/events` stream), is never cut. Without a timer hyper
 //! enforces no such bound, and a client that sends half a request line would hold one of the
 //! limited connection slots for good.
+//!
+//! Once a head has arrived, the request timeout bounds the time until the app has produced the
+//! response head, reading the request body included: a client that declares a `Content-Length`
+//! and then sends the body slowly, or not at all, gets `408 REQUEST_TIMEOUT` and its connection is
+//! closed (the rest of its body may still be on the way). A response body is not timed: an event
+//! stream's head is produced at once, and the stream may then last as long as it likes.
 
 use std::future::Future;
 use std::pin::pin;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
+use axum::http::header::{CONNECTION, CONTENT_TYPE};
+use axum::http::{HeaderValue, Response, StatusCode};
 use axum::serve::Listener;
 use hyper::server::conn::http1;
+use hyper::service::{Service, service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use mutestore::JSON_CONTENT_TYPE;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::connection_limit::LimitedListener;
 
+/// How long a connection may take to send a request head, and a request to be answered.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// From when a connection opens, or its last response ends, to a complete request head.
+    pub header: Duration,
+    /// From a request head to the app's response head, reading the request body included.
+    pub request: Duration,
+}
+
 /// Serves `app` on `listener` until `stop` resolves, then stops accepting, lets every open
 /// connection finish its request in flight, and returns once all have closed. (Idle connections
-/// close at once; one midway through sending a request head gets until its header timeout.)
+/// close at once; one midway through sending a request head gets until its header timeout, one
+/// midway through a request until its request timeout.)
 pub async fn serve(
     mut listener: LimitedListener,
     app: Router,
-    header_timeout: Duration,
+    timeouts: Timeouts,
     stop: impl Future<Output = ()>,
 ) {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(timeouts.header);
     let (stopping, stopping_seen) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut stop = pin!(stop);
@@ -41,8 +63,18 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             () = &mut stop => break,
         };
-        let connection =
-            http.serve_connection(TokioIo::new(io), TowerToHyperService::new(app.clone()));
+        let app = TowerToHyperService::new(app.clone());
+        let request_timeout = timeouts.request;
+        let service = service_fn(move |request| {
+            let response = app.call(request);
+            async move {
+                match tokio::time::timeout(request_timeout, response).await {
+                    Ok(answered) => answered,
+                    Err(_elapsed) => Ok(timed_out(request_timeout)),
+                }
+            }
+        });
+        let connection = http.serve_connection(TokioIo::new(io), service);
         let mut stopping = stopping_seen.clone();
         connections.spawn(async move {
             let mut connection = pin!(connection);
@@ -61,6 +93,34 @@ pub async fn serve(
     drop(listener);
     stopping.send_replace(true);
     while connections.join_next().await.is_some() {}
+}
+
+/// The answer to a request not answered within `limit`: `408` in the adapter's error envelope, with
+/// `Connection: close`, so that the connection is closed after it rather than kept for a next
+/// request while the rest of this one's body may still be arriving. (Dropping the app's future
+/// drops the request body too, and hyper stops reading it.)
+fn timed_out(limit: Duration) -> Response<Body> {
+    tracing::info!(
+        "request timed out: no response within {} s",
+        limit.as_secs()
+    );
+    let envelope = serde_json::json!({
+        "RC": 408,
+        "RM": "Request Timeout",
+        "error": {
+            "code": "REQUEST_TIMEOUT",
+            "message": format!(
+                "The request body was not received, or the request not answered, within {} s.",
+                limit.as_secs()
+            ),
+        },
+    });
+    let mut response = Response::new(Body::from(envelope.to_string()));
+    *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// A connection's end: not worth a line at the default level (a header timeout, a client gone).
