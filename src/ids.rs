@@ -200,11 +200,9 @@ define_id!(
     "room"
 );
 
-impl RoomId {
-    /// A valid id that owns no memory, to fill an array slot past a list's length: such a slot is
-    /// never read, and never dropped either, which leaks nothing since there is nothing to free.
-    pub(crate) const FILLER: Self = Self(CompactString::const_new("-"));
-}
+/// A valid room id that owns no memory, to fill an array slot past a list's length: such a slot is
+/// never read, and never dropped either, which leaks nothing since there is nothing to free.
+pub(crate) static ROOM_FILLER: RoomId = RoomId(CompactString::const_new("-"));
 
 #[cfg(test)]
 mod tests {

@@ -19,7 +19,7 @@ use super::now::Now;
 use super::room_interner::{RoomIdx, RoomInterner};
 use super::timed_rooms::TimedRooms;
 use crate::error::MuteLimitExceeded;
-use crate::ids::{RoomId, UserId};
+use crate::ids::{ROOM_FILLER, RoomId, UserId};
 use crate::mute_list::{INLINE_ROOMS, MuteList};
 use crate::ordered_rooms::OrderedRooms;
 use crate::same_text::word;
@@ -503,12 +503,11 @@ impl SetSnapshot {
             Self::Inline(ids, len) => {
                 // The three slots filled at once, which compiles to straight-line copies; a slot
                 // past `len` holds a filler that the list never reads.
-                static FILLER: RoomId = RoomId::FILLER;
                 let name = |at: usize| {
                     if at < len {
                         rooms.name(ids[at])
                     } else {
-                        Some(&FILLER)
+                        Some(&ROOM_FILLER)
                     }
                 };
                 if let (Some(a), Some(b), Some(c)) = (name(0), name(1), name(2)) {
