@@ -409,7 +409,9 @@ impl MemoryStore {
             by_shard[*slot] = position;
             *slot += 1;
         }
-        let mut muted = vec![false; users.len()];
+        // Positions of the users who muted the room: usually few, so they are collected as found
+        // and put back in input order at the end, instead of a flag per user and a pass over all.
+        let mut hits: Vec<usize> = Vec::new();
         for shard in 0..SHARDS {
             let positions = &by_shard[starts[shard]..starts[shard + 1]];
             if positions.is_empty() {
@@ -421,22 +423,22 @@ impl MemoryStore {
                     shard.table.prefetch(hashes[ahead].0);
                 }
                 let probe = KeyProbe::new(&users[position]);
-                muted[position] =
-                    shard
-                        .table
-                        .find(hashes[position].0, &probe)
-                        .is_some_and(|entry| {
-                            entry
-                                .rooms
-                                .contains_interned(room, interned, &core.rooms, &now)
-                        });
+                let muted = shard
+                    .table
+                    .find(hashes[position].0, &probe)
+                    .is_some_and(|entry| {
+                        entry
+                            .rooms
+                            .contains_interned(room, interned, &core.rooms, &now)
+                    });
+                if muted {
+                    hits.push(position);
+                }
             }
         }
-        users
-            .iter()
-            .zip(muted)
-            .filter(|(_, muted)| *muted)
-            .map(|(user, _)| user.clone())
+        hits.sort_unstable();
+        hits.into_iter()
+            .map(|position| users[position].clone())
             .collect()
     }
 
