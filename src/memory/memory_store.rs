@@ -418,8 +418,9 @@ impl MemoryStore {
                 continue;
             }
             let shard = core.shards[shard].0.read();
+            let prefetching = !shard.table.is_small();
             for (at, &position) in positions.iter().enumerate() {
-                if let Some(&ahead) = positions.get(at + PREFETCH_AHEAD) {
+                if prefetching && let Some(&ahead) = positions.get(at + PREFETCH_AHEAD) {
                     shard.table.prefetch(hashes[ahead].0);
                 }
                 let probe = KeyProbe::new(&users[position]);

@@ -14,6 +14,8 @@ use super::user_entry::{KeyProbe, UserEntry};
 
 const SLOTS_PER_BUCKET: usize = 2;
 const MIN_BUCKETS: usize = 4;
+/// Up to this many buckets (16 KiB) a table counts as small; see [`UserTable::is_small`].
+const SMALL_BUCKETS: usize = 256;
 /// Maximum load, as a fraction `NUM / DEN` of the slots.
 const MAX_LOAD_NUM: usize = 4;
 const MAX_LOAD_DEN: usize = 5;
@@ -77,6 +79,13 @@ impl UserTable {
     pub(super) fn find(&self, hash: u64, probe: &KeyProbe<'_>) -> Option<&UserEntry> {
         let index = self.position(hash, probe)?;
         self.slot(index).as_ref()
+    }
+
+    /// Whether the table is small enough (16 KiB or less) to stay in a core's cache between
+    /// lookups, where a prefetch costs its instructions and saves nothing.
+    #[inline]
+    pub(super) fn is_small(&self) -> bool {
+        self.buckets.len() <= SMALL_BUCKETS
     }
 
     /// Starts loading the line where a probe for `hash` begins (see [`prefetch`]).
