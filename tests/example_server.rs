@@ -219,8 +219,8 @@ fn serves_the_seed_pages_curl_and_stops_on_sigterm() {
     );
     assert!(
         server.startup_line.contains(
-            "at most 512 connections open, each closed after 10 s without a request head; \
-             a request not answered within 10 s gets 408)"
+            "at most 512 connections open, each closed after 10 s without a request head or \
+             30 s without write progress; a request not answered within 10 s gets 408)"
         ),
         "{}",
         server.startup_line
@@ -424,6 +424,13 @@ fn bad_arguments_exit_with_the_usage() {
         &["--request-timeout-secs", "86401"],
         &["--request-timeout-secs", "99999999999999999999"],
         &["--request-timeout-secs"],
+        &["--write-timeout-secs", "0"],
+        &["--write-timeout-secs", "-1"],
+        &["--write-timeout-secs", "1.5"],
+        &["--write-timeout-secs", "soon"],
+        &["--write-timeout-secs", "86401"],
+        &["--write-timeout-secs", "99999999999999999999"],
+        &["--write-timeout-secs"],
     ] {
         let (status, stdout, stderr) = run_to_end(args);
         assert_eq!(status.code(), Some(2), "{args:?}");

@@ -10,7 +10,7 @@ use crate::connection_limit::DEFAULT_MAX_CONNECTIONS;
 pub const USAGE: &str = "\
 usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--data DIR | --memory]
               [--max-connections N] [--header-timeout-secs N] [--request-timeout-secs N]
-              [--quiet]
+              [--write-timeout-secs N] [--quiet]
 
   --addr HOST:PORT        where to listen (default 127.0.0.1:3000; port 0 picks a free one)
   --data DIR              keep mutes in DIR with DurableStore, every change synced to disk
@@ -34,6 +34,10 @@ usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--dat
                           been answered within N seconds of its head, reading its body
                           included; a response body, such as an open GET /me/events
                           stream, is not timed (default 10, at most 86400)
+  --write-timeout-secs N  close a connection when a write to it has made no progress for
+                          N seconds (a client that stopped reading its responses); time
+                          spent not writing, such as an idle GET /me/events stream, is
+                          not counted (default 30, at most 86400)
   -q, --quiet             log warnings and errors only, no line per request (for load tests)
   -h, --help              print this text";
 
@@ -56,6 +60,9 @@ pub struct ServerArgs {
     /// How long a request may take, from its head to its response head (reading its body
     /// included).
     pub request_timeout: Duration,
+    /// How long a write to a connection may make no progress (the client not reading) before the
+    /// connection is closed.
+    pub write_timeout: Duration,
     /// Whether to log warnings and errors only, without a line per request.
     pub quiet: bool,
 }
@@ -82,7 +89,13 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The request timeout used when `--request-timeout-secs` is not given.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The longest timeout `--header-timeout-secs` and `--request-timeout-secs` take: a day.
+/// The write timeout used when `--write-timeout-secs` is not given: longer than the other two, so
+/// that a client on a poor link, stalled for a few seconds while lost packets are sent again, is
+/// not cut, while one that has stopped reading still frees its slot within half a minute.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest timeout `--header-timeout-secs`, `--request-timeout-secs` and
+/// `--write-timeout-secs` take: a day.
 pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 
 /// A command line that cannot be understood.
@@ -131,6 +144,7 @@ impl ServerArgs {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
             quiet: false,
         };
         let mut store_option: Option<&'static str> = None;
@@ -201,6 +215,10 @@ impl ServerArgs {
                 "--request-timeout-secs" => {
                     let option = "--request-timeout-secs";
                     parsed.request_timeout = seconds(option, value(option)?)?;
+                }
+                "--write-timeout-secs" => {
+                    let option = "--write-timeout-secs";
+                    parsed.write_timeout = seconds(option, value(option)?)?;
                 }
                 "-q" | "--quiet" => parsed.quiet = true,
                 _ => return Err(ArgsError::Unknown(name)),

@@ -3,12 +3,12 @@
 //! ```text
 //! cargo run --release --example server -- [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]...
 //!     [--data DIR | --memory | --redis URL | --redis-cluster URLS] [--max-connections N]
-//!     [--header-timeout-secs N] [--request-timeout-secs N] [--quiet]
+//!     [--header-timeout-secs N] [--request-timeout-secs N] [--write-timeout-secs N] [--quiet]
 //! ```
 //!
 //! It prints one line when it listens (where, which store it uses, how many connections it holds
-//! open at most, event streams included, how long one may take to send a request head, and how
-//! long a request may take to be answered), logs
+//! open at most, event streams included, how long one may take to send a request head, how long
+//! its writes may make no progress, and how long a request may take to be answered), logs
 //! each request to stderr (unless `--quiet`), and stops cleanly on SIGINT (Ctrl-C) or SIGTERM,
 //! ending the open event streams first.
 
@@ -112,10 +112,11 @@ async fn main() -> ExitCode {
         .map_or_else(|_| args.addr.clone(), |addr| addr.to_string());
     println!(
         "mutestore example server listening on http://{local} (store: {store_name}; {seed_name}; \
-         at most {} connections open, each closed after {} s without a request head; a request \
-         not answered within {} s gets 408)",
+         at most {} connections open, each closed after {} s without a request head or {} s \
+         without write progress; a request not answered within {} s gets 408)",
         args.max_connections,
         args.header_timeout.as_secs(),
+        args.write_timeout.as_secs(),
         args.request_timeout.as_secs()
     );
     // The line is the signal that the server is up: make sure it is out even when piped.
@@ -129,6 +130,7 @@ async fn main() -> ExitCode {
     let timeouts = serve::Timeouts {
         header: args.header_timeout,
         request: args.request_timeout,
+        write: args.write_timeout,
     };
     serve::serve(listener, app, timeouts, stop).await;
     println!("mutestore example server stopped");

@@ -1,5 +1,5 @@
-//! The accept loop: each connection served by hyper's HTTP/1 server with a header-read timeout,
-//! and each request with a request timeout.
+//! The accept loop: each connection served by hyper's HTTP/1 server with a header-read timeout
+//! and a write timeout, and each request with a request timeout.
 //!
 //! hyper closes a connection that has not sent a complete request head within the timeout,
 //! counted from when it opens and again from the end of each response (so an idle kept-alive
@@ -13,8 +13,21 @@
 //! and then sends the body slowly, or not at all, gets `408 REQUEST_TIMEOUT` and its connection is
 //! closed (the rest of its body may still be on the way). A response body is not timed: an event
 //! stream's head is produced at once, and the stream may then last as long as it likes.
+//!
+//! The write timeout closes a connection whose writes have stopped going out: a client that stops
+//! reading its responses (pipelining requests without reading the answers, or leaving an event
+//! stream unread while events come) fills the kernel's buffers, after which every write to its
+//! socket stays pending, and without a timer it would hold its slot for good. The timer
+//! (`tokio-io-timeout`'s `TimeoutStream`) runs only while a write or flush is pending, and starts
+//! again with each one that goes through, so a slow reader is never cut as long as its bytes keep
+//! moving, and time spent not writing (an event stream idle between keep-alives, a request being
+//! read) never counts. It defaults to 30 s, longer than the other two: a client on a poor link can
+//! stall for several seconds while lost packets are sent again, and should not be cut for it, while
+//! one that has stopped reading still frees its slot within half a minute.
 
+use std::error::Error as _;
 use std::future::Future;
+use std::io;
 use std::pin::pin;
 use std::time::Duration;
 
@@ -30,22 +43,27 @@ use hyper_util::service::TowerToHyperService;
 use mutestore::JSON_CONTENT_TYPE;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_io_timeout::TimeoutStream;
 
 use crate::connection_limit::LimitedListener;
 
-/// How long a connection may take to send a request head, and a request to be answered.
+/// How long a connection may take to send a request head, a request to be answered, and a write
+/// to make progress.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     /// From when a connection opens, or its last response ends, to a complete request head.
     pub header: Duration,
     /// From a request head to the app's response head, reading the request body included.
     pub request: Duration,
+    /// How long a write (or flush) to the socket may stay pending without any of it going out.
+    pub write: Duration,
 }
 
 /// Serves `app` on `listener` until `stop` resolves, then stops accepting, lets every open
 /// connection finish its request in flight, and returns once all have closed. (Idle connections
 /// close at once; one midway through sending a request head gets until its header timeout, one
-/// midway through a request until its request timeout.)
+/// midway through a request until its request timeout, one whose client has stopped reading until
+/// its write timeout.)
 pub async fn serve(
     mut listener: LimitedListener,
     app: Router,
@@ -74,17 +92,23 @@ pub async fn serve(
                 }
             }
         });
-        let connection = http.serve_connection(TokioIo::new(io), service);
+        // The write timer runs only while a write is pending, and starts again with each write
+        // that goes through. (Pinned on the heap: the timer is not `Unpin`, and hyper wants
+        // `Unpin` IO.)
+        let mut io = TimeoutStream::new(io);
+        io.set_write_timeout(Some(timeouts.write));
+        let connection = http.serve_connection(TokioIo::new(Box::pin(io)), service);
+        let write_timeout = timeouts.write;
         let mut stopping = stopping_seen.clone();
         connections.spawn(async move {
             let mut connection = pin!(connection);
             tokio::select! {
-                result = connection.as_mut() => return log_end(result),
+                result = connection.as_mut() => return log_end(result, write_timeout),
                 _ = stopping.wait_for(|stopping| *stopping) => {}
             }
             // Ends the connection once its request in flight, if any, is answered.
             connection.as_mut().graceful_shutdown();
-            log_end(connection.await);
+            log_end(connection.await, write_timeout);
         });
         // Forget the connections that have ended, so the set holds only open ones.
         while connections.try_join_next().is_some() {}
@@ -123,9 +147,31 @@ fn timed_out(limit: Duration) -> Response<Body> {
     response
 }
 
-/// A connection's end: not worth a line at the default level (a header timeout, a client gone).
-fn log_end(result: Result<(), hyper::Error>) {
-    if let Err(error) = result {
+/// A connection's end: one line at the default level for a write timeout (a client that stopped
+/// reading is worth knowing about); anything else (a header timeout, a client gone) is not worth
+/// one.
+fn log_end(result: Result<(), hyper::Error>, write_timeout: Duration) {
+    let Err(error) = result else { return };
+    if is_write_timeout(&error) {
+        tracing::info!(
+            "connection closed: no write progress within {} s",
+            write_timeout.as_secs()
+        );
+    } else {
         tracing::debug!("connection closed: {error}");
     }
+}
+
+/// Whether `error` is the write timer's: `TimeoutStream` fails the pending write with a bare
+/// `TimedOut`, which the socket itself never returns without an OS error code (hyper's own header
+/// timeout is an error of its own kind, with no IO cause).
+fn is_write_timeout(error: &hyper::Error) -> bool {
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        if let Some(io_error) = current.downcast_ref::<io::Error>() {
+            return io_error.kind() == io::ErrorKind::TimedOut && io_error.raw_os_error().is_none();
+        }
+        cause = current.source();
+    }
+    false
 }
