@@ -599,6 +599,9 @@ fn two_servers_on_one_redis_share_every_change() {
     }
 }
 
+/// `GET /me` as the demo user, on a kept-alive connection.
+const GET_ME: &str = "GET /me HTTP/1.1\r\nHost: x\r\nIM-CLIENT-KEY: demo-client-key\r\nIM-Authorization: demo-token\r\n\r\n";
+
 /// A kept-alive connection that sends requests one after another.
 struct KeptAlive {
     stream: TcpStream,
@@ -616,9 +619,8 @@ impl KeptAlive {
 
     /// Sends `GET /me` as the demo user, without waiting for the answer.
     fn send_get_me(&mut self) {
-        let request = "GET /me HTTP/1.1\r\nHost: x\r\nIM-CLIENT-KEY: demo-client-key\r\nIM-Authorization: demo-token\r\n\r\n";
         self.stream
-            .write_all(request.as_bytes())
+            .write_all(GET_ME.as_bytes())
             .expect("write a request");
     }
 
@@ -980,11 +982,19 @@ fn an_idle_kept_alive_connection_is_closed_and_frees_its_slot() {
 
 #[cfg(unix)]
 #[test]
-fn an_event_stream_outlives_the_header_and_request_timeouts() {
-    let server = Server::start(&["--header-timeout-secs", "1", "--request-timeout-secs", "1"]);
+fn an_event_stream_outlives_the_header_request_and_write_timeouts() {
+    let server = Server::start(&[
+        "--header-timeout-secs",
+        "1",
+        "--request-timeout-secs",
+        "1",
+        "--write-timeout-secs",
+        "1",
+    ]);
     let mut events = RawEventStream::open(&server.addr, "demo-token");
-    // Well past both timeouts with nothing sent either way (the keep-alive comment comes at 15 s):
-    // the stream's response head went out at once, and its body is not timed.
+    // Well past all three timeouts with nothing sent either way (the keep-alive comment comes at
+    // 15 s): the stream's response head went out at once, its body is not timed, and the write
+    // timer runs only while a write is pending, never while the stream is idle.
     std::thread::sleep(std::time::Duration::from_secs(3));
     let (status, _) = server.as_demo_user("POST", "/me/mute/room-1");
     assert_eq!(status, 200);
@@ -1117,4 +1127,108 @@ fn a_request_whose_body_trickles_in_is_answered_408_and_closed() {
     assert_eq!((status, &body["result"]["mute"]), (200, &json!([])));
     let (status, _) = server.stop_with("TERM");
     assert!(status.success(), "{status:?}");
+}
+
+/// A connection whose receive buffer is as small as the kernel allows, set before it connects so
+/// that the window it offers stays small: a server writing to it while it does not read soon has
+/// every write pending.
+fn connect_with_a_small_receive_buffer(addr: &str) -> TcpStream {
+    let addr: std::net::SocketAddr = addr.parse().expect("a socket address");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("a runtime");
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .set_recv_buffer_size(4096)
+            .expect("a small receive buffer");
+        socket.connect(addr).await.expect("connect")
+    });
+    let stream = stream.into_std().expect("a std stream");
+    stream.set_nonblocking(false).expect("blocking");
+    stream
+}
+
+#[cfg(unix)]
+#[test]
+fn a_client_that_stops_reading_its_responses_is_closed_and_frees_its_slot() {
+    let server = Server::start(&["--max-connections", "1", "--write-timeout-secs", "1"]);
+    assert!(
+        server
+            .startup_line
+            .contains("or 1 s without write progress"),
+        "{}",
+        server.startup_line
+    );
+    // A hundred mutes make each answer to `GET /me` a kilobyte and more, so that fewer of them
+    // fill the buffers.
+    for room in 1..=100 {
+        let (status, _) = server.as_demo_user("POST", &format!("/me/mute/room-{room}"));
+        assert_eq!(status, 200);
+    }
+    // One round trip shows the connection holds the only slot; after it, the client never reads.
+    let mut stalled = KeptAlive {
+        stream: connect_with_a_small_receive_buffer(&server.addr),
+    };
+    assert_eq!(stalled.get_me(), 200);
+    // Pipelined requests without end, from a thread: the server answers them until its writes
+    // pend on the full buffers, then stops reading them, and the thread's writes block in turn
+    // until the server closes the connection.
+    let mut writer = stalled.stream.try_clone().expect("a second handle");
+    let pipeline = std::thread::spawn(move || {
+        let requests = GET_ME.repeat(100);
+        let mut sent = 0usize;
+        loop {
+            if let Err(error) = writer.write_all(requests.as_bytes()) {
+                return (sent, error);
+            }
+            sent += 100;
+        }
+    });
+
+    // A whole request waits in the backlog behind it, and is answered once the stalled connection
+    // is closed: at once with the write timeout, never without it.
+    let mut waiting = KeptAlive::open(&server.addr);
+    waiting.send_get_me();
+    let limit = std::time::Duration::from_secs(15);
+    waiting
+        .stream
+        .set_read_timeout(Some(limit))
+        .expect("a read timeout");
+    let mut first = [0u8; 1];
+    let served = waiting.stream.peek(&mut first);
+    assert!(
+        matches!(served, Ok(1)),
+        "the waiting connection got no answer within {limit:?}: {served:?}"
+    );
+    assert_eq!(waiting.read_status(), 200);
+    assert_eq!(waiting.get_me(), 200);
+
+    // The stalled connection was closed: the pipelining thread's writes fail.
+    let started = std::time::Instant::now();
+    while !pipeline.is_finished() {
+        assert!(
+            started.elapsed() < limit,
+            "the stalled connection is still open"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (sent, error) = pipeline.join().expect("the pipelining thread ends");
+    assert!(
+        matches!(
+            error.kind(),
+            std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+        ),
+        "after {sent} requests: {error}"
+    );
+    drop(stalled);
+
+    let logs = server.stop_and_read_logs();
+    assert_eq!(
+        logs.matches("connection closed: no write progress within 1 s")
+            .count(),
+        1,
+        "{logs}"
+    );
 }
