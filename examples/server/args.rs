@@ -27,8 +27,9 @@ usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--dat
                           (default 512)
   --header-timeout-secs N close a connection that has not sent a complete request head
                           within N seconds of opening, or of its last response ending
-                          (idle keep-alive); a response being sent, such as an open
-                          GET /me/events stream, is never cut (default 10, at most 86400)
+                          (idle keep-alive); this timer never cuts a response being
+                          sent, such as an open GET /me/events stream (default 10, at
+                          most 86400)
   --request-timeout-secs N
                           answer 408 and close the connection when a request has not
                           been answered within N seconds of its head, reading its body
