@@ -84,39 +84,47 @@ pub(super) enum UserKey {
     Boxed(Box<UserId>),
 }
 
-/// A user id as looked up: the inline form is built on the stack, a long id is borrowed, so a
-/// lookup never allocates.
+/// A user id as looked up: a short id as the two 8-byte words a stored key is compared by, a long
+/// id borrowed, so a lookup never allocates.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum KeyProbe<'a> {
-    Inline([u8; INLINE_KEY_BYTES], KeyLen),
+    /// Bytes 0..8 and 7..15 of the id padded with zeros to 15 bytes, as little-endian words (they
+    /// overlap in byte 7), and the length.
+    Inline(u64, u64, KeyLen),
     Long(&'a UserId),
 }
 
 impl<'a> KeyProbe<'a> {
+    #[inline]
     pub(super) fn new(user: &'a UserId) -> Self {
         let text = user.as_bytes();
         let Some(&len) = text.len().checked_sub(1).and_then(|i| KEY_LENS.get(i)) else {
             return Self::Long(user);
         };
-        let mut bytes = [0; INLINE_KEY_BYTES];
         if text.len() >= 8 {
-            // Two fixed 8-byte copies (overlapping when shorter than 16) rather than a copy of
-            // variable length, which the compiler makes a call to `memcpy`.
-            let tail = text.len() - 8;
-            bytes[..8].copy_from_slice(&text[..8]);
-            bytes[tail..tail + 8].copy_from_slice(&text[tail..]);
+            // The last 8 bytes hold bytes 7.. of the id, preceded by `15 - len` bytes that the
+            // shift drops: two loads and a shift, where copying into a padded array costs a
+            // variable-length copy.
+            let tail = word(&text[text.len() - 8..]) >> (8 * (INLINE_KEY_BYTES - text.len()));
+            Self::Inline(word(text), tail, len)
         } else {
-            for (to, from) in bytes.iter_mut().zip(text) {
+            let mut head = [0u8; 8];
+            for (to, from) in head.iter_mut().zip(text) {
                 *to = *from;
             }
+            Self::Inline(u64::from_le_bytes(head), 0, len)
         }
-        Self::Inline(bytes, len)
     }
 
     /// The key to store for this user.
     pub(super) fn to_key(self) -> UserKey {
         match self {
-            Self::Inline(bytes, len) => UserKey::Inline { bytes, len },
+            Self::Inline(head, tail, len) => {
+                let mut bytes = [0u8; INLINE_KEY_BYTES];
+                bytes[..8].copy_from_slice(&head.to_le_bytes());
+                bytes[8..].copy_from_slice(&tail.to_le_bytes()[1..]);
+                UserKey::Inline { bytes, len }
+            }
             Self::Long(user) => UserKey::Boxed(Box::new(user.clone())),
         }
     }
@@ -127,11 +135,9 @@ impl UserKey {
     #[inline]
     pub(super) fn matches(&self, probe: &KeyProbe<'_>) -> bool {
         match (self, probe) {
-            (Self::Inline { bytes, len }, KeyProbe::Inline(probe_bytes, probe_len)) => {
+            (Self::Inline { bytes, len }, KeyProbe::Inline(head, tail, probe_len)) => {
                 // Two overlapping 8-byte words cover the 15 bytes: two compares, no loop.
-                len == probe_len
-                    && word(&bytes[..8]) == word(&probe_bytes[..8])
-                    && word(&bytes[7..]) == word(&probe_bytes[7..])
+                len == probe_len && word(&bytes[..8]) == *head && word(&bytes[7..]) == *tail
             }
             (Self::Boxed(user), KeyProbe::Long(probe)) => **user == **probe,
             _ => false,
