@@ -108,11 +108,7 @@ impl<'a> KeyProbe<'a> {
             let tail = word(&text[text.len() - 8..]) >> (8 * (INLINE_KEY_BYTES - text.len()));
             Self::Inline(word(text), tail, len)
         } else {
-            let mut head = [0u8; 8];
-            for (to, from) in head.iter_mut().zip(text) {
-                *to = *from;
-            }
-            Self::Inline(u64::from_le_bytes(head), 0, len)
+            Self::Inline(short_word(text), 0, len)
         }
     }
 
@@ -127,6 +123,28 @@ impl<'a> KeyProbe<'a> {
             }
             Self::Long(user) => UserKey::Boxed(Box::new(user.clone())),
         }
+    }
+}
+
+/// The 1 to 7 bytes of `text` as a little-endian word padded with zeros, from overlapping loads
+/// rather than a copy of variable length (a call to `memcpy`, then a read that waits for it).
+#[inline]
+fn short_word(text: &[u8]) -> u64 {
+    let len = text.len();
+    debug_assert!((1..8).contains(&len));
+    if len >= 4 {
+        let mut first = [0u8; 4];
+        let mut last = [0u8; 4];
+        first.copy_from_slice(&text[..4]);
+        last.copy_from_slice(&text[len - 4..]);
+        // The two halves overlap when `len < 8`; the overlapping bytes are the same bytes.
+        u64::from(u32::from_le_bytes(first))
+            | u64::from(u32::from_le_bytes(last)) << (8 * (len - 4))
+    } else {
+        // One, two or three bytes: the first, the middle and the last (some of them the same).
+        u64::from(text[0])
+            | u64::from(text[len / 2]) << (8 * (len / 2))
+            | u64::from(text[len - 1]) << (8 * (len - 1))
     }
 }
 
@@ -589,6 +607,23 @@ mod tests {
             assert!(key.matches(&KeyProbe::new(&user)));
             let other = UserId::new(&format!("{}z", &text[..len - 1])).unwrap();
             assert!(!key.matches(&KeyProbe::new(&other)));
+        }
+    }
+
+    #[test]
+    fn probe_words_are_the_padded_id() {
+        // Distinct bytes, so a byte landing in the wrong place shows.
+        let text = "0123456789abcdef";
+        for len in 1..=INLINE_KEY_BYTES {
+            let user = UserId::new(&text[..len]).unwrap();
+            let mut padded = [0u8; 16];
+            padded[..len].copy_from_slice(&text.as_bytes()[..len]);
+            let KeyProbe::Inline(head, tail, probe_len) = KeyProbe::new(&user) else {
+                panic!("a {len}-byte id is probed inline");
+            };
+            assert_eq!(head, word(&padded[..8]), "head of a {len}-byte id");
+            assert_eq!(tail, word(&padded[7..15]), "tail of a {len}-byte id");
+            assert_eq!(probe_len as usize, len);
         }
     }
 
