@@ -22,7 +22,7 @@ use crate::error::MuteLimitExceeded;
 use crate::ids::{ROOM_FILLER, RoomId, UserId};
 use crate::mute_list::{INLINE_ROOMS, MuteList};
 use crate::ordered_rooms::OrderedRooms;
-use crate::same_text::word;
+use crate::same_text::{short_word, word};
 
 /// The longest user id kept inline, in bytes.
 const INLINE_KEY_BYTES: usize = 15;
@@ -126,28 +126,6 @@ impl<'a> KeyProbe<'a> {
     }
 }
 
-/// The 1 to 7 bytes of `text` as a little-endian word padded with zeros, from overlapping loads
-/// rather than a copy of variable length (a call to `memcpy`, then a read that waits for it).
-#[inline]
-fn short_word(text: &[u8]) -> u64 {
-    let len = text.len();
-    debug_assert!((1..8).contains(&len));
-    if len >= 4 {
-        let mut first = [0u8; 4];
-        let mut last = [0u8; 4];
-        first.copy_from_slice(&text[..4]);
-        last.copy_from_slice(&text[len - 4..]);
-        // The two halves overlap when `len < 8`; the overlapping bytes are the same bytes.
-        u64::from(u32::from_le_bytes(first))
-            | u64::from(u32::from_le_bytes(last)) << (8 * (len - 4))
-    } else {
-        // One, two or three bytes: the first, the middle and the last (some of them the same).
-        u64::from(text[0])
-            | u64::from(text[len / 2]) << (8 * (len / 2))
-            | u64::from(text[len - 1]) << (8 * (len - 1))
-    }
-}
-
 impl UserKey {
     /// Whether this key is the probed user.
     #[inline]
@@ -221,12 +199,10 @@ impl RoomTag {
     #[inline]
     pub(super) fn of(room: &str) -> Self {
         let bytes = room.as_bytes();
-        let (head, tail) = if bytes.len() >= 8 {
-            (word(&bytes[..8]), word(&bytes[bytes.len() - 8..]))
-        } else {
-            let mut padded = [0u8; 8];
-            padded[..bytes.len()].copy_from_slice(bytes);
-            (u64::from_le_bytes(padded), 0)
+        let (head, tail) = match bytes.len() {
+            8.. => (word(&bytes[..8]), word(&bytes[bytes.len() - 8..])),
+            1.. => (short_word(bytes), 0),
+            0 => (0, 0),
         };
         let mixed =
             (head ^ tail.rotate_left(29) ^ bytes.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
