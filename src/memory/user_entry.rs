@@ -412,9 +412,27 @@ impl RoomSet {
             *len = ROOM_COUNTS[at + 1];
             return;
         }
-        let set = self.shared_mut(rooms);
-        let key = set.key(room.id);
-        set.insert_new_key(key, room.id.clone());
+        match self {
+            Self::Inline { ids, len, .. } => {
+                // The set moves to the heap with the new room already in it, so the new `Arc` is
+                // never checked for sharing (`Arc::make_mut` costs an atomic compare-exchange).
+                // An inline set is duplicate-free; room for one more, the room being added.
+                let count = *len as usize;
+                let names = ids[..count]
+                    .iter()
+                    .filter_map(|&idx| rooms.name(idx).cloned());
+                let mut set = OrderedRooms::from_distinct(names, count + 1);
+                let key = set.key(room.id);
+                set.insert_new_key(key, room.id.clone());
+                *self = Self::Shared(Arc::new(set));
+            }
+            Self::Shared(set) => {
+                let set = Arc::make_mut(set);
+                let key = set.key(room.id);
+                set.insert_new_key(key, room.id.clone());
+            }
+            Self::Timed(_) => unreachable!("timed sets change through TimedRooms"),
+        }
     }
 
     /// Removes `room` (a set without deadlines only). Returns whether it was present.
@@ -449,28 +467,6 @@ impl RoomSet {
             Self::Inline { ids, len, .. } => SetSnapshot::Inline(*ids, *len as usize),
             Self::Shared(set) => SetSnapshot::Shared(Arc::clone(set)),
             Self::Timed(set) => SetSnapshot::Ready(set.snapshot(now.get())),
-        }
-    }
-
-    /// The set in its shared form, converting an inline one first, ready to be changed.
-    fn shared_mut(&mut self, rooms: &RoomInterner) -> &mut OrderedRooms {
-        debug_assert!(
-            !matches!(self, Self::Timed(_)),
-            "timed sets change through TimedRooms"
-        );
-        if let Self::Inline { ids, len, .. } = self {
-            // An inline set is duplicate-free; room for one more, which the caller is adding.
-            let count = *len as usize;
-            let names = ids[..count]
-                .iter()
-                .filter_map(|&idx| rooms.name(idx).cloned());
-            *self = Self::Shared(Arc::new(OrderedRooms::from_distinct(names, count + 1)));
-        }
-        match self {
-            Self::Shared(set) => Arc::make_mut(set),
-            Self::Inline { .. } | Self::Timed(_) => {
-                unreachable!("shared_mut just made the set shared")
-            }
         }
     }
 
