@@ -131,9 +131,13 @@ impl Server {
         }
     }
 
-    /// One request on its own connection: status and JSON body.
+    /// One request on its own connection: status and JSON body. A server that does not answer
+    /// within 60 s fails the test rather than hanging it.
     fn call(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
         let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .expect("read timeout");
         let mut request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
             self.addr
