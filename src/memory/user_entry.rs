@@ -22,7 +22,7 @@ use crate::error::MuteLimitExceeded;
 use crate::ids::{ROOM_FILLER, RoomId, UserId};
 use crate::mute_list::{INLINE_ROOMS, MuteList};
 use crate::ordered_rooms::OrderedRooms;
-use crate::same_text::{short_word, word};
+use crate::same_text::{same_text, short_word, word};
 
 /// The longest user id kept inline, in bytes.
 const INLINE_KEY_BYTES: usize = 15;
@@ -443,10 +443,19 @@ impl RoomSet {
             if !set.contains_key(key) {
                 return false;
             }
-            Arc::make_mut(set).remove_key(key);
-            if set.len() <= BACK_INLINE_AT {
-                self.try_inline(rooms);
+            if set.len() - 1 <= BACK_INLINE_AT {
+                // Back inline, built from the other rooms: the heap set is neither changed nor
+                // copied (a caller's list may still share it) only to be dropped.
+                let mut inline = Self::empty();
+                for other in set.iter() {
+                    if !same_text(other.as_bytes(), room.id.as_bytes()) {
+                        inline.append(RoomRef::new(other), rooms);
+                    }
+                }
+                *self = inline;
+                return true;
             }
+            Arc::make_mut(set).remove_key(key);
             return true;
         }
         let Some(at) = self.inline_position(room, rooms) else {

@@ -336,7 +336,8 @@ pub async fn awkward_ids_round_trip(factory: &impl StoreFactory) {
 pub async fn returned_lists_are_snapshots(factory: &impl StoreFactory) {
     let store = factory.make(100).await;
     let alice = user("alice");
-    for size in [2, 8] {
+    // 4: the unmute takes the set from the heap back inline while the list shares it.
+    for size in [2, 4, 8] {
         store.forget_user(&alice).await.unwrap();
         for n in 0..size {
             store.mute(&alice, &room(&format!("r{n}"))).await.unwrap();
