@@ -777,26 +777,7 @@ impl Core {
 
 /// Removes the mutes of `rooms` that have lapsed at `now`, sending an expiry event for each, and
 /// moves a set left without deadlines back to the compact form. Returns how many it removed.
-///
-/// Inline, so that the common set, one without deadlines, costs a compare and no call.
-#[inline]
 fn purge_lapsed(
-    rooms: &mut RoomSet,
-    user: &UserId,
-    expiries: &mut ExpiryIndex,
-    now: &Now<'_>,
-    events: &Events<'_>,
-    interner: &RoomInterner,
-) -> usize {
-    if rooms.as_timed_mut().is_none() {
-        return 0;
-    }
-    purge_lapsed_timed(rooms, user, expiries, now, events, interner)
-}
-
-/// [`purge_lapsed`] for a set with deadlines.
-#[inline(never)]
-fn purge_lapsed_timed(
     rooms: &mut RoomSet,
     user: &UserId,
     expiries: &mut ExpiryIndex,

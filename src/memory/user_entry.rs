@@ -329,7 +329,6 @@ impl RoomSet {
     }
 
     /// The timed form of the set, if it has it.
-    #[inline]
     pub(super) fn as_timed_mut(&mut self) -> Option<&mut TimedRooms> {
         match self {
             Self::Timed(set) => Some(set),
