@@ -170,11 +170,11 @@ pub use store::{BoxFuture, DynMuteStore, MuteStore, SharedMuteStore};
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use http::{
     API_KEY_HEADER, ApiReply, ApiRequest, ApiResponse, Authenticator, CLIENT_KEY_HEADER,
-    DEFAULT_KEEP_ALIVE_INTERVAL, Directory, EVENT_STREAM_CONTENT_TYPE, ErrorCode, EventStream,
-    HostError, JSON_CONTENT_TYPE, KEEP_ALIVE_FRAME, MAX_BODY_BYTES, MAX_HEADER_BYTES,
-    MAX_HEADER_COUNT, MuteApi, OPENAPI_JSON, Operation, Profile, RECONNECT_DELAY_MS,
-    SeedAuthenticator, SeedData, SeedDirectory, SeedError, SeedUser, StreamShutdown, TOKEN_HEADER,
-    UserProfile,
+    DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_MAX_STREAMS_PER_USER, Directory,
+    EVENT_STREAM_CONTENT_TYPE, ErrorCode, EventStream, HostError, JSON_CONTENT_TYPE,
+    KEEP_ALIVE_FRAME, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADER_COUNT, MuteApi, OPENAPI_JSON,
+    Operation, Profile, RECONNECT_DELAY_MS, SeedAuthenticator, SeedData, SeedDirectory, SeedError,
+    SeedUser, StreamShutdown, TOKEN_HEADER, UserProfile,
 };
 
 #[cfg(feature = "axum")]

@@ -42,7 +42,8 @@ pub enum ErrorCode {
     /// more than [`MAX_HEADER_BYTES`](crate::MAX_HEADER_BYTES) of them.
     HeadersTooLarge,
     /// 429: the caller already has as many `GET /me/events` streams open as the API allows per
-    /// user. The message gives the limit.
+    /// user ([`MuteApi::with_max_streams_per_user`](crate::MuteApi::with_max_streams_per_user)).
+    /// The message gives the limit.
     TooManyStreams,
 }
 
