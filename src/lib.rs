@@ -113,10 +113,11 @@
 //!
 //! The feature `http` adds the IMKIT-compatible endpoints (`GET /me`, `POST|DELETE /me/mute/:room`,
 //! `POST|DELETE /admin/clients/:uid/mute/:room`, `GET /openapi.json`) and `GET /me/events` (the
-//! caller's changes as server-sent events) as a framework-agnostic adapter: `MuteApi::serve` takes
-//! an `ApiRequest` (method, raw path, headers, body) and returns an `ApiReply`, an `ApiResponse`
-//! (status, headers, JSON body) or an `EventStream`; `MuteApi::handle` returns an `ApiResponse`
-//! alone, for servers that cannot stream. A mute's optional body, `{"durationMS": N}` or
+//! caller's changes as server-sent events, at most `DEFAULT_MAX_STREAMS_PER_USER` open per user
+//! unless set with `MuteApi::with_max_streams_per_user`) as a framework-agnostic adapter:
+//! `MuteApi::serve` takes an `ApiRequest` (method, raw path, headers, body) and returns an
+//! `ApiReply`, an `ApiResponse` (status, headers, JSON body) or an `EventStream`;
+//! `MuteApi::handle` returns an `ApiResponse` alone, for servers that cannot stream. A mute's optional body, `{"durationMS": N}` or
 //! `{"untilMS": epoch-ms}`, makes it a timed mute, and user objects list the ends in `muteUntil`.
 //! The adapter reaches storage only through a [`MuteStore`] and the host only through two traits:
 //! `Authenticator` (client keys, tokens, admin API keys) and `Directory` (rooms, users, profiles).
