@@ -113,10 +113,11 @@
 //!
 //! The feature `http` adds the IMKIT-compatible endpoints (`GET /me`, `POST|DELETE /me/mute/:room`,
 //! `POST|DELETE /admin/clients/:uid/mute/:room`, `GET /openapi.json`) and `GET /me/events` (the
-//! caller's changes as server-sent events) as a framework-agnostic adapter: `MuteApi::serve` takes
-//! an `ApiRequest` (method, raw path, headers, body) and returns an `ApiReply`, an `ApiResponse`
-//! (status, headers, JSON body) or an `EventStream`; `MuteApi::handle` returns an `ApiResponse`
-//! alone, for servers that cannot stream. A mute's optional body, `{"durationMS": N}` or
+//! caller's changes as server-sent events, at most `DEFAULT_MAX_STREAMS_PER_USER` open per user
+//! unless set with `MuteApi::with_max_streams_per_user`) as a framework-agnostic adapter:
+//! `MuteApi::serve` takes an `ApiRequest` (method, raw path, headers, body) and returns an
+//! `ApiReply`, an `ApiResponse` (status, headers, JSON body) or an `EventStream`;
+//! `MuteApi::handle` returns an `ApiResponse` alone, for servers that cannot stream. A mute's optional body, `{"durationMS": N}` or
 //! `{"untilMS": epoch-ms}`, makes it a timed mute, and user objects list the ends in `muteUntil`.
 //! The adapter reaches storage only through a [`MuteStore`] and the host only through two traits:
 //! `Authenticator` (client keys, tokens, admin API keys) and `Directory` (rooms, users, profiles).
@@ -170,11 +171,11 @@ pub use store::{BoxFuture, DynMuteStore, MuteStore, SharedMuteStore};
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use http::{
     API_KEY_HEADER, ApiReply, ApiRequest, ApiResponse, Authenticator, CLIENT_KEY_HEADER,
-    DEFAULT_KEEP_ALIVE_INTERVAL, Directory, EVENT_STREAM_CONTENT_TYPE, ErrorCode, EventStream,
-    HostError, JSON_CONTENT_TYPE, KEEP_ALIVE_FRAME, MAX_BODY_BYTES, MAX_HEADER_BYTES,
-    MAX_HEADER_COUNT, MuteApi, OPENAPI_JSON, Operation, Profile, RECONNECT_DELAY_MS,
-    SeedAuthenticator, SeedData, SeedDirectory, SeedError, SeedUser, StreamShutdown, TOKEN_HEADER,
-    UserProfile,
+    DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_MAX_STREAMS_PER_USER, Directory,
+    EVENT_STREAM_CONTENT_TYPE, ErrorCode, EventStream, HostError, JSON_CONTENT_TYPE,
+    KEEP_ALIVE_FRAME, MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADER_COUNT, MuteApi, OPENAPI_JSON,
+    Operation, Profile, RECONNECT_DELAY_MS, SeedAuthenticator, SeedData, SeedDirectory, SeedError,
+    SeedUser, StreamShutdown, TOKEN_HEADER, UserProfile,
 };
 
 #[cfg(feature = "axum")]

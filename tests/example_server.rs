@@ -224,7 +224,8 @@ fn serves_the_seed_pages_curl_and_stops_on_sigterm() {
     assert!(
         server.startup_line.contains(
             "at most 512 connections open, each closed after 10 s without a request head or \
-             30 s without write progress; a request not answered within 10 s gets 408)"
+             30 s without write progress; a request not answered within 10 s gets 408; event \
+             streams per user: at most 4)"
         ),
         "{}",
         server.startup_line
@@ -414,6 +415,10 @@ fn bad_arguments_exit_with_the_usage() {
         &["--data", "somewhere", "--memory"],
         &["--max-connections", "0"],
         &["--max-connections", "many"],
+        &["--max-streams-per-user", "-1"],
+        &["--max-streams-per-user", "1.5"],
+        &["--max-streams-per-user", "many"],
+        &["--max-streams-per-user"],
         &["--header-timeout-secs", "0"],
         &["--header-timeout-secs", "-1"],
         &["--header-timeout-secs", "1.5"],
@@ -707,6 +712,12 @@ struct RawEventStream {
 impl RawEventStream {
     /// Opens the stream of the user of `token`: checks the head and reads the `retry` frame.
     fn open(addr: &str, token: &str) -> Self {
+        Self::try_open(addr, token)
+            .unwrap_or_else(|(status, body)| panic!("GET /me/events was answered {status}: {body}"))
+    }
+
+    /// [`open`](Self::open), or the status and JSON body of a response that refused the stream.
+    fn try_open(addr: &str, token: &str) -> Result<Self, (u16, Value)> {
         let mut stream = TcpStream::connect(addr).expect("connect");
         // A guard against a hang, not a measurement.
         stream
@@ -726,7 +737,21 @@ impl RawEventStream {
             }
             head.push_str(&line.to_ascii_lowercase());
         }
-        assert!(head.starts_with("http/1.1 200"), "{head}");
+        if !head.starts_with("http/1.1 200") {
+            let status = head
+                .split(' ')
+                .nth(1)
+                .and_then(|status| status.parse().ok())
+                .unwrap_or_else(|| panic!("a status line: {head}"));
+            let length = head
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length: "))
+                .and_then(|length| length.trim().parse().ok())
+                .unwrap_or_else(|| panic!("a refusal with a Content-Length: {head}"));
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body).expect("the refusal's body");
+            return Err((status, serde_json::from_slice(&body).expect("a JSON body")));
+        }
         assert!(head.contains("content-type: text/event-stream"), "{head}");
         assert!(head.contains("cache-control: no-cache"), "{head}");
         assert!(head.contains("transfer-encoding: chunked"), "{head}");
@@ -735,7 +760,7 @@ impl RawEventStream {
             decoded: Vec::new(),
         };
         assert_eq!(opened.next_frame().as_deref(), Some("retry: 2000"));
-        opened
+        Ok(opened)
     }
 
     /// The next frame without its blank line, `None` at the end of the body.
@@ -894,6 +919,90 @@ fn stops_promptly_with_event_streams_open() {
             }
         }
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn one_event_stream_past_the_per_user_limit_is_429_until_the_users_client_leaves() {
+    let server = Server::start(&["--max-streams-per-user", "1"]);
+    assert!(
+        server
+            .startup_line
+            .contains("event streams per user: at most 1)"),
+        "{}",
+        server.startup_line
+    );
+    let mut mine = RawEventStream::open(&server.addr, "demo-token");
+    let (status, body) = RawEventStream::try_open(&server.addr, "demo-token")
+        .err()
+        .expect("a second stream is refused");
+    assert_eq!(
+        (status, body),
+        (
+            429,
+            json!({
+                "RC": 429,
+                "RM": "Too Many Requests",
+                "error": {
+                    "code": "TOO_MANY_STREAMS",
+                    "message": "The user already has as many event streams open as allowed: 1."
+                }
+            })
+        )
+    );
+    // Another user's stream is theirs to open; my open stream still delivers.
+    let mut theirs = RawEventStream::open(&server.addr, "demo-token-2");
+    let (status, _) = server.as_demo_user("POST", "/me/mute/room-1");
+    assert_eq!(status, 200);
+    assert_eq!(mine.next_event()["room"], "room-1");
+    // My client leaves: once the server has seen it go, I can open a stream again. (Until then
+    // each try is refused; the guard only keeps a broken server from hanging the test.)
+    drop(mine);
+    let guard = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut again = loop {
+        match RawEventStream::try_open(&server.addr, "demo-token") {
+            Ok(stream) => break stream,
+            Err((status, body)) => {
+                assert_eq!(status, 429, "{body}");
+                assert!(
+                    std::time::Instant::now() < guard,
+                    "the place of a client that left was never freed"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    };
+    let (status, _) = server.as_demo_user("DELETE", "/me/mute/room-1");
+    assert_eq!(status, 200);
+    assert_eq!(again.next_event()["muted"], false);
+    let (status, _) = server.call(
+        "POST",
+        "/admin/clients/demo-user-2/mute/room-2",
+        &[("IM-API-KEY", "demo-api-key")],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(theirs.next_event()["room"], "room-2");
+
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success(), "{status:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn zero_streams_per_user_refuses_every_event_stream() {
+    let server = Server::start(&["--max-streams-per-user", "0"]);
+    let (status, body) = RawEventStream::try_open(&server.addr, "demo-token")
+        .err()
+        .expect("no stream at all");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (429, &json!("TOO_MANY_STREAMS"))
+    );
+    // Everything else is served.
+    let (status, _) = server.as_demo_user("GET", "/me");
+    assert_eq!(status, 200);
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success(), "{status:?}");
 }
 
 #[cfg(unix)]

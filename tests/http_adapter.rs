@@ -790,6 +790,133 @@ async fn handle_cannot_stream_and_answers_500_to_a_passing_event_request() {
     assert_eq!(code_of(&response), "INTERNAL_ERROR");
 }
 
+/// `GET /me/events` through `serve`: the stream, or the response that refused it.
+async fn open_events(
+    api: &DemoApi<MemoryStore>,
+    call: Call<'_>,
+) -> Result<mutestore::EventStream, ApiResponse> {
+    match api.serve(&call.request()).await {
+        ApiReply::Events(stream) => Ok(stream),
+        ApiReply::Response(response) => Err(response),
+    }
+}
+
+#[tokio::test]
+async fn one_stream_past_the_per_user_limit_is_429_until_one_of_the_users_streams_is_dropped() {
+    let api = demo_api(MemoryStore::new());
+    let mine = Call::me("GET", "/me/events");
+    let theirs = Call {
+        token: Some(TOKEN_2),
+        ..mine
+    };
+    let mut open = Vec::new();
+    for n in 0..mutestore::DEFAULT_MAX_STREAMS_PER_USER {
+        let stream = open_events(&api, mine)
+            .await
+            .unwrap_or_else(|refused| panic!("stream {n} refused: {}", json_of(&refused)));
+        open.push(stream);
+    }
+    let refused = open_events(&api, mine)
+        .await
+        .expect_err("a stream past the limit");
+    assert_eq!(refused.status(), 429);
+    assert_eq!(
+        refused.header("Content-Type"),
+        Some(mutestore::JSON_CONTENT_TYPE)
+    );
+    assert_eq!(
+        json_of(&refused),
+        json!({
+            "RC": 429,
+            "RM": "Too Many Requests",
+            "error": {
+                "code": "TOO_MANY_STREAMS",
+                "message": "The user already has as many event streams open as allowed: 4."
+            }
+        })
+    );
+    assert_eq!(
+        api.stream_shutdown().open_streams(),
+        mutestore::DEFAULT_MAX_STREAMS_PER_USER,
+        "the refusal opened nothing"
+    );
+    // Another user has places of their own.
+    let mut other = open_events(&api, theirs)
+        .await
+        .expect("another user's stream");
+    // A stream dropped (its client left) gives its place back at once, and only that one.
+    drop(open.pop());
+    open.push(open_events(&api, mine).await.expect("a stream again"));
+    assert_eq!(
+        code_of(
+            &open_events(&api, mine)
+                .await
+                .expect_err("past the limit again")
+        ),
+        "TOO_MANY_STREAMS"
+    );
+    // The refusals touched neither the open streams nor the store: each stream carries the next
+    // change, and only it.
+    api.handle(&Call::me("POST", "/me/mute/room-1").request())
+        .await;
+    let event =
+        "data: {\"room\":\"room-1\",\"muted\":true,\"untilMS\":null,\"cause\":\"user\"}\n\n";
+    for stream in &mut open {
+        assert_eq!(frame_text(stream).await.as_deref(), Some("retry: 2000\n\n"));
+        assert_eq!(frame_text(stream).await.as_deref(), Some(event));
+    }
+    assert_eq!(
+        frame_text(&mut other).await.as_deref(),
+        Some("retry: 2000\n\n")
+    );
+    assert_eq!(
+        snapshot(api.store()),
+        [("demo-user".to_owned(), vec!["room-1".to_owned()])]
+    );
+}
+
+#[tokio::test]
+async fn the_stream_limit_is_the_hosts_to_set_and_zero_refuses_every_stream() {
+    let mine = Call::me("GET", "/me/events");
+    let one = demo_api(MemoryStore::new()).with_max_streams_per_user(1);
+    let kept = open_events(&one, mine).await.expect("a first stream");
+    let refused = open_events(&one, mine).await.expect_err("a second");
+    assert_eq!(
+        json_of(&refused)["error"]["message"],
+        "The user already has as many event streams open as allowed: 1."
+    );
+    drop(kept);
+    open_events(&one, mine)
+        .await
+        .expect("a stream once the first is dropped");
+
+    let none = demo_api(MemoryStore::new()).with_max_streams_per_user(0);
+    let refused = open_events(&none, mine)
+        .await
+        .expect_err("no stream at all");
+    assert_eq!(refused.status(), 429);
+    assert_eq!(
+        json_of(&refused)["error"],
+        json!({
+            "code": "TOO_MANY_STREAMS",
+            "message": "The user already has as many event streams open as allowed: 0."
+        })
+    );
+    assert_eq!(none.stream_shutdown().open_streams(), 0);
+    // The limit is the last check: credentials come first.
+    let no_token = Call {
+        token: None,
+        ..mine
+    };
+    assert_eq!(
+        code_of(&open_events(&none, no_token).await.expect_err("no token")),
+        "INVALID_TOKEN"
+    );
+    // Other endpoints never count.
+    let response = none.handle(&Call::me("GET", "/me").request()).await;
+    assert_eq!(response.status(), 200);
+}
+
 #[tokio::test]
 async fn wrong_methods_and_unknown_paths() {
     let api = demo_api(MemoryStore::new());

@@ -1342,3 +1342,93 @@ async fn an_endless_keep_alive_interval_does_not_break_the_stream() {
         json!({"room": "room-2", "muted": true, "untilMS": null, "cause": "user"})
     );
 }
+
+/// The demo seed over a fresh store, with at most `limit` event streams per user.
+async fn stream_limited_server(limit: usize) -> (TestServer, mutestore::StreamShutdown) {
+    let seed = SeedData::demo();
+    let api = mutestore::MuteApi::new(
+        MemoryStore::new(),
+        mutestore::SeedAuthenticator::new(&seed),
+        mutestore::SeedDirectory::new(&seed),
+    )
+    .with_max_streams_per_user(limit);
+    let shutdown = api.stream_shutdown();
+    let cors = mutestore::CorsPolicy::allow_origins([ALLOWED_ORIGIN]).expect("a valid origin");
+    let server = TestServer::serve(
+        api.into_router(cors)
+            .fallback(mutestore::not_found_fallback),
+    )
+    .await;
+    (server, shutdown)
+}
+
+/// `GET /me/events` as the user of `token`: the stream, or the response that refused it.
+async fn open_events_as(server: &TestServer, token: &str) -> common::events::Opened {
+    common::events::open_with(
+        &server.client,
+        "GET",
+        &[
+            ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
+            ("IM-Authorization", token.as_bytes()),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_stream_past_the_per_user_limit_is_429_and_a_client_that_leaves_frees_its_place() {
+    let (server, shutdown) = stream_limited_server(2).await;
+    let mut first = common::events::open_mine(&server.client).await;
+    let second = common::events::open_mine(&server.client).await;
+    let refused = open_events_as(&server, TOKEN).await.expect_refused();
+    refused.expect_error(429, "Too Many Requests", "TOO_MANY_STREAMS");
+    assert_eq!(
+        refused.json()["error"]["message"],
+        "The user already has as many event streams open as allowed: 2."
+    );
+    assert_eq!(
+        refused.header("access-control-allow-origin"),
+        None,
+        "no Origin, no CORS header: an ordinary refusal"
+    );
+    // Another user is not held back by mine.
+    let mut theirs = common::events::open_as(&server.client, TOKEN_2).await;
+    assert_eq!(shutdown.open_streams(), 3, "the refusal opened nothing");
+
+    // My second client leaves: once the server has seen it go, its place is free again.
+    drop(second);
+    let guard = std::time::Instant::now() + common::events::EVENT_WAIT;
+    while shutdown.open_streams() > 2 {
+        assert!(
+            std::time::Instant::now() < guard,
+            "the server never dropped the stream of a client that left"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut again = open_events_as(&server, TOKEN).await.expect_stream();
+    assert_eq!(
+        again.next_frame(common::events::EVENT_WAIT).await,
+        Some(common::events::Frame::Retry(2000))
+    );
+    open_events_as(&server, TOKEN)
+        .await
+        .expect_refused()
+        .expect_error(429, "Too Many Requests", "TOO_MANY_STREAMS");
+
+    // The open streams were never touched: each carries the next change of its user.
+    server.me("POST", "/me/mute/room-1").await.expect_ok();
+    let event = json!({"room": "room-1", "muted": true, "untilMS": null, "cause": "user"});
+    assert_eq!(first.next_event().await, event);
+    assert_eq!(again.next_event().await, event);
+    server
+        .as_user(TOKEN_2, "POST", "/me/mute/room-2")
+        .await
+        .expect_ok();
+    assert_eq!(theirs.next_event().await["room"], "room-2");
+
+    // Shutdown still ends every stream.
+    shutdown.shut_down();
+    first.expect_end().await;
+    again.expect_end().await;
+    theirs.expect_end().await;
+}

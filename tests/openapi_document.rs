@@ -191,7 +191,7 @@ fn it_documents_mute_bodies_mute_until_and_the_event_stream() {
 
     let events = &doc["paths"]["/me/events"]["get"];
     assert!(events["responses"]["200"]["content"]["text/event-stream"].is_object());
-    for status in ["401", "403", "405"] {
+    for status in ["401", "403", "405", "429"] {
         assert!(events["responses"][status].is_object(), "{status}");
     }
     let causes: Vec<&str> =

@@ -4,13 +4,15 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mutestore::DEFAULT_MAX_STREAMS_PER_USER;
+
 use crate::connection_limit::DEFAULT_MAX_CONNECTIONS;
 
 /// The help text.
 pub const USAGE: &str = "\
 usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--data DIR | --memory]
-              [--max-connections N] [--header-timeout-secs N] [--request-timeout-secs N]
-              [--write-timeout-secs N] [--quiet]
+              [--max-connections N] [--max-streams-per-user N] [--header-timeout-secs N]
+              [--request-timeout-secs N] [--write-timeout-secs N] [--quiet]
 
   --addr HOST:PORT        where to listen (default 127.0.0.1:3000; port 0 picks a free one)
   --data DIR              keep mutes in DIR with DurableStore, every change synced to disk
@@ -25,6 +27,10 @@ usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--dat
   --max-connections N     hold at most N connections open, each open GET /me/events stream
                           included; more wait in the listen backlog until one closes
                           (default 512)
+  --max-streams-per-user N
+                          let one user hold at most N GET /me/events streams open at
+                          once; one more is answered 429 TOO_MANY_STREAMS, and 0 refuses
+                          every stream (default 4)
   --header-timeout-secs N close a connection that has not sent a complete request head
                           within N seconds of opening, or of its last response ending
                           (idle keep-alive); this timer never cuts a response being
@@ -55,6 +61,8 @@ pub struct ServerArgs {
     pub store: StoreChoice,
     /// The most connections held open at once.
     pub max_connections: usize,
+    /// The most `GET /me/events` streams one user may hold open at once (`0`: none).
+    pub max_streams_per_user: usize,
     /// How long a connection may take to send a request head, from when it opens or its last
     /// response ends.
     pub header_timeout: Duration,
@@ -114,6 +122,14 @@ pub enum ArgsError {
     /// Two options that choose different stores.
     #[error("choose one store: `{0}` and `{1}` cannot be given together")]
     ConflictingStores(&'static str, &'static str),
+    /// A value that is not a whole number (0 or more).
+    #[error("`{option}` needs a whole number, not `{value}`")]
+    NotANumber {
+        /// The option.
+        option: &'static str,
+        /// The value given.
+        value: String,
+    },
     /// A count that is not a whole number of at least 1.
     #[error("`{option}` needs a whole number of at least 1, not `{value}`")]
     NotACount {
@@ -143,6 +159,7 @@ impl ServerArgs {
             allowed_origins: Vec::new(),
             store: StoreChoice::Durable(PathBuf::from(DEFAULT_DATA_DIR)),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_streams_per_user: DEFAULT_MAX_STREAMS_PER_USER,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
@@ -208,6 +225,13 @@ impl ServerArgs {
                         Ok(count) if count >= 1 => count,
                         _ => return Err(ArgsError::NotACount { option, value }),
                     };
+                }
+                "--max-streams-per-user" => {
+                    let option = "--max-streams-per-user";
+                    let value = value(option)?;
+                    parsed.max_streams_per_user = value
+                        .parse::<usize>()
+                        .map_err(|_| ArgsError::NotANumber { option, value })?;
                 }
                 "--header-timeout-secs" => {
                     let option = "--header-timeout-secs";

@@ -3,12 +3,14 @@
 //! ```text
 //! cargo run --release --example server -- [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]...
 //!     [--data DIR | --memory | --redis URL | --redis-cluster URLS] [--max-connections N]
-//!     [--header-timeout-secs N] [--request-timeout-secs N] [--write-timeout-secs N] [--quiet]
+//!     [--max-streams-per-user N] [--header-timeout-secs N] [--request-timeout-secs N]
+//!     [--write-timeout-secs N] [--quiet]
 //! ```
 //!
 //! It prints one line when it listens (where, which store it uses, how many connections it holds
 //! open at most, event streams included, how long one may take to send a request head, how long
-//! its writes may make no progress, and how long a request may take to be answered), logs
+//! its writes may make no progress, how long a request may take to be answered, and how many
+//! event streams one user may hold open), logs
 //! each request to stderr (unless `--quiet`), and stops cleanly on SIGINT (Ctrl-C) or SIGTERM,
 //! ending the open event streams first.
 
@@ -87,7 +89,8 @@ async fn main() -> ExitCode {
         store,
         SeedAuthenticator::new(&seed),
         SeedDirectory::new(&seed),
-    );
+    )
+    .with_max_streams_per_user(args.max_streams_per_user);
     // `GET /me/events` streams never end on their own: they are ended when the server stops, so
     // that the graceful shutdown, which waits for every open response, ends at once.
     let streams = api.stream_shutdown();
@@ -113,11 +116,13 @@ async fn main() -> ExitCode {
     println!(
         "mutestore example server listening on http://{local} (store: {store_name}; {seed_name}; \
          at most {} connections open, each closed after {} s without a request head or {} s \
-         without write progress; a request not answered within {} s gets 408)",
+         without write progress; a request not answered within {} s gets 408; event streams \
+         per user: at most {})",
         args.max_connections,
         args.header_timeout.as_secs(),
         args.write_timeout.as_secs(),
-        args.request_timeout.as_secs()
+        args.request_timeout.as_secs(),
+        args.max_streams_per_user
     );
     // The line is the signal that the server is up: make sure it is out even when piped.
     let _ = std::io::stdout().flush();

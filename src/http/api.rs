@@ -20,6 +20,7 @@ use super::reply::ApiReply;
 use super::request::ApiRequest;
 use super::response::ApiResponse;
 use super::routes::{Operation, RouteMatch, match_route};
+use super::streams_per_user::{DEFAULT_MAX_STREAMS_PER_USER, StreamsPerUser};
 use super::user_object::UserObject;
 use super::user_profile::UserProfile;
 use crate::error::StoreError;
@@ -47,7 +48,10 @@ use crate::store::MuteStore;
 ///    admin's user, the room, a room not muted (admin unmute), the mute limit, and the body size.
 ///    A mute's end that is well-formed but not in the future (by the store's clock, which only
 ///    the store reads) is refused by the store when the mute is made, after the room's check and
-///    before the mute limit's, also `400 INVALID_PARAMETER`.
+///    before the mute limit's, also `400 INVALID_PARAMETER`;
+/// 4. for `GET /me/events`, last, the caller's open streams: `429 TOO_MANY_STREAMS` when they
+///    already have as many open as [`with_max_streams_per_user`](Self::with_max_streams_per_user)
+///    allows ([`DEFAULT_MAX_STREAMS_PER_USER`](crate::DEFAULT_MAX_STREAMS_PER_USER) unless set).
 ///
 /// A refused request changes nothing. Store and host failures answer `500 INTERNAL_ERROR` and are
 /// logged with `tracing`; their text never reaches the client.
@@ -73,6 +77,7 @@ pub struct MuteApi<S, A, D> {
     authenticator: A,
     directory: D,
     streams: Arc<Registry>,
+    streams_per_user: Arc<StreamsPerUser>,
     keep_alive: Duration,
 }
 
@@ -98,6 +103,7 @@ impl<S, A, D> MuteApi<S, A, D> {
             authenticator,
             directory,
             streams: Arc::default(),
+            streams_per_user: Arc::new(StreamsPerUser::new(DEFAULT_MAX_STREAMS_PER_USER)),
             keep_alive: DEFAULT_KEEP_ALIVE_INTERVAL,
         }
     }
@@ -108,6 +114,31 @@ impl<S, A, D> MuteApi<S, A, D> {
     #[must_use]
     pub fn with_keep_alive_interval(mut self, interval: Duration) -> Self {
         self.keep_alive = interval.clamp(Duration::from_millis(1), MAX_KEEP_ALIVE_INTERVAL);
+        self
+    }
+
+    /// Sets how many `GET /me/events` streams one user may have open at once
+    /// ([`DEFAULT_MAX_STREAMS_PER_USER`] unless set). One more is refused with
+    /// `429 TOO_MANY_STREAMS`, a message that gives the limit, and no stream; the others are
+    /// untouched. A stream stops counting when it ends or is dropped (its client left, the server
+    /// stopped), so the client can open one again at once.
+    ///
+    /// Streams are counted per authenticated user id, whatever the connection or client key, so
+    /// one user's streams never take another's places. `0` refuses every stream (the endpoint
+    /// still checks credentials first); `usize::MAX` is, in effect, no limit. Set it while
+    /// building the API: streams opened before it is set are not counted against the new limit.
+    ///
+    /// ```
+    /// use mutestore::{MemoryStore, MuteApi, SeedAuthenticator, SeedData, SeedDirectory};
+    ///
+    /// let seed = SeedData::demo();
+    /// let api = MuteApi::new(MemoryStore::new(), SeedAuthenticator::new(&seed), SeedDirectory::new(&seed))
+    ///     .with_max_streams_per_user(2); // a phone and a laptop
+    /// # let _ = api;
+    /// ```
+    #[must_use]
+    pub fn with_max_streams_per_user(mut self, limit: usize) -> Self {
+        self.streams_per_user = Arc::new(StreamsPerUser::new(limit));
         self
     }
 
@@ -196,6 +227,10 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
             Operation::GetEvents => {
                 let user = self.authenticate_client(request).await?;
                 refuse_large_body(request)?;
+                let slot = self
+                    .streams_per_user
+                    .try_open(&user)
+                    .ok_or_else(|| too_many_streams_error(self.streams_per_user.limit()))?;
                 let subscription = self
                     .store
                     .subscribe(EventScope::User(user.clone()))
@@ -204,6 +239,7 @@ impl<S: MuteStore, A: Authenticator, D: Directory> MuteApi<S, A, D> {
                     user,
                     subscription,
                     self.streams.register(),
+                    slot,
                     self.keep_alive,
                 )));
             }
@@ -391,6 +427,13 @@ fn mute_limit_error(limit: usize) -> ApiError {
     ApiError::with_message(
         ErrorCode::MuteLimitExceeded,
         format!("The user has already muted {limit} rooms, the most allowed."),
+    )
+}
+
+fn too_many_streams_error(limit: usize) -> ApiError {
+    ApiError::with_message(
+        ErrorCode::TooManyStreams,
+        format!("The user already has as many event streams open as allowed: {limit}."),
     )
 }
 

@@ -41,11 +41,15 @@ pub enum ErrorCode {
     /// 431: the request has more than [`MAX_HEADER_COUNT`](crate::MAX_HEADER_COUNT) headers, or
     /// more than [`MAX_HEADER_BYTES`](crate::MAX_HEADER_BYTES) of them.
     HeadersTooLarge,
+    /// 429: the caller already has as many `GET /me/events` streams open as the API allows per
+    /// user ([`MuteApi::with_max_streams_per_user`](crate::MuteApi::with_max_streams_per_user)).
+    /// The message gives the limit.
+    TooManyStreams,
 }
 
 impl ErrorCode {
     /// Every code, in the order the checks run.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::MissingClientKey,
         Self::InvalidClientKey,
         Self::InvalidToken,
@@ -61,6 +65,7 @@ impl ErrorCode {
         Self::MethodNotAllowed,
         Self::BadRequest,
         Self::HeadersTooLarge,
+        Self::TooManyStreams,
     ];
 
     /// The HTTP status, which is also the envelope's `RC`.
@@ -76,6 +81,7 @@ impl ErrorCode {
             Self::InternalError => 500,
             Self::MethodNotAllowed => 405,
             Self::HeadersTooLarge => 431,
+            Self::TooManyStreams => 429,
         }
     }
 
@@ -95,6 +101,7 @@ impl ErrorCode {
             Self::NotFound => "Not Found",
             Self::MethodNotAllowed => "Method Not Allowed",
             Self::HeadersTooLarge => "Request Header Fields Too Large",
+            Self::TooManyStreams => "Too Many Requests",
         }
     }
 
@@ -117,6 +124,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::BadRequest => "BAD_REQUEST",
             Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
+            Self::TooManyStreams => "TOO_MANY_STREAMS",
         }
     }
 
@@ -143,6 +151,7 @@ impl ErrorCode {
             Self::HeadersTooLarge => {
                 "The request has more than 64 headers, or more than 16 KiB of them."
             }
+            Self::TooManyStreams => "The user already has as many event streams open as allowed.",
         }
     }
 }
@@ -181,6 +190,7 @@ mod tests {
                 (405, "Method Not Allowed", "METHOD_NOT_ALLOWED"),
                 (400, "Bad Request", "BAD_REQUEST"),
                 (431, "Request Header Fields Too Large", "HEADERS_TOO_LARGE"),
+                (429, "Too Many Requests", "TOO_MANY_STREAMS"),
             ]
         );
         // The header sentence names the limits in force.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use super::streams_per_user::StreamSlot;
 use crate::events::{ChangeCause, ChangeEvent, RecvError, Subscription};
 use crate::ids::{RoomId, UserId};
 
@@ -54,6 +55,11 @@ const LAGGED_FRAME: &[u8] = b": missed changes: reconnect and read GET /me\n\n";
 /// - when [`StreamShutdown::shut_down`] is called (the server is stopping);
 /// - when the store is gone.
 ///
+/// It counts against its user's open streams
+/// ([`MuteApi::with_max_streams_per_user`](crate::MuteApi::with_max_streams_per_user)) until it
+/// ends or is dropped, whichever comes first: a transport that drops the stream when its client
+/// leaves gives the place back with it.
+///
 /// The stream does not time itself: the transport sends [`KEEP_ALIVE_FRAME`] whenever
 /// [`keep_alive_interval`](Self::keep_alive_interval) passes without a frame (the axum router
 /// does).
@@ -61,6 +67,9 @@ pub struct EventStream {
     user: UserId,
     subscription: Subscription,
     registration: Registration,
+    /// The stream's place in its user's count, given back when the stream ends (`None` from then
+    /// on) or is dropped.
+    slot: Option<StreamSlot>,
     keep_alive: Duration,
     state: State,
 }
@@ -90,12 +99,14 @@ impl EventStream {
         user: UserId,
         subscription: Subscription,
         registration: Registration,
+        slot: StreamSlot,
         keep_alive: Duration,
     ) -> Self {
         Self {
             user,
             subscription,
             registration,
+            slot: Some(slot),
             keep_alive,
             state: State::Greeting,
         }
@@ -136,7 +147,7 @@ impl EventStream {
             return Poll::Ready(None);
         }
         if !self.registration.watch(cx.waker()) {
-            self.state = State::Ended;
+            self.end();
             return Poll::Ready(None);
         }
         if self.state == State::Greeting {
@@ -154,14 +165,20 @@ impl EventStream {
                     missed,
                     "an event stream fell behind and ends; the client reconnects"
                 );
-                self.state = State::Ended;
+                self.end();
                 Poll::Ready(Some(LAGGED_FRAME.to_vec()))
             }
             Poll::Ready(Err(RecvError::Closed)) => {
-                self.state = State::Ended;
+                self.end();
                 Poll::Ready(None)
             }
         }
+    }
+
+    /// Nothing more comes: the stream gives its place in its user's count back at once.
+    fn end(&mut self) {
+        self.state = State::Ended;
+        self.slot = None;
     }
 }
 
@@ -310,8 +327,16 @@ impl StreamShutdown {
 mod tests {
     use super::*;
     use crate::events::EventScope;
+    use crate::http::streams_per_user::{DEFAULT_MAX_STREAMS_PER_USER, StreamsPerUser};
     use crate::memory::MemoryStore;
     use crate::{Actor, Expiry};
+
+    /// A slot for one stream of `user`, in a count of its own.
+    fn slot(user: &UserId) -> StreamSlot {
+        Arc::new(StreamsPerUser::new(DEFAULT_MAX_STREAMS_PER_USER))
+            .try_open(user)
+            .unwrap()
+    }
 
     fn block_on_ready<T>(mut poll: impl FnMut(&mut Context<'_>) -> Poll<T>) -> Option<T> {
         match poll(&mut Context::from_waker(Waker::noop())) {
@@ -329,6 +354,7 @@ mod tests {
             user.clone(),
             store.subscribe(EventScope::User(user.clone())),
             registry.register(),
+            slot(&user),
             DEFAULT_KEEP_ALIVE_INTERVAL,
         );
         let shutdown = StreamShutdown::new(Arc::clone(&registry));
@@ -371,10 +397,12 @@ mod tests {
         let store = MemoryStore::with_mute_limit(usize::MAX);
         let user = UserId::new("u").unwrap();
         let registry = Arc::new(Registry::default());
+        let counts = Arc::new(StreamsPerUser::new(1));
         let mut stream = EventStream::new(
             user.clone(),
             store.subscribe(EventScope::User(user.clone())),
             registry.register(),
+            counts.try_open(&user).unwrap(),
             DEFAULT_KEEP_ALIVE_INTERVAL,
         );
         let frame = |stream: &mut EventStream| block_on_ready(|cx| stream.poll_frame(cx));
@@ -384,8 +412,16 @@ mod tests {
                 .mute_sync(&user, &RoomId::new(&format!("r{n}")).unwrap())
                 .unwrap();
         }
+        assert!(
+            counts.try_open(&user).is_none(),
+            "the stream holds the one slot"
+        );
         assert_eq!(frame(&mut stream), Some(Some(LAGGED_FRAME.to_vec())));
         assert_eq!(frame(&mut stream), Some(None));
+        assert!(
+            counts.try_open(&user).is_some(),
+            "an ended stream gives its slot back before it is dropped"
+        );
     }
 
     #[test]
@@ -394,12 +430,18 @@ mod tests {
         let user = UserId::new("u").unwrap();
         let registry = Arc::new(Registry::default());
         StreamShutdown::new(Arc::clone(&registry)).shut_down();
+        let counts = Arc::new(StreamsPerUser::new(1));
         let mut stream = EventStream::new(
             user.clone(),
-            store.subscribe(EventScope::User(user)),
+            store.subscribe(EventScope::User(user.clone())),
             registry.register(),
+            counts.try_open(&user).unwrap(),
             DEFAULT_KEEP_ALIVE_INTERVAL,
         );
         assert_eq!(block_on_ready(|cx| stream.poll_frame(cx)), Some(None));
+        assert!(
+            counts.try_open(&user).is_some(),
+            "an ended stream gives its slot back before it is dropped"
+        );
     }
 }

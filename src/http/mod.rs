@@ -21,6 +21,7 @@ mod secret_table;
 mod seed;
 mod seed_authenticator;
 mod seed_directory;
+mod streams_per_user;
 mod user_object;
 mod user_profile;
 
@@ -45,6 +46,7 @@ pub use routes::Operation;
 pub use seed::{SeedData, SeedError, SeedUser};
 pub use seed_authenticator::SeedAuthenticator;
 pub use seed_directory::SeedDirectory;
+pub use streams_per_user::DEFAULT_MAX_STREAMS_PER_USER;
 pub use user_object::Profile;
 pub use user_profile::UserProfile;
 
