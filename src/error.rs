@@ -8,10 +8,15 @@ use crate::expiry::InvalidExpiry;
 ///
 /// Re-muting a room the user has already muted is never refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
-#[error("the user has already muted {limit} rooms, the most allowed")]
+#[error("the user has already muted {limit} {}, the most allowed", rooms_noun(.limit))]
 pub struct MuteLimitExceeded {
     /// The per-user limit in force.
     pub limit: usize,
+}
+
+/// "room" or "rooms", to follow a count of `count` rooms.
+pub(crate) fn rooms_noun(count: &usize) -> &'static str {
+    if *count == 1 { "room" } else { "rooms" }
 }
 
 /// Why a [`MuteStore`](crate::MuteStore) operation failed. A refused mute changed nothing; after a
@@ -36,5 +41,26 @@ impl StoreError {
     /// Wraps a backend's own error.
     pub fn backend(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         Self::Backend(error.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_message_counts_rooms_in_words_that_agree() {
+        assert_eq!(
+            MuteLimitExceeded { limit: 1 }.to_string(),
+            "the user has already muted 1 room, the most allowed"
+        );
+        assert_eq!(
+            MuteLimitExceeded { limit: 2 }.to_string(),
+            "the user has already muted 2 rooms, the most allowed"
+        );
+        assert_eq!(
+            MuteLimitExceeded { limit: 0 }.to_string(),
+            "the user has already muted 0 rooms, the most allowed"
+        );
     }
 }

@@ -109,6 +109,36 @@ fn snapshot(store: &MemoryStore) -> Vec<(String, Vec<String>)> {
 }
 
 #[tokio::test]
+async fn the_mute_limit_message_gives_the_limit_in_words_that_agree() {
+    for (limit, next, expected) in [
+        (
+            1,
+            "/me/mute/room-2",
+            "The user has already muted 1 room, the most allowed.",
+        ),
+        (
+            2,
+            "/me/mute/room-3",
+            "The user has already muted 2 rooms, the most allowed.",
+        ),
+    ] {
+        let api = demo_api(Arc::new(MemoryStore::with_mute_limit(limit)));
+        for path in ["/me/mute/room-1", "/me/mute/room-2"]
+            .into_iter()
+            .take(limit)
+        {
+            assert_eq!(
+                code_of(&api.handle(&Call::me("POST", path).request()).await),
+                "OK"
+            );
+        }
+        let refused = api.handle(&Call::me("POST", next).request()).await;
+        assert_eq!(code_of(&refused), "MUTE_LIMIT_EXCEEDED");
+        assert_eq!(json_of(&refused)["error"]["message"], expected);
+    }
+}
+
+#[tokio::test]
 async fn the_first_failed_check_answers() {
     // demo-user has muted room-1 and is at the limit of one room.
     let store = Arc::new(MemoryStore::with_mute_limit(1));

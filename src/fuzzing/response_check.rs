@@ -241,7 +241,11 @@ fn check_error(status: u16, json: &Value, request: &dyn Debug) -> ErrorCode {
         || (code == ErrorCode::InvalidParameter
             && (is_known_param_message(message) || is_body_message(message)))
         || (code == ErrorCode::MuteLimitExceeded
-            && mask_numbers(message) == "The user has already muted # rooms, the most allowed.")
+            && matches!(
+                mask_numbers(message).as_str(),
+                "The user has already muted # rooms, the most allowed."
+                    | "The user has already muted # room, the most allowed."
+            ))
         || (code == ErrorCode::TooManyStreams
             && mask_numbers(message)
                 == "The user already has as many event streams open as allowed: #.");

@@ -23,7 +23,7 @@ use super::routes::{Operation, RouteMatch, match_route};
 use super::streams_per_user::{DEFAULT_MAX_STREAMS_PER_USER, StreamsPerUser};
 use super::user_object::UserObject;
 use super::user_profile::UserProfile;
-use crate::error::StoreError;
+use crate::error::{StoreError, rooms_noun};
 use crate::events::{Actor, EventScope};
 use crate::expiry::Expiry;
 use crate::ids::{RoomId, UserId};
@@ -426,7 +426,10 @@ fn invalid_body(error: BodyError) -> ApiError {
 fn mute_limit_error(limit: usize) -> ApiError {
     ApiError::with_message(
         ErrorCode::MuteLimitExceeded,
-        format!("The user has already muted {limit} rooms, the most allowed."),
+        format!(
+            "The user has already muted {limit} {}, the most allowed.",
+            rooms_noun(&limit)
+        ),
     )
 }
 
