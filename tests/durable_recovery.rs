@@ -1059,3 +1059,31 @@ fn end_frame(users: u64, rooms: u64) -> Vec<u8> {
     end.extend_from_slice(&rooms.to_le_bytes());
     end
 }
+
+/// At the largest generation a store writes (2^63 - 1), files still open; the next rotation
+/// would go past it, so it fails the store with an error instead, and what was acknowledged stays.
+#[test]
+fn the_largest_generation_opens_and_a_rotation_past_it_fails_the_store() {
+    let last = i64::MAX as u64;
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join(format!("snapshot-{last}")),
+        data_file(b"MUTESNP1", last, &[end_frame(0, 0)]),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join(format!("log-{last}")),
+        data_file(b"MUTELOG1", last, &[]),
+    )
+    .unwrap();
+    let alice = user("alice");
+    {
+        let store = DurableStore::open(dir.path()).unwrap();
+        store.mute_sync(&alice, &room("kept")).unwrap();
+        let failure = store.compact_sync().unwrap_err();
+        assert!(matches!(failure, StoreError::Backend(_)), "{failure:?}");
+        assert!(store.mute_sync(&alice, &room("refused")).is_err());
+    }
+    let store = DurableStore::open(dir.path()).unwrap();
+    assert_eq!(store.muted_rooms_sync(&alice), ["kept"]);
+}
