@@ -1003,3 +1003,87 @@ fn a_compaction_left_by_a_crash_keeps_what_the_next_log_still_saw() {
     assert_eq!(store.recovery().log_records, 1);
     assert_eq!(timed_state(&store), expected);
 }
+
+/// A data file whose name holds a generation at the end of the `u64` range fails the open naming
+/// that file, like any other damage. At `u64::MAX` or one below, the open itself overflowed while
+/// counting the generations (a panic). Two below, the open succeeded and the second rotation
+/// overflowed in the flusher, which failed the store and left files that the next open panicked
+/// on; without overflow checks (a release build) the count wraps round to log and snapshot 0, and
+/// a snapshot 0 reads as no snapshot at all.
+#[test]
+fn a_generation_at_the_end_of_the_range_is_an_error_not_a_panic() {
+    let max = u64::MAX;
+    let snapshot = |generation: u64| {
+        (
+            format!("snapshot-{generation}"),
+            data_file(b"MUTESNP1", generation, &[end_frame(0, 0)]),
+        )
+    };
+    let log = |generation: u64| {
+        (
+            format!("log-{generation}"),
+            data_file(b"MUTELOG1", generation, &[]),
+        )
+    };
+    let cases: [Vec<(String, Vec<u8>)>; 4] = [
+        // A lone snapshot at the largest generation (its contents do not matter).
+        vec![(format!("snapshot-{max}"), b"anything".to_vec())],
+        // A snapshot and its log one below it, and the log after them at the end of the range.
+        vec![snapshot(max - 1), log(max - 1), log(max)],
+        // Valid files, one below and two below the end of the range.
+        vec![snapshot(max - 1), log(max - 1)],
+        vec![snapshot(max - 2), log(max - 2)],
+    ];
+    for files in &cases {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in files {
+            fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        let names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
+        let opened = std::panic::catch_unwind(|| DurableStore::open(dir.path()).map(drop));
+        match opened {
+            Ok(Err(OpenError::Damaged { path, .. })) => {
+                let name = path.file_name().unwrap().to_str().unwrap();
+                assert!(names.contains(&name), "{names:?}: {name}");
+            }
+            Ok(other) => panic!("{names:?}: expected damage, got {other:?}"),
+            Err(_) => panic!("{names:?}: the open panicked"),
+        }
+    }
+}
+
+/// The end frame of a snapshot holding `users` users and `rooms` rooms.
+fn end_frame(users: u64, rooms: u64) -> Vec<u8> {
+    let mut end = vec![0x02];
+    end.extend_from_slice(&users.to_le_bytes());
+    end.extend_from_slice(&rooms.to_le_bytes());
+    end
+}
+
+/// At the largest generation a store writes (2^63 - 1), files still open; the next rotation
+/// would go past it, so it fails the store with an error instead, and what was acknowledged stays.
+#[test]
+fn the_largest_generation_opens_and_a_rotation_past_it_fails_the_store() {
+    let last = i64::MAX as u64;
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join(format!("snapshot-{last}")),
+        data_file(b"MUTESNP1", last, &[end_frame(0, 0)]),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join(format!("log-{last}")),
+        data_file(b"MUTELOG1", last, &[]),
+    )
+    .unwrap();
+    let alice = user("alice");
+    {
+        let store = DurableStore::open(dir.path()).unwrap();
+        store.mute_sync(&alice, &room("kept")).unwrap();
+        let failure = store.compact_sync().unwrap_err();
+        assert!(matches!(failure, StoreError::Backend(_)), "{failure:?}");
+        assert!(store.mute_sync(&alice, &room("refused")).is_err());
+    }
+    let store = DurableStore::open(dir.path()).unwrap();
+    assert_eq!(store.muted_rooms_sync(&alice), ["kept"]);
+}

@@ -24,6 +24,10 @@ const TEMP_SUFFIX: &str = ".tmp";
 /// How long a lock held by someone else is retried before the directory is reported taken.
 const LOCK_PATIENCE: Duration = Duration::from_millis(500);
 const LOCK_RETRY_FIRST_PAUSE: Duration = Duration::from_millis(4);
+/// The largest generation a data file may have (2^63 - 1). A store counts one generation a
+/// rotation, so none comes near it (at one rotation a microsecond, in 290,000 years); what the
+/// bound buys is that no count of generations can overflow, whatever names a directory holds.
+pub(super) const MAX_GENERATION: u64 = i64::MAX as u64;
 
 /// The data directory, locked for this store's life.
 #[derive(Debug)]
@@ -42,6 +46,8 @@ pub(super) struct Listing {
     pub(super) logs: Vec<u64>,
     /// Files left half-written by an interrupted write.
     pub(super) temporary: Vec<PathBuf>,
+    /// Data files named with a generation above [`MAX_GENERATION`], which no store writes.
+    pub(super) out_of_range: Vec<PathBuf>,
 }
 
 impl DataDir {
@@ -121,13 +127,14 @@ impl DataDir {
             if name.ends_with(TEMP_SUFFIX) {
                 listing.temporary.push(entry.path());
             } else if let Some(generation) = parse_generation(name, LOG_PREFIX) {
-                listing.logs.push(generation);
+                listing.add(generation, entry.path(), |listing| &mut listing.logs);
             } else if let Some(generation) = parse_generation(name, SNAPSHOT_PREFIX) {
-                listing.snapshots.push(generation);
+                listing.add(generation, entry.path(), |listing| &mut listing.snapshots);
             }
         }
         listing.logs.sort_unstable();
         listing.snapshots.sort_unstable();
+        listing.out_of_range.sort_unstable();
         Ok(listing)
     }
 
@@ -153,6 +160,17 @@ impl DataDir {
             _ => Ok(()),
         }
         .on_file("removing", path)
+    }
+}
+
+impl Listing {
+    /// Adds a data file of `generation` to the list `kind` picks, or to `out_of_range`.
+    fn add(&mut self, generation: u64, path: PathBuf, kind: fn(&mut Self) -> &mut Vec<u64>) {
+        if generation > MAX_GENERATION {
+            self.out_of_range.push(path);
+        } else {
+            kind(self).push(generation);
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::mpsc::Sender;
 use std::time::Instant;
 
 use super::compactor::CompactionRequest;
-use super::data_dir::DataDir;
+use super::data_dir::{DataDir, MAX_GENERATION};
 use super::durability::Durability;
 use super::frame::FILE_HEADER_LEN;
 use super::journal::{CompactionReply, Journal, Work};
@@ -134,6 +134,12 @@ impl Flusher {
         replies: &mut Vec<CompactionReply>,
         progress: &mut Progress,
     ) -> Result<(), StorageFailure> {
+        let next_generation = self
+            .log
+            .generation()
+            .checked_add(1)
+            .filter(|&next| next <= MAX_GENERATION)
+            .ok_or_else(|| StorageFailure::new("the log generations are used up"))?;
         // The boundary. A change reads its time and appends its record under its user's stripe,
         // so with every stripe held no change is in between: each one already appended goes to
         // the closed log, and each one after reads its time after `floor_ms`. So no change after
@@ -153,7 +159,7 @@ impl Flusher {
         // log can ever end in a torn write.
         self.log.seal()?;
         self.publish(progress);
-        let next = LogWriter::create(&self.dir, self.log.generation() + 1)?;
+        let next = LogWriter::create(&self.dir, next_generation)?;
         let closed = std::mem::replace(&mut self.log, next);
         let request = CompactionRequest {
             through: closed.generation(),

@@ -7,7 +7,7 @@
 use std::fs::OpenOptions;
 use std::time::Instant;
 
-use super::data_dir::DataDir;
+use super::data_dir::{DataDir, MAX_GENERATION};
 use super::file_error::OnFile;
 use super::log_replay::{TornTailPolicy, replay_log};
 use super::log_writer::LogWriter;
@@ -41,6 +41,17 @@ pub(super) fn recover(
     started: Instant,
 ) -> Result<Recovered, OpenError> {
     let listing = dir.list()?;
+    if let Some(path) = listing.out_of_range.first() {
+        // No store writes such a name; counting on from it would overflow.
+        return Err(OpenError::Damaged {
+            path: path.clone(),
+            offset: 0,
+            reason: format!(
+                "the generation in the file's name is above {MAX_GENERATION}, the largest a store \
+                 writes"
+            ),
+        });
+    }
     let snapshot_generation = listing.snapshots.last().copied().unwrap_or(0);
     let logs: Vec<u64> = listing
         .logs
