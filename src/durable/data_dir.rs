@@ -53,7 +53,7 @@ pub(super) struct Listing {
 impl DataDir {
     /// Creates the directory if needed and takes its lock.
     pub(super) fn lock(path: &Path) -> Result<Self, OpenError> {
-        fs::create_dir_all(path).on_file("creating the data directory", path)?;
+        create_dir_durably(path).on_file("creating the data directory", path)?;
         let lock_path = path.join(LOCK_FILE);
         let lock = OpenOptions::new()
             .create(true)
@@ -139,18 +139,11 @@ impl DataDir {
     }
 
     /// Makes the directory's entries (files created, renamed, removed) durable.
-    #[cfg(unix)]
+    ///
+    /// Off Unix a directory cannot be opened to be synced, and this does nothing: the file
+    /// system's metadata journal is what makes renames durable there.
     pub(super) fn sync(&self) -> Result<(), FileError> {
-        File::open(&self.path)
-            .and_then(|dir| dir.sync_all())
-            .on_file("syncing the directory", &self.path)
-    }
-
-    /// Elsewhere a directory cannot be opened to be synced; the file system's metadata journal is
-    /// what makes renames durable there.
-    #[cfg(not(unix))]
-    pub(super) fn sync(&self) -> Result<(), FileError> {
-        Ok(())
+        sync_dir(&self.path).on_file("syncing the directory", &self.path)
     }
 
     /// Removes a file that is no longer part of the state.
@@ -174,6 +167,37 @@ impl Listing {
     }
 }
 
+/// Creates `path` and any missing parents, and syncs the parent of each directory it created, so
+/// that a change acknowledged in a new data directory cannot be lost with the directory's own
+/// entry in its parent.
+fn create_dir_durably(path: &Path) -> std::io::Result<()> {
+    let created: Vec<&Path> = path.ancestors().take_while(|dir| !dir.exists()).collect();
+    fs::create_dir_all(path)?;
+    // Deepest first: each new directory's entry, then the entry of the one holding it.
+    for dir in created {
+        if let Some(parent) = dir.parent() {
+            sync_dir(if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes a directory's entries durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Elsewhere a directory cannot be opened to be synced (see [`DataDir::sync`]).
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 fn parse_generation(name: &str, prefix: &str) -> Option<u64> {
     let digits = name.strip_prefix(prefix)?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -185,6 +209,21 @@ fn parse_generation(name: &str, prefix: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_data_directory_is_made_with_every_missing_parent_and_an_existing_one_is_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let nested = root.path().join("a").join("b").join("data");
+        create_dir_durably(&nested).unwrap();
+        assert!(nested.is_dir());
+        fs::write(nested.join("kept"), b"x").unwrap();
+        create_dir_durably(&nested).unwrap();
+        assert_eq!(fs::read(nested.join("kept")).unwrap(), b"x");
+        // A file where a directory should be is an error, not a panic.
+        let blocked = root.path().join("kept-file");
+        fs::write(&blocked, b"x").unwrap();
+        assert!(create_dir_durably(&blocked.join("data")).is_err());
+    }
 
     #[test]
     fn names_parse_back() {

@@ -200,15 +200,23 @@ impl DurableStore {
             .spawn(move || compactor.run())
             .map_err(spawn_failed)?;
         let flusher_journal = Arc::clone(&journal);
-        let flusher = std::thread::Builder::new()
+        let flusher = match std::thread::Builder::new()
             .name("mutestore-flusher".into())
             .spawn(move || {
                 // A panic here would be a bug; writers must then get an error, not wait forever.
                 if std::panic::catch_unwind(AssertUnwindSafe(|| flusher.run())).is_err() {
                     flusher_journal.fail(StorageFailure::new("the flusher thread panicked"));
                 }
-            })
-            .map_err(spawn_failed)?;
+            }) {
+            Ok(flusher) => flusher,
+            Err(source) => {
+                // The open fails: the compactor must not go on rewriting files (a compaction may
+                // be queued) and holding the directory's lock after it has returned.
+                stop_compaction.store(true, std::sync::atomic::Ordering::Relaxed);
+                let _ = compactor.join();
+                return Err(spawn_failed(source));
+            }
+        };
         Ok(Self {
             memory,
             stripes,

@@ -130,7 +130,18 @@ pub(super) fn recover(
         None => LogWriter::create(dir, snapshot_generation)?,
     };
 
-    // Left behind by a compaction that finished, or by writes that never finished.
+    // Left behind by a compaction that finished, or by writes that never finished. The newest
+    // snapshot's rename may not be durable yet (a compaction stopped between its rename and its
+    // directory sync): sync the directory first, so that no removal can reach the disk before it.
+    // (Both lists are in ascending order.)
+    let older = |generations: &[u64]| {
+        generations
+            .first()
+            .is_some_and(|&g| g < snapshot_generation)
+    };
+    if !listing.temporary.is_empty() || older(&listing.snapshots) || older(&listing.logs) {
+        dir.sync()?;
+    }
     for path in &listing.temporary {
         dir.remove(path)?;
     }
