@@ -307,6 +307,40 @@ fn a_scrambled_last_frame_followed_by_zeros_is_a_torn_write() {
     );
 }
 
+/// A power cut during the last write can leave its first sector unwritten (still the zeros the log
+/// was filled with) and later ones written. That write never returned, so it is cut off like any
+/// torn write; a zeroed frame header with a whole frame after it is damage all the same.
+#[test]
+fn a_last_write_whose_first_bytes_never_reached_the_disk_is_a_torn_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let lengths = log_with_mutes(dir.path(), 3);
+    let log = only_log(dir.path());
+    let pristine = fs::read(&log).unwrap();
+
+    let mut bytes = pristine.clone();
+    let last = lengths[1] as usize;
+    bytes[last..last + 16].fill(0);
+    bytes.extend_from_slice(&[0; 4096]);
+    fs::write(&log, &bytes).unwrap();
+    let store = DurableStore::open(dir.path()).unwrap();
+    assert_eq!(store.muted_rooms_sync(&user("alice")), ["r0", "r1"]);
+    let torn = store.recovery().torn_tail.clone().expect("a torn tail");
+    assert_eq!((torn.file, torn.offset), (log.clone(), lengths[1]));
+    store.close().unwrap();
+
+    // The middle frame's header lost, the last frame whole after it: not a torn write.
+    let mut bytes = pristine;
+    let middle = lengths[0] as usize;
+    bytes[middle..middle + 12].fill(0);
+    fs::write(&log, &bytes).unwrap();
+    match DurableStore::open(dir.path()) {
+        Err(OpenError::Damaged { path, offset, .. }) => {
+            assert_eq!((path, offset), (log, lengths[0]));
+        }
+        other => panic!("expected damage, got {other:?}"),
+    }
+}
+
 fn expect_damaged(dir: &Path, file: &Path) -> OpenError {
     match DurableStore::open(dir) {
         Err(error @ OpenError::Damaged { .. }) => {

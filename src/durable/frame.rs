@@ -15,8 +15,11 @@
 //!
 //! Reading stops at the first frame that does not check out. That is a torn write, the ordinary
 //! result of a crash in the middle of a write, when nothing but zeros follows it: the frame runs
-//! past the end of the file, or its header or payload checksum fails with only zeros after it.
-//! Anything else (a bad frame with data after it, data after zeros) is damage.
+//! past the end of the file, or its header or payload checksum fails with only zeros after it. A
+//! zeroed header followed by data is a torn write too when the data ends within the longest frame
+//! a writer makes and no header that checks out starts in it: the write's first sectors never
+//! reached the disk, later ones did. Anything else (a bad frame with data after it, a valid frame
+//! after zeros, data after zeros longer than a frame) is damage.
 
 use std::hash::Hasher;
 
@@ -138,6 +141,36 @@ fn all_zero(bytes: &[u8]) -> bool {
     bytes.iter().all(|&b| b == 0)
 }
 
+/// The longest frame a writer makes, header included: it starts a new frame once a payload
+/// reaches [`FRAME_TARGET_PAYLOAD`], and one record is far smaller than that.
+const MAX_FRAME_LEN: usize = 2 * FRAME_TARGET_PAYLOAD;
+
+/// Whether the data after a zeroed frame header at file offset `offset` has the shape of one torn
+/// write whose first sectors never reached the disk (they still hold the zeros the log was filled
+/// with) while later ones did: the data ends, with only zeros after it, within the longest frame a
+/// writer makes, and no frame header that checks out starts anywhere in it, so no later write
+/// reached the disk either. A damaged frame with a valid one after it stays damage.
+fn is_rest_of_one_write(offset: u64, after_header: &[u8]) -> bool {
+    let Some(last) = after_header.iter().rposition(|&b| b != 0) else {
+        return false;
+    };
+    FRAME_HEADER_LEN + last < MAX_FRAME_LEN
+        && !(0..=last).any(|at| {
+            let start = offset + (FRAME_HEADER_LEN + at) as u64;
+            after_header[at..]
+                .first_chunk::<FRAME_HEADER_LEN>()
+                .is_some_and(|header| header_checks_out(start, header))
+        })
+}
+
+/// Whether `header`, read at file offset `offset`, is a frame header whose checksum matches.
+fn header_checks_out(offset: u64, header: &[u8; FRAME_HEADER_LEN]) -> bool {
+    let field = |at: usize| {
+        u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    !all_zero(header) && header_crc(offset, field(0), field(4)) == field(8)
+}
+
 impl<'a> FrameReader<'a> {
     /// A reader of `file`, whose header has been checked.
     pub(super) fn new(file: &'a [u8]) -> Self {
@@ -171,6 +204,11 @@ impl<'a> FrameReader<'a> {
         if all_zero(header) {
             return if all_zero(after_header) {
                 Ok(None)
+            } else if is_rest_of_one_write(offset, after_header) {
+                Err(fail(
+                    "a frame's first bytes never reached the disk, only later ones",
+                    true,
+                ))
             } else {
                 Err(fail("data follows a zeroed frame header", false))
             };
@@ -269,10 +307,37 @@ mod tests {
             assert!(!error.torn, "flip at {at}: {error:?}");
             assert_eq!(error.offset, FILE_HEADER_LEN as u64);
         }
+        // Zeros where a frame should start, then a frame that checks out: a write reached the disk
+        // after one that did not, which is damage, never a torn write.
         let mut after_zeros = whole.clone();
+        let gap = whole.len() as u64;
         after_zeros.extend_from_slice(&[0; 20]);
-        after_zeros.push(1);
-        assert!(!read_all(&after_zeros).1.unwrap_err().torn);
+        put_frame(&mut after_zeros, 0, b"later");
+        let error = read_all(&after_zeros).1.unwrap_err();
+        assert!(!error.torn && error.offset == gap, "{error:?}");
+        // The same past the longest frame a writer makes, even without a frame that checks out.
+        let mut far = whole.clone();
+        far.extend_from_slice(&vec![0; MAX_FRAME_LEN]);
+        far.push(1);
+        assert!(!read_all(&far).1.unwrap_err().torn);
+    }
+
+    #[test]
+    fn a_last_frame_whose_header_never_reached_the_disk_is_torn() {
+        let whole = file_with(&[b"first", b"second frame, the write in flight"]);
+        let second = FILE_HEADER_LEN + FRAME_HEADER_LEN + 5;
+        // The write's first sector lost (still the zeros the log was filled with), later ones
+        // written: the header and the start of the payload are zeros, the rest is there.
+        for lost in [FRAME_HEADER_LEN, FRAME_HEADER_LEN + 10] {
+            let mut file = whole.clone();
+            file[second..second + lost].fill(0);
+            file.extend_from_slice(&[0; 64]);
+            let (payloads, result) = read_all(&file);
+            assert_eq!(payloads, [b"first"]);
+            let error = result.unwrap_err();
+            assert!(error.torn, "{lost} bytes lost: {error:?}");
+            assert_eq!(error.offset, second as u64);
+        }
     }
 
     #[test]
