@@ -471,6 +471,10 @@ impl DurableStore {
     /// Makes every change made so far durable, blocking the calling thread: what
     /// [`Durability::Periodic`] does every interval, done now. Immediate in [`Durability::Sync`].
     ///
+    /// "Made so far" means every change whose operation returned before this call. A change
+    /// another thread is making at the same moment may already read back from memory without being
+    /// covered; it is covered by the next flush once its operation has returned.
+    ///
     /// # Errors
     /// [`StoreError::Backend`] when a change made so far could not be synced. (After a failure
     /// that happened once everything accepted was on disk, it returns `Ok`: there is nothing to
