@@ -79,7 +79,12 @@ impl<'a> WireReader<'a> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.byte()?;
-            value |= u64::from(byte & 0x7f) << shift;
+            let bits = u64::from(byte & 0x7f);
+            // The tenth byte holds the top bit alone: anything more would be shifted out unseen.
+            if bits >> (64 - shift).min(7) != 0 {
+                return Err(WireError::CountOverflow);
+            }
+            value |= bits << shift;
             if byte & 0x80 == 0 {
                 return Ok(value);
             }
@@ -147,5 +152,14 @@ mod tests {
             WireReader::new(&[0xff; 11]).count(),
             Err(WireError::CountOverflow)
         );
+        // Ten bytes whose last holds more than the 64th bit.
+        let mut past_64_bits = [0xff; 10];
+        past_64_bits[9] = 0x02;
+        assert_eq!(
+            WireReader::new(&past_64_bits).count(),
+            Err(WireError::CountOverflow)
+        );
+        past_64_bits[9] = 0x01;
+        assert_eq!(WireReader::new(&past_64_bits).count(), Ok(u64::MAX));
     }
 }
