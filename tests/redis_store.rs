@@ -63,15 +63,17 @@ on_both!(
     concurrent_purges_send_one_expiry_event_per_lapsed_mute,
     timed_mutes_lapse_on_their_own,
     a_lost_expiry_index_entry_only_delays_the_purge,
+    a_mute_whose_deadline_passes_before_it_runs_is_not_listed,
 );
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use mutestore::{
-    Actor, ChangeCause, EventScope, Expiry, ManualClock, MuteStore, RedisConfig, RedisStore,
+    Actor, ChangeCause, Clock, EventScope, Expiry, ManualClock, MuteStore, RedisConfig, RedisStore,
     RoomId, SharedMuteStore, UserId,
 };
 use support::events::{expect, next};
@@ -639,4 +641,37 @@ async fn a_lost_expiry_index_entry_only_delays_the_purge(deployment: Deployment)
     expect(&mut feed, &bob, "s", false, None, ChangeCause::User).await;
     store.mute(&bob, &room("sentinel")).await.unwrap();
     expect(&mut feed, &bob, "sentinel", true, None, ChangeCause::User).await;
+}
+
+/// A clock that moves on by 10 ms each time it is read, so that no two readings are the same.
+#[derive(Debug)]
+struct TickingClock(AtomicU64);
+
+impl Clock for TickingClock {
+    fn now_ms(&self) -> u64 {
+        self.0.fetch_add(10, Ordering::SeqCst)
+    }
+}
+
+async fn a_mute_whose_deadline_passes_before_it_runs_is_not_listed(deployment: Deployment) {
+    // The store checks a deadline at one reading of its clock and makes the change at a later
+    // one (after the index writes). A deadline that passes in between makes a mute that lapses at
+    // once, as in MemoryStore; and a lapsed mute is never in a list, the mute's own included.
+    let clock = Arc::new(TickingClock(AtomicU64::new(START_MS)));
+    let store = connect(deployment.config(100).with_clock(clock)).await;
+    let who = user("alice");
+    store.mute(&who, &room("kept")).await.unwrap();
+    let outcome = store
+        .mute_with(&who, &room("brief"), Expiry::After(ms(1)), Actor::User)
+        .await
+        .unwrap();
+    assert!(outcome.changed);
+    assert_eq!(
+        outcome.rooms,
+        ["kept"],
+        "deadlines listed: {:?}",
+        outcome.rooms.deadlines().collect::<Vec<_>>()
+    );
+    assert_eq!(store.muted_rooms(&who).await.unwrap(), ["kept"]);
+    assert!(!store.is_muted(&who, &room("brief")).await.unwrap());
 }
