@@ -675,3 +675,28 @@ async fn a_mute_whose_deadline_passes_before_it_runs_is_not_listed(deployment: D
     assert_eq!(store.muted_rooms(&who).await.unwrap(), ["kept"]);
     assert!(!store.is_muted(&who, &room("brief")).await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_on_two_databases_of_one_server_do_not_see_each_others_events() {
+    // One server, one key prefix, two databases: two data sets that share nothing.
+    let prefix = redis_env::unique_prefix();
+    let on_database = |db: u32| {
+        RedisConfig::standalone(&format!("{}/{db}", redis_env::standalone_url()))
+            .unwrap()
+            .with_key_prefix(&prefix)
+            .unwrap()
+    };
+    let (first, second) = (connect(on_database(0)).await, connect(on_database(1)).await);
+    let mut feed = second.subscribe(EventScope::All).unwrap();
+    let (alice, bob) = (user("alice"), user("bob"));
+    first.mute(&alice, &room("lobby")).await.unwrap();
+    assert!(second.muted_rooms(&alice).await.unwrap().is_empty());
+    // Returns once its own event is delivered, after anything published before it.
+    second.mute(&bob, &room("news")).await.unwrap();
+    let event = next(&mut feed).await;
+    assert_eq!(
+        (event.user, event.room.as_str()),
+        (bob, "news"),
+        "the first event the store on database 1 delivers is a change on database 1"
+    );
+}
