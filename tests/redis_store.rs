@@ -64,6 +64,7 @@ on_both!(
     timed_mutes_lapse_on_their_own,
     a_lost_expiry_index_entry_only_delays_the_purge,
     a_mute_whose_deadline_passes_before_it_runs_is_not_listed,
+    a_store_with_the_longest_time_limit_serves,
 );
 
 use std::collections::BTreeMap;
@@ -699,4 +700,18 @@ async fn stores_on_two_databases_of_one_server_do_not_see_each_others_events() {
         (bob, "news"),
         "the first event the store on database 1 delivers is a change on database 1"
     );
+}
+
+async fn a_store_with_the_longest_time_limit_serves(deployment: Deployment) {
+    // A host that wants no practical time limit may say so with the longest duration there is.
+    let store = connect(deployment.config(100).with_timeout(Duration::MAX)).await;
+    let served = tokio::spawn(async move {
+        let who = user("alice");
+        let muted = store.mute(&who, &room("lobby")).await?;
+        let read = store.is_muted(&who, &room("lobby")).await?;
+        Ok::<_, mutestore::StoreError>((muted.rooms.len(), read))
+    })
+    .await
+    .expect("no operation panics");
+    assert_eq!(served.unwrap(), (1, true));
 }
