@@ -452,3 +452,115 @@ async fn a_feed_that_goes_silent_is_replaced_and_lags_its_subscribers() {
     .await;
     assert_eq!(next_room(&mut feed).await, Ok("after-freeze".to_string()));
 }
+
+/// A plain connection to one node.
+fn node_connection(node: &ServerProcess) -> redis::Connection {
+    redis::Client::open(node.url())
+        .and_then(|client| client.get_connection())
+        .expect("connect to a Cluster node")
+}
+
+/// Moves one slot, with its keys, from one node to another, as `redis-cli --cluster reshard` does.
+fn move_slot(cluster: &ClusterProcesses, slot: u16, from: usize, to: usize) {
+    let (source, target) = (&cluster.nodes[from], &cluster.nodes[to]);
+    let (mut src, mut dst) = (node_connection(source), node_connection(target));
+    let setslot = |connection: &mut redis::Connection, state: &str, node: &str| {
+        redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg(state)
+            .arg(node)
+            .query::<()>(connection)
+            .expect("CLUSTER SETSLOT");
+    };
+    setslot(&mut dst, "IMPORTING", &node_id(source));
+    setslot(&mut src, "MIGRATING", &node_id(target));
+    let keys: Vec<Vec<u8>> = redis::cmd("CLUSTER")
+        .arg("GETKEYSINSLOT")
+        .arg(slot)
+        .arg(1000)
+        .query(&mut src)
+        .unwrap();
+    if !keys.is_empty() {
+        redis::cmd("MIGRATE")
+            .arg("127.0.0.1")
+            .arg(target.port())
+            .arg("")
+            .arg(0)
+            .arg(5000)
+            .arg("KEYS")
+            .arg(&keys)
+            .query::<()>(&mut src)
+            .expect("MIGRATE");
+    }
+    for node in &cluster.nodes {
+        setslot(&mut node_connection(node), "NODE", &node_id(target));
+    }
+    cluster.wait_until_ok();
+}
+
+/// The key of `user`'s muted rooms under the default prefix (docs/REDIS.md).
+fn default_user_key(user: &str) -> String {
+    let hash = user.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("mutestore:u:{{{hash:016x}}}{user}")
+}
+
+/// docs/REDIS.md says a pipelined command that succeeded is never sent twice, which keeps
+/// `forget_room`'s count right while slots move. But redis-rs retries a whole pipeline, on the node
+/// a `MOVED` reply names, when any one of its replies is a redirect; the users its node still
+/// serves are then visited again (finding the room gone), and when the retries run out the store
+/// sends every command of the group again on its own: the count leaves out those users.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known defect: redis-rs resends a whole per-node pipeline when one reply is MOVED, so forget_room undercounts while slots move"]
+async fn forget_room_counts_right_when_slots_moved_since_the_map_was_read() {
+    let cluster = ClusterProcesses::start();
+    let config = RedisConfig::cluster(cluster.urls()).unwrap();
+    let store = RedisStore::connect(config).await.unwrap();
+    let lobby = room("lobby");
+    let users: Vec<UserId> = (0..300).map(|n| user(&format!("member-{n}"))).collect();
+    let warm_up = room("warm-up");
+    for user in &users {
+        store.mute(user, &lobby).await.unwrap();
+        store.mute(user, &warm_up).await.unwrap();
+    }
+    // The store now holds the slot map, and every node has the scripts.
+    assert_eq!(store.forget_room(&warm_up).await.unwrap(), users.len());
+    assert_eq!(store.muted_among(&lobby, &users).await.unwrap(), users);
+
+    // A few slots of node 0 that hold some of these users (and no expiry index bucket, which the
+    // store's purge task reads every second: a redirect there would refresh its map) move to
+    // node 1. A pipeline the store sends to node 0 by its map now holds users node 0 still serves
+    // and users it no longer does.
+    let mut first = node_connection(&cluster.nodes[0]);
+    let slot_of = |connection: &mut redis::Connection, key: &str| -> u16 {
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(connection)
+            .unwrap()
+    };
+    let buckets: Vec<u16> = (0..16)
+        .map(|bucket| slot_of(&mut first, &format!("mutestore:x:{{x{bucket:x}}}")))
+        .collect();
+    let mut moved: Vec<u16> = Vec::new();
+    for user in &users {
+        let slot = slot_of(&mut first, &default_user_key(user));
+        let on_first: usize = redis::cmd("CLUSTER")
+            .arg("COUNTKEYSINSLOT")
+            .arg(slot)
+            .query(&mut first)
+            .unwrap();
+        if on_first > 0 && !buckets.contains(&slot) && !moved.contains(&slot) && moved.len() < 10 {
+            moved.push(slot);
+        }
+    }
+    assert_eq!(moved.len(), 10);
+    for &slot in &moved {
+        move_slot(&cluster, slot, 0, 1);
+    }
+    let forgotten = no_hang("forget_room", store.forget_room(&lobby)).await;
+    assert!(store.muted_among(&lobby, &users).await.unwrap().is_empty());
+    assert_eq!(forgotten.unwrap(), users.len());
+}

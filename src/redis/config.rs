@@ -196,6 +196,15 @@ impl RedisConfig {
     pub fn clock(&self) -> &SharedClock {
         &self.clock
     }
+
+    /// The pub/sub channel of the store's change events: one per key prefix and database.
+    pub(crate) fn events_channel(&self) -> Vec<u8> {
+        let db = match &self.topology {
+            Topology::Standalone(info) => info.redis_settings().db(),
+            Topology::Cluster(_) => 0,
+        };
+        self.key_prefix.events_channel(db)
+    }
 }
 
 fn parse_url(url: &str, position: usize) -> Result<ConnectionInfo, RedisConfigError> {
@@ -315,5 +324,19 @@ mod tests {
         let config = config.with_clock(clock);
         assert_eq!(config.clock().now_ms(), 42);
         assert!(format!("{config:?}").contains("ManualClock"));
+    }
+
+    #[test]
+    fn the_events_channel_names_the_database_when_it_is_not_0() {
+        let channel = |url: &str| {
+            let config = RedisConfig::standalone(url).unwrap();
+            String::from_utf8(config.with_key_prefix("p").unwrap().events_channel()).unwrap()
+        };
+        assert_eq!(channel("redis://127.0.0.1"), "p:events");
+        assert_eq!(channel("redis://127.0.0.1/0"), "p:events");
+        assert_eq!(channel("redis://127.0.0.1/1"), "p:events:1");
+        assert_eq!(channel("redis://127.0.0.1/15"), "p:events:15");
+        let cluster = RedisConfig::cluster(["redis://a:1"]).unwrap();
+        assert_eq!(cluster.events_channel(), b"mutestore:events");
     }
 }

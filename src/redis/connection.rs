@@ -31,9 +31,9 @@ pub(crate) struct ScriptCall {
 }
 
 /// How long every operation must have failed before the link is replaced: three timeouts, and at
-/// least a second.
+/// least a second (saturating: a timeout of `Duration::MAX` never has the link replaced).
 fn rebuild_after(timeout: Duration) -> Duration {
-    (timeout * 3).max(Duration::from_secs(1))
+    timeout.saturating_mul(3).max(Duration::from_secs(1))
 }
 
 /// The connection a store uses. Cloning shares it.
@@ -256,5 +256,6 @@ mod tests {
             rebuild_after(Duration::from_millis(100)),
             Duration::from_secs(1)
         );
+        assert_eq!(rebuild_after(Duration::MAX), Duration::MAX);
     }
 }

@@ -7,7 +7,8 @@
 //! <prefix>:f:{<tag(room)>}<room>     set: users a `forget_room` still has to visit
 //! <prefix>:x:{x<h>}                  sorted set: expiry index bucket h (0-9a-f): user -> a time
 //!                                    at or before the user's earliest deadline
-//! <prefix>:events                    pub/sub channel of change events (not a key)
+//! <prefix>:events                    pub/sub channel of change events (not a key); on a
+//!                                    database other than 0, `<prefix>:events:<db>`
 //! ```
 //!
 //! Redis Cluster places a key by the text between its first `{` and the first `}` after it (the
@@ -77,10 +78,18 @@ impl KeyPrefix {
         key
     }
 
-    /// The pub/sub channel the scripts publish change events on.
-    pub(crate) fn events_channel(&self) -> Vec<u8> {
+    /// The pub/sub channel the scripts publish change events on, for the data in database `db`.
+    ///
+    /// Pub/sub ignores databases (a message published from one reaches the subscribers of every
+    /// one), so stores with the same prefix on other databases of the same server would hear each
+    /// other: the channel names the database when it is not 0 (a Cluster has database 0 only).
+    pub(crate) fn events_channel(&self, db: i64) -> Vec<u8> {
         let mut channel = self.0.as_bytes().to_vec();
         channel.extend_from_slice(b":events");
+        if db != 0 {
+            channel.push(b':');
+            channel.extend_from_slice(db.to_string().as_bytes());
+        }
         channel
     }
 
@@ -244,7 +253,8 @@ mod tests {
             seen[expiry_bucket(format!("user-{n}").as_bytes())] = true;
         }
         assert!(seen.iter().all(|s| *s), "every bucket is used");
-        assert_eq!(prefix.events_channel(), b"p:events");
+        assert_eq!(prefix.events_channel(0), b"p:events");
+        assert_eq!(prefix.events_channel(3), b"p:events:3");
     }
 
     #[test]

@@ -99,8 +99,12 @@ fn worth_resending(error: &redis::RedisError) -> bool {
 /// Sends the commands at `positions`, all for one node, as one pipeline. When the pipeline fails,
 /// sends each command on its own instead, through the cluster connection's own routing, which
 /// follows redirects; when only some replies are errors (typically `MOVED`: the slot map has
-/// changed), sends those commands again the same way. A command that succeeded is never sent
-/// twice.
+/// changed), sends those commands again the same way.
+///
+/// A command that succeeded is meant never to be sent twice, but redis-rs 1.8.1 itself sends the
+/// whole pipeline again, on the node a `MOVED` (or `ASK`) reply names, when any reply is a
+/// redirect, and fails the pipeline when its retries run out: the commands that had succeeded then
+/// run again here (see the ignored test in `tests/redis_faults.rs`).
 async fn query_group(
     connection: &ClusterConnection,
     commands: &[KeyedCommand],

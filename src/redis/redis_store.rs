@@ -143,7 +143,7 @@ impl RedisStore {
     /// within the configured timeout.
     pub async fn connect(config: RedisConfig) -> Result<Self, StoreError> {
         let timeout = config.timeout;
-        let channel = config.key_prefix.events_channel();
+        let channel = config.events_channel();
         let wake = Arc::new(ExpiryWake::default());
         let feed = Arc::new(EventFeed::new(ChangeHub::new(), Arc::clone(&wake)));
         let (ready, subscribed) = oneshot::channel();

@@ -62,6 +62,11 @@ fn user_script(body: &str) -> Script {
 /// its deadline changed, 0 when nothing changed, -1 when the set is at the limit (then `rooms` and
 /// `deadlines` are empty and nothing changed but the purge of lapsed mutes). `deadlines` is
 /// `[room, deadline, ...]`; `published` is 1 when an event message went out.
+///
+/// The deadline was checked against the clock before the script was sent, and `now` is read
+/// later: a deadline at or before `now` makes a mute that lapses at once (as in memory). It is
+/// made, with its event, and the purge removes it, with its `expiry` event; but it is already
+/// unmuted to every read, so the lists returned leave it out.
 pub(crate) static MUTE: LazyLock<Script> = LazyLock::new(|| {
     user_script(
         r"
@@ -104,7 +109,17 @@ local published = publish()
 if status < 0 then
   return {status, published, {}, {}}
 end
-return {status, published, redis.call('ZRANGE', u, 0, -1), redis.call('ZRANGE', d, 0, -1, 'WITHSCORES')}
+local rooms = redis.call('ZRANGE', u, 0, -1)
+if untilms ~= '' and tonumber(untilms) <= tonumber(now) then
+  local live = {}
+  for i = 1, #rooms do
+    if rooms[i] ~= room then
+      live[#live + 1] = rooms[i]
+    end
+  end
+  rooms = live
+end
+return {status, published, rooms, redis.call('ZRANGEBYSCORE', d, '(' .. now, '+inf', 'WITHSCORES')}
 ",
     )
 });
