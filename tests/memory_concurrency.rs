@@ -1,13 +1,16 @@
 //! MemoryStore under concurrency and at scale: a reader never sees a change's event before the
-//! change, never reads a present user as absent while other users of the shard churn, and a long
-//! random run agrees with a simple model.
+//! change, never reads a present user as absent while other users of the shard churn, a long
+//! random run agrees with a simple model, and forget_room judges each shard's timed mutes at the
+//! time it gets there.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::Duration;
 
-use mutestore::{Actor, EventScope, Expiry, ManualClock, MemoryStore, RoomId, UserId};
+use mutestore::{
+    Actor, ChangeCause, Clock, EventScope, Expiry, ManualClock, MemoryStore, RoomId, UserId,
+};
 
 /// An event for a forget_room unmute must not be observable before the unmute itself.
 #[test]
@@ -314,4 +317,133 @@ fn a_refused_mute_after_a_purge_leaves_no_empty_user() {
     assert!(store.mute_sync(&user, &other).is_err());
     assert_eq!(store.user_count(), 0);
     assert!(store.muted_rooms_sync(&user).is_empty());
+}
+
+/// A clock a test can stop in the middle of a reading: the first reading by the thread named
+/// `gated` takes the time, tells the test, and returns it only when the test lets it go (as if the
+/// thread were descheduled right after reading), while the test moves the time on. Readings by the
+/// store's expiry thread wait while `hold_timer` is set, so that the timer purges nothing meanwhile.
+#[derive(Debug)]
+struct GateClock {
+    now: AtomicU64,
+    gated: &'static str,
+    armed: AtomicBool,
+    read: Mutex<Option<mpsc::Sender<()>>>,
+    release: Mutex<Option<mpsc::Receiver<()>>>,
+    hold_timer: Mutex<bool>,
+    timer_free: Condvar,
+}
+
+impl GateClock {
+    fn new(now: u64, gated: &'static str) -> (Arc<Self>, mpsc::Receiver<()>, mpsc::Sender<()>) {
+        let (read_tx, read_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel();
+        let clock = Arc::new(Self {
+            now: AtomicU64::new(now),
+            gated,
+            armed: AtomicBool::new(false),
+            read: Mutex::new(Some(read_tx)),
+            release: Mutex::new(Some(release_rx)),
+            hold_timer: Mutex::new(false),
+            timer_free: Condvar::new(),
+        });
+        (clock, read_rx, release_tx)
+    }
+
+    fn hold_timer(&self, hold: bool) {
+        *self.hold_timer.lock().unwrap() = hold;
+        self.timer_free.notify_all();
+    }
+}
+
+impl Clock for GateClock {
+    fn now_ms(&self) -> u64 {
+        let thread = std::thread::current();
+        if thread.name() == Some("mutestore-expiry") {
+            let mut held = self.hold_timer.lock().unwrap();
+            while *held {
+                held = self.timer_free.wait(held).unwrap();
+            }
+        }
+        let now = self.now.load(Ordering::SeqCst);
+        if thread.name() == Some(self.gated) && self.armed.swap(false, Ordering::SeqCst) {
+            let read = self.read.lock().unwrap().take();
+            read.expect("one gated reading").send(()).unwrap();
+            let release = self.release.lock().unwrap().take();
+            release.expect("one gated reading").recv().unwrap();
+        }
+        now
+    }
+}
+
+/// forget_room visits the shards one after another. A timed mute of the room that lapses while it
+/// does is, from its deadline on, unmuted to every read; when forget_room reaches that user it must
+/// purge it as lapsed (an expiry event, not counted among the users who had the room), not remove
+/// it as a live mute at a time read before its deadline, in another shard.
+#[test]
+fn forget_room_treats_mutes_that_lapse_during_its_walk_as_lapsed() {
+    const START: u64 = 1_795_564_800_000;
+    const HOUR: u64 = 3_600_000;
+    let (clock, read, release) = GateClock::new(START, "forget-room");
+    let store = Arc::new(MemoryStore::with_clock(clock.clone()));
+    let room = RoomId::new("deleted-room").unwrap();
+    let users: Vec<UserId> = (0..64)
+        .map(|n| UserId::new(&format!("user-{n}")).unwrap())
+        .collect();
+    for user in &users {
+        store
+            .mute_with_sync(user, &room, Expiry::At(START + HOUR), Actor::User)
+            .unwrap();
+    }
+    let mut feed = store.subscribe(EventScope::All);
+    clock.hold_timer(true);
+    clock.armed.store(true, Ordering::SeqCst);
+    let forget = {
+        let (store, room) = (Arc::clone(&store), room.clone());
+        std::thread::Builder::new()
+            .name("forget-room".into())
+            .spawn(move || store.forget_room_sync(&room))
+            .unwrap()
+    };
+    // forget_room has read the time at its first user with a timed mute, in the first shard it
+    // visits, and holds that shard's lock; every mute lapses before it goes on.
+    read.recv().unwrap();
+    clock.now.store(START + HOUR, Ordering::SeqCst);
+    release.send(()).unwrap();
+    let count = forget.join().unwrap();
+
+    let mut causes: BTreeMap<String, Vec<ChangeCause>> = BTreeMap::new();
+    while let Ok(Some(event)) = feed.try_recv() {
+        assert_eq!((&event.room, event.muted), (&room, false), "{event:?}");
+        causes
+            .entry(event.user.to_string())
+            .or_default()
+            .push(event.cause);
+    }
+    clock.hold_timer(false);
+    assert_eq!(
+        causes.len(),
+        users.len(),
+        "one event for every user: {causes:?}"
+    );
+    assert!(
+        causes.values().all(|causes| causes.len() == 1),
+        "{causes:?}"
+    );
+    let forgotten = causes
+        .values()
+        .filter(|causes| causes[0] == ChangeCause::Forget)
+        .count();
+    assert_eq!(
+        count, forgotten,
+        "the count is the users sent a forget event"
+    );
+    // Only the users of the shard forget_room was in when it read the time may count as having had
+    // the room; in every other shard the mutes had lapsed when it got there.
+    assert!(
+        forgotten < users.len(),
+        "all {forgotten} users counted as having the room, though their mutes had lapsed"
+    );
+    assert_eq!(store.timed_mute_count(), 0);
+    assert_eq!(store.user_count(), 0);
 }

@@ -197,6 +197,25 @@ mod tests {
     }
 
     #[test]
+    fn recv_timeout_takes_a_timeout_no_instant_can_hold() {
+        // `Duration::MAX` is how a caller says "as long as it takes".
+        let hub = ChangeHub::new();
+        let mut all = hub.subscribe(EventScope::All);
+        hub.publish(&event("u", "queued"));
+        let queued = all.recv_timeout(Duration::MAX).unwrap().unwrap();
+        assert_eq!(queued.room.as_str(), "queued");
+        let publisher = {
+            let hub = hub.clone();
+            std::thread::spawn(move || hub.publish(&event("u", "later")))
+        };
+        let later = all.recv_timeout(Duration::MAX).unwrap().unwrap();
+        assert_eq!(later.room.as_str(), "later");
+        publisher.join().unwrap();
+        drop(hub);
+        assert_eq!(all.recv_timeout(Duration::MAX), Err(RecvError::Closed));
+    }
+
+    #[test]
     fn dropping_the_hub_closes_subscriptions() {
         let hub = ChangeHub::new();
         let mut all = hub.subscribe(EventScope::All);

@@ -119,17 +119,22 @@ impl Subscription {
         self.queue.state.lock().take().transpose()
     }
 
-    /// The next event, blocking the thread for at most `timeout`; `Ok(None)` when none came.
+    /// The next event, blocking the thread for at most `timeout`; `Ok(None)` when none came. A
+    /// timeout longer than the clock can count to (`Duration::MAX`) waits until an event comes.
     ///
     /// # Errors
     /// As [`recv`](Self::recv).
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<ChangeEvent>, RecvError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         let mut state = self.queue.state.lock();
         loop {
             if let Some(result) = state.take() {
                 return result.map(Some);
             }
+            let Some(deadline) = deadline else {
+                self.queue.ready.wait(&mut state);
+                continue;
+            };
             if self
                 .queue
                 .ready

@@ -446,12 +446,12 @@ impl MemoryStore {
     /// Removes `room` from every user's set; see [`MuteStore::forget_room`]. Visits every shard
     /// (one at a time), so it costs time in proportion to the number of users.
     pub fn forget_room_sync(&self, room: &RoomId) -> usize {
-        self.forget_room_at(room, &Now::lazy(&*self.core.clock))
+        self.core.forget_room_at(room, None)
     }
 
-    /// [`forget_room_sync`](Self::forget_room_sync) at the time `now`.
+    /// [`forget_room_sync`](Self::forget_room_sync) at the time `now` in every shard.
     pub(crate) fn forget_room_at(&self, room: &RoomId, now: &Now<'_>) -> usize {
-        self.core.forget_room_at(room, now)
+        self.core.forget_room_at(room, Some(now))
     }
 
     /// Removes `user`'s whole set and returns it; see [`MuteStore::forget_user`].
@@ -635,12 +635,24 @@ impl Core {
         }
     }
 
-    fn forget_room_at(&self, room_id: &RoomId, now: &Now<'_>) -> usize {
+    /// Removes `room_id` from every user's set, shard by shard, at the time `now` if given. Else
+    /// each shard reads the clock for itself (lazily, under its lock), so that a timed mute that
+    /// lapses while the shards before it are visited is purged as lapsed when its shard's turn
+    /// comes, not removed as a live mute (counted, with a forget event) at a time read earlier.
+    fn forget_room_at(&self, room_id: &RoomId, now: Option<&Now<'_>>) -> usize {
         let room = RoomRef::new(room_id);
         self.shards
             .iter()
             .map(|shard| {
                 let mut guard = shard.0.write();
+                let fresh;
+                let now = match now {
+                    Some(now) => now,
+                    None => {
+                        fresh = Now::lazy(&*self.clock);
+                        &fresh
+                    }
+                };
                 let Shard { table, expiries } = &mut *guard;
                 let events = Events::new(&self.hub);
                 table.change_all(
