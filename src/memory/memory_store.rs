@@ -251,8 +251,10 @@ impl MemoryStore {
             .sum()
     }
 
-    /// How many distinct room ids the store has interned. Interned ids are kept for the store's
-    /// life, so this counts every room ever muted, not only those muted now.
+    /// How many distinct room ids the store has interned. A room is interned when it first goes
+    /// into a user's inline set (a user's first three rooms without deadlines; a 4th room and the
+    /// rooms of a set with deadlines are held by name) and is kept for the store's life, so this
+    /// counts rooms muted at some time, not only those muted now.
     #[must_use]
     pub fn interned_room_count(&self) -> usize {
         self.core.rooms.len()
