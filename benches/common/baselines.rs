@@ -38,6 +38,13 @@ impl BenchStore for RwLockBaseline {
             .get(user.as_str())
             .is_some_and(|set| set.contains(room.as_str()))
     }
+    fn unmute_shrinking(&self, user: &UserId, room: &RoomId) -> bool {
+        self.0.write().get_mut(user.as_str()).is_some_and(|set| {
+            let removed = set.remove(room.as_str());
+            set.shrink_to_fit();
+            removed
+        })
+    }
 }
 
 /// DashMap of sets.
@@ -66,5 +73,12 @@ impl BenchStore for DashMapBaseline {
         self.0
             .get(user.as_str())
             .is_some_and(|set| set.contains(room.as_str()))
+    }
+    fn unmute_shrinking(&self, user: &UserId, room: &RoomId) -> bool {
+        self.0.get_mut(user.as_str()).is_some_and(|mut set| {
+            let removed = set.remove(room.as_str());
+            set.shrink_to_fit();
+            removed
+        })
     }
 }
