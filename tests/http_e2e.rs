@@ -1432,3 +1432,37 @@ async fn a_stream_past_the_per_user_limit_is_429_and_a_client_that_leaves_frees_
     again.expect_end().await;
     theirs.expect_end().await;
 }
+
+#[tokio::test]
+async fn the_route_is_checked_before_an_unreadable_body() {
+    // The route comes first: a known path with another method is 405 with `Allow`, whatever its
+    // body, even one that cannot be read (a malformed chunk).
+    let server = TestServer::demo().await;
+    for (method, path, allow) in [
+        ("PUT", "/me", "get"),
+        ("PATCH", "/me/mute/room-1", "post, delete"),
+        (
+            "GET",
+            "/admin/clients/demo-user/mute/room-1",
+            "post, delete",
+        ),
+    ] {
+        let raw = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\
+             Connection: close\r\n\r\nzz\r\n"
+        );
+        let (status, head, json) =
+            parse_raw_response(&raw_exchange(server.addr, raw.as_bytes()).await);
+        assert_eq!(
+            (status, json["RC"].as_u64(), json["error"]["code"].as_str()),
+            (405, Some(405), Some("METHOD_NOT_ALLOWED")),
+            "{method} {path}: {head}"
+        );
+        assert!(
+            head.to_ascii_lowercase()
+                .contains(&format!("allow: {allow}")),
+            "{method} {path}: {head}"
+        );
+    }
+    assert!(server.my_rooms().await.is_empty());
+}
