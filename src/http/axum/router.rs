@@ -22,7 +22,7 @@ use crate::http::envelope::ApiError;
 use crate::http::error_code::ErrorCode;
 use crate::http::reply::ApiReply;
 use crate::http::request::ApiRequest;
-use crate::http::routes::Operation;
+use crate::http::routes::{Operation, RouteMatch, match_route};
 use crate::store::MuteStore;
 
 impl<S, A, D> MuteApi<S, A, D>
@@ -157,6 +157,17 @@ where
 {
     let (parts, body) = request.into_parts();
     let Ok(body) = read_body(&parts.headers, body).await else {
+        // The route comes first: a path no operation serves with this method is answered 404 or
+        // 405 as without a body; only a request the route table accepts is refused for its body.
+        if !matches!(
+            match_route(parts.method.as_str(), parts.uri.path()),
+            RouteMatch::Found(..)
+        ) {
+            let request = ApiRequest::new(parts.method.as_str(), parts.uri.path());
+            if let ApiReply::Response(response) = api.serve(&request).await {
+                return to_axum_response(response);
+            }
+        }
         return to_axum_response(ApiError::new(ErrorCode::BadRequest).into_response());
     };
     let request = ApiRequest::new(parts.method.as_str(), parts.uri.path()).with_headers(
