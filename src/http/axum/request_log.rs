@@ -28,7 +28,7 @@ impl RequestLog {
         let span = tracing::info_span!(
             "request",
             method = %request.method(),
-            uri = %request.uri(),
+            path = %request.uri().path(),
             version = ?request.version(),
         );
         Self(Some((span, Instant::now())))
