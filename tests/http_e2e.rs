@@ -892,6 +892,15 @@ async fn timed_server(
         mutestore::SeedDirectory::new(&seed),
     )
     .with_keep_alive_interval(keep_alive);
+    let (server, shutdown) = serve_with_stream_shutdown(api).await;
+    (server, store, clock, shutdown)
+}
+
+/// Serves `api` through its router (CORS for [`ALLOWED_ORIGIN`], the JSON 404 fallback), with
+/// the handle that ends its event streams.
+async fn serve_with_stream_shutdown<S: mutestore::MuteStore + 'static>(
+    api: mutestore::MuteApi<S, mutestore::SeedAuthenticator, mutestore::SeedDirectory>,
+) -> (TestServer, mutestore::StreamShutdown) {
     let shutdown = api.stream_shutdown();
     let cors = mutestore::CorsPolicy::allow_origins([ALLOWED_ORIGIN]).expect("a valid origin");
     let server = TestServer::serve(
@@ -899,7 +908,7 @@ async fn timed_server(
             .fallback(mutestore::not_found_fallback),
     )
     .await;
-    (server, store, clock, shutdown)
+    (server, shutdown)
 }
 
 const NOW: u64 = 1_764_108_000_000;
@@ -1352,14 +1361,7 @@ async fn stream_limited_server(limit: usize) -> (TestServer, mutestore::StreamSh
         mutestore::SeedDirectory::new(&seed),
     )
     .with_max_streams_per_user(limit);
-    let shutdown = api.stream_shutdown();
-    let cors = mutestore::CorsPolicy::allow_origins([ALLOWED_ORIGIN]).expect("a valid origin");
-    let server = TestServer::serve(
-        api.into_router(cors)
-            .fallback(mutestore::not_found_fallback),
-    )
-    .await;
-    (server, shutdown)
+    serve_with_stream_shutdown(api).await
 }
 
 /// `GET /me/events` as the user of `token`: the stream, or the response that refused it.
