@@ -165,10 +165,16 @@ fn is_rest_of_one_write(offset: u64, after_header: &[u8]) -> bool {
 
 /// Whether `header`, read at file offset `offset`, is a frame header whose checksum matches.
 fn header_checks_out(offset: u64, header: &[u8; FRAME_HEADER_LEN]) -> bool {
+    let (len, payload_crc, stored_header_crc) = header_fields(header);
+    !all_zero(header) && header_crc(offset, len, payload_crc) == stored_header_crc
+}
+
+/// A frame header's payload length, payload CRC and header CRC.
+fn header_fields(header: &[u8; FRAME_HEADER_LEN]) -> (u32, u32, u32) {
     let field = |at: usize| {
         u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
     };
-    !all_zero(header) && header_crc(offset, field(0), field(4)) == field(8)
+    (field(0), field(4), field(8))
 }
 
 impl<'a> FrameReader<'a> {
@@ -213,10 +219,7 @@ impl<'a> FrameReader<'a> {
                 Err(fail("data follows a zeroed frame header", false))
             };
         }
-        let field = |at: usize| {
-            u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
-        };
-        let (len, payload_crc, stored_header_crc) = (field(0), field(4), field(8));
+        let (len, payload_crc, stored_header_crc) = header_fields(header);
         if header_crc(offset, len, payload_crc) != stored_header_crc {
             return Err(if all_zero(after_header) {
                 fail("a frame header is incomplete", true)
