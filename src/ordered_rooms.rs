@@ -100,6 +100,13 @@ impl OrderedRooms {
         }
     }
 
+    /// Where `room` stands in the order the rooms were added: a larger number for a room added
+    /// later. The numbers of rooms still present keep their order through later changes, but not
+    /// their values, so they compare rooms of one moment only.
+    pub(crate) fn order_of(&self, room: &str) -> Option<usize> {
+        self.position(self.key(room))
+    }
+
     /// Whether the keyed room is in the set.
     pub(crate) fn contains_key(&self, key: RoomKey<'_>) -> bool {
         self.position(key).is_some()

@@ -34,9 +34,9 @@ pub(super) struct TimedRooms {
 }
 
 impl TimedRooms {
-    pub(super) fn new(rooms: OrderedRooms) -> Self {
+    pub(super) fn new(rooms: Arc<OrderedRooms>) -> Self {
         Self {
-            rooms: Arc::new(rooms),
+            rooms,
             until: Arc::new(Deadlines::default()),
             earliest: u64::MAX,
         }
@@ -83,22 +83,26 @@ impl TimedRooms {
         if !self.has_lapsed(now) {
             return Vec::new();
         }
-        let lapsed: Vec<(RoomId, u64)> = self
-            .rooms
+        // Found among the timed rooms, not the whole set: a purge costs the number of deadlines,
+        // however many rooms are muted without one.
+        let mut lapsed: Vec<(usize, RoomId, u64)> = self
+            .until
             .iter()
-            .filter_map(|room| {
-                let until = *self.until.get(room)?;
-                (until <= now).then(|| (room.clone(), until))
-            })
+            .filter(|&(_, &until)| until <= now)
+            .filter_map(|(room, &until)| Some((self.rooms.order_of(room)?, room.clone(), until)))
             .collect();
+        lapsed.sort_unstable_by_key(|&(order, ..)| order);
         let rooms = Arc::make_mut(&mut self.rooms);
         let until = Arc::make_mut(&mut self.until);
-        for (room, _) in &lapsed {
+        for (_, room, _) in &lapsed {
             rooms.remove(room);
             until.remove(room);
         }
         self.recompute_earliest();
         lapsed
+            .into_iter()
+            .map(|(_, room, until)| (room, until))
+            .collect()
     }
 
     /// Mutes `room` until `deadline` (`None`: until unmuted). A room already there keeps its place.
@@ -190,8 +194,39 @@ mod tests {
     }
 
     #[test]
+    fn lapsed_mutes_of_a_large_set_with_holes_come_back_oldest_first() {
+        let mut set = TimedRooms::new(Arc::new(OrderedRooms::with_capacity(0)));
+        // Deadlines that fall in a different order from the mutes.
+        for n in 0..60u64 {
+            let deadline = (n % 3 == 0).then_some(1000 - n * 7 % 50);
+            set.set(&room(&format!("r{n}")), deadline, 100).unwrap();
+        }
+        for n in (0..60).filter(|n| n % 4 == 1) {
+            set.remove(&format!("r{n}"));
+        }
+        let now = 980;
+        let expected: Vec<(RoomId, u64)> = set
+            .entries()
+            .filter_map(|(room, until)| {
+                until
+                    .filter(|&until| until <= now)
+                    .map(|u| (room.clone(), u))
+            })
+            .collect();
+        assert!(expected.len() > 3, "the test needs several lapsed mutes");
+        let kept: Vec<RoomId> = set
+            .entries()
+            .filter(|(_, until)| until.is_none_or(|until| until > now))
+            .map(|(room, _)| room.clone())
+            .collect();
+        assert_eq!(set.take_lapsed(now), expected);
+        assert!(set.entries().map(|(room, _)| room.clone()).eq(kept));
+        assert!(!set.has_lapsed(now));
+    }
+
+    #[test]
     fn deadlines_lapse_and_are_taken_in_order() {
-        let mut set = TimedRooms::new(OrderedRooms::with_capacity(0));
+        let mut set = TimedRooms::new(Arc::new(OrderedRooms::with_capacity(0)));
         assert_eq!(set.set(&room("a"), Some(30), 10), Ok(SetChange::Added));
         assert_eq!(set.set(&room("b"), None, 10), Ok(SetChange::Added));
         assert_eq!(set.set(&room("c"), Some(20), 10), Ok(SetChange::Added));

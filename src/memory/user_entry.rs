@@ -339,12 +339,16 @@ impl RoomSet {
     /// The set in its timed form, converting it first if needed.
     pub(super) fn timed_mut(&mut self, rooms: &RoomInterner) -> &mut TimedRooms {
         if !matches!(self, Self::Timed(_)) {
-            let ordered = match self {
-                Self::Inline { ids, len, .. } => ids[..*len as usize]
-                    .iter()
-                    .filter_map(|&idx| rooms.name(idx).cloned())
-                    .collect(),
-                Self::Shared(set) => (**set).clone(),
+            let ordered = match std::mem::replace(self, Self::empty()) {
+                Self::Inline { ids, len, .. } => Arc::new(
+                    ids[..len as usize]
+                        .iter()
+                        .filter_map(|&idx| rooms.name(idx).cloned())
+                        .collect(),
+                ),
+                // The heap set is taken over as it is, not copied: it is copied only if a caller
+                // still holds it when the first change comes.
+                Self::Shared(set) => set,
                 Self::Timed(_) => unreachable!("checked above"),
             };
             *self = Self::Timed(Box::new(TimedRooms::new(ordered)));
@@ -544,6 +548,46 @@ pub(super) struct UserEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_heap_set_turns_timed_without_a_copy_unless_a_caller_holds_it() {
+        let rooms = RoomInterner::new();
+        let names: Vec<RoomId> = (0..40)
+            .map(|n| RoomId::new(&format!("room-{n}")).unwrap())
+            .collect();
+        let heap = || {
+            Arc::new(OrderedRooms::from_distinct(
+                names.iter().cloned(),
+                names.len(),
+            ))
+        };
+
+        let set = heap();
+        let before = Arc::as_ptr(&set);
+        let mut alone = RoomSet::Shared(set);
+        let timed = alone.timed_mut(&rooms);
+        assert_eq!(Arc::as_ptr(timed.rooms()), before, "taken over, not copied");
+        assert_eq!(timed.len(), names.len());
+
+        // A caller's list shares the set: the first change copies it, and the list is unchanged.
+        let set = heap();
+        let held = Arc::clone(&set);
+        let mut shared = RoomSet::Shared(set);
+        let timed = shared.timed_mut(&rooms);
+        timed.set(&names[0], Some(1), 100).unwrap();
+        timed.remove(names[1].as_str());
+        assert!(!Arc::ptr_eq(timed.rooms(), &held));
+        assert!(
+            held.iter().eq(names.iter()),
+            "the caller's list is as it was"
+        );
+        assert!(
+            timed
+                .rooms()
+                .iter()
+                .eq(names.iter().filter(|n| n.as_str() != "room-1"))
+        );
+    }
 
     #[test]
     fn entry_is_half_a_cache_line() {
