@@ -21,7 +21,8 @@ use super::keys::{EXPIRY_BUCKETS, expiry_bucket};
 use super::node_pipelines::KeyedCommand;
 use super::scripts::{
     EXPIRE_USER, FORGET_ROOM_OF_USER, FORGET_USER, INDEX_DEADLINE, IS_MUTED, MUTE, MUTED_AMONG,
-    MUTED_AMONG_ON_NODE, MUTED_ROOMS, SETTLE_EXPIRY_ENTRY, START_FORGETTING_ROOM, UNMUTE,
+    MUTED_AMONG_ON_NODE, MUTED_ROOMS, SETTLE_EXPIRY_ENTRY, START_FORGETTING_ROOM,
+    TAKE_FORGET_BATCH, UNMUTE,
 };
 use crate::error::{MuteLimitExceeded, StoreError};
 use crate::events::{Actor, ChangeCause, ChangeHub, EventScope, Subscription};
@@ -544,37 +545,56 @@ impl StoreCore {
         Ok(muted.iter().map(|muted| *muted == Value::Int(1)).collect())
     }
 
-    /// Moves `room`'s index into its to-visit set; returns how many users are to visit.
-    async fn start_forgetting(&self, room: &RoomId) -> Result<i64, StoreError> {
+    /// Takes `room`'s index as a new generation to visit; returns how many generations are left
+    /// to visit.
+    async fn start_forgetting(&self, room: &RoomId, token: &[u8]) -> Result<i64, StoreError> {
         let prefix = &self.config.key_prefix;
+        let (before, after) = prefix.room_generation_key_parts(room.as_bytes());
         let mut invocation = START_FORGETTING_ROOM.key(prefix.room_index_key(room.as_bytes()));
-        invocation.key(prefix.room_forgetting_key(room.as_bytes()));
+        invocation
+            .key(prefix.room_generations_key(room.as_bytes()))
+            .key(prefix.legacy_forgetting_key(room.as_bytes()))
+            .arg(before)
+            .arg(after)
+            .arg(token);
         self.connection
             .invoke(&invocation)
             .await
             .map_err(failed("forget_room"))
     }
 
-    /// Removes `room` from a batch of the users still to visit, then strikes them off. Returns how
-    /// many of them had the room and how many event messages went out, or `None` when no one was
-    /// left to visit.
+    /// Removes `room` from a batch of the users of one generation still to visit, then strikes
+    /// them off that generation. Returns how many of them had the room and how many event
+    /// messages went out, or `None` when no one was left to visit.
     async fn forget_room_batch(
         &self,
         room: &RoomId,
         origin: &[u8],
     ) -> Result<Option<(usize, usize)>, StoreError> {
-        let forgetting_key = self.config.key_prefix.room_forgetting_key(room.as_bytes());
-        let users: Vec<Vec<u8>> = self
+        let prefix = &self.config.key_prefix;
+        let (before, after) = prefix.room_generation_key_parts(room.as_bytes());
+        let mut take = TAKE_FORGET_BATCH.key(prefix.room_generations_key(room.as_bytes()));
+        take.arg(before).arg(after).arg(FORGET_ROOM_BATCH);
+        let taken: Vec<Value> = self
             .connection
-            .query(
-                redis::cmd("SRANDMEMBER")
-                    .arg(&forgetting_key)
-                    .arg(FORGET_ROOM_BATCH),
-            )
+            .invoke(&take)
             .await
             .map_err(failed("forget_room"))?;
+        let (stamp, users): (Vec<u8>, Vec<Vec<u8>>) = match <[Value; 2]>::try_from(taken) {
+            Ok([stamp, users]) => (
+                parse_reply("forget_room", stamp)?,
+                parse_reply("forget_room", users)?,
+            ),
+            Err(rest) if rest.is_empty() => return Ok(None),
+            Err(_) => {
+                return Err(unexpected(
+                    "forget_room",
+                    "a batch is a stamp and its users, or nothing",
+                ));
+            }
+        };
         if users.is_empty() {
-            return Ok(None);
+            return Err(unexpected("forget_room", "a batch without users"));
         }
         let now = self.now_ms().to_string();
         let calls: Vec<ScriptCall> = users
@@ -605,9 +625,15 @@ impl StoreCore {
             published += sent;
         }
         // Struck off only once their removals are done: an interruption before this point leaves
-        // them listed, and the next `forget_room` visits them again.
+        // them listed, and the next `forget_room` visits them again. Only from the generation they
+        // were taken from: a user who muted the room again since is listed in a later generation
+        // (or in the index), which this run's visit does not settle.
         self.connection
-            .query::<()>(redis::cmd("SREM").arg(&forgetting_key).arg(&users))
+            .query::<()>(
+                redis::cmd("SREM")
+                    .arg(prefix.room_generation_key(room.as_bytes(), &stamp))
+                    .arg(&users),
+            )
             .await
             .map_err(failed("forget_room"))?;
         Ok(Some((had_it, published)))
@@ -616,7 +642,8 @@ impl StoreCore {
     async fn forget_room_now(&self, room: &RoomId) -> Result<usize, StoreError> {
         let pending = self.feed.expect();
         let origin = origin_of(pending.as_ref());
-        self.within("forget_room", self.start_forgetting(room))
+        let token = run_token();
+        self.within("forget_room", self.start_forgetting(room, &token))
             .await?;
         let (mut had_it, mut published) = (0, 0);
         while let Some((count, sent)) = self
@@ -796,6 +823,22 @@ impl StoreCore {
         step.settled = settled.iter().filter(|s| **s == Value::Int(1)).count();
         Ok((step, full))
     }
+}
+
+/// A token for one `forget_room` run or purge pass: 16 hex digits, different for every call in
+/// this process and, by per-process random bits, from those of other processes.
+fn run_token() -> Vec<u8> {
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static RANDOM: LazyLock<RandomState> = LazyLock::new(RandomState::new);
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{:016x}", RANDOM.hash_one((nanos, n, std::process::id()))).into_bytes()
 }
 
 /// A script's reply as `T`.

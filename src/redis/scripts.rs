@@ -324,22 +324,62 @@ return 1
     )
 });
 
-/// `KEYS[1]` a room's index, `KEYS[2]` the users a `forget_room` of it has yet to visit.
+/// `KEYS[1]` a room's index, `KEYS[2]` the list of its generations (their stamps), `KEYS[3]` the
+/// to-visit set an earlier version kept; `ARGV` the key of a generation before its stamp and after
+/// it, and the run's token.
 ///
-/// Moves the index into the to-visit set (merging with what an interrupted `forget_room` left
-/// there), so that mutes from now on start a fresh index. Returns how many users are to visit.
+/// The start of a `forget_room`: takes the index as a new generation, so that mutes from now on
+/// start a fresh index. The generation's stamp is the server's time of the script in microseconds
+/// and the run's token: no two runs of this script write the same stamp, not even the same call
+/// sent twice, so no generation key is ever made twice. A to-visit set left by an earlier version
+/// is merged into the index first, so that its users join the new generation. Returns how many
+/// generations are left to visit, this one included.
 pub(crate) static START_FORGETTING_ROOM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  if redis.call('EXISTS', KEYS[2]) == 1 then
-    redis.call('SUNIONSTORE', KEYS[2], KEYS[2], KEYS[1])
-    redis.call('DEL', KEYS[1])
+local index, generations, legacy = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('EXISTS', legacy) == 1 then
+  if redis.call('EXISTS', index) == 1 then
+    redis.call('SUNIONSTORE', index, index, legacy)
+    redis.call('DEL', legacy)
   else
-    redis.call('RENAME', KEYS[1], KEYS[2])
+    redis.call('RENAME', legacy, index)
   end
 end
-return redis.call('SCARD', KEYS[2])
+if redis.call('EXISTS', index) == 1 then
+  local time = redis.call('TIME')
+  local stamp = time[1] .. string.format('%06d', tonumber(time[2])) .. '-' .. ARGV[3]
+  if redis.call('RENAMENX', index, ARGV[1] .. stamp .. ARGV[2]) == 0 then
+    return redis.error_reply('ERR generation ' .. stamp .. ' exists already')
+  end
+  redis.call('SADD', generations, stamp)
+end
+return redis.call('SCARD', generations)
+",
+    )
+});
+
+/// `KEYS[1]` the list of a room's generations; `ARGV` the key of a generation before its stamp and
+/// after it, and how many users to take.
+///
+/// A batch of a `forget_room`: up to that many users of one generation that still lists users, as
+/// `{stamp, users}`; `{}` when every generation has been visited. Generations found empty leave
+/// the list (a generation never gains users after its start, so an empty one is done). The
+/// generation keys are not declared: the script builds them from the stamps, and they share the
+/// room's hash tag, hence its slot.
+pub(crate) static TAKE_FORGET_BATCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local generations = KEYS[1]
+local stamps = redis.call('SMEMBERS', generations)
+for i = 1, #stamps do
+  local users = redis.call('SRANDMEMBER', ARGV[1] .. stamps[i] .. ARGV[2], ARGV[3])
+  if #users > 0 then
+    return {stamps[i], users}
+  end
+  redis.call('SREM', generations, stamps[i])
+end
+return {}
 ",
     )
 });
