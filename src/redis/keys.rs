@@ -10,6 +10,10 @@
 //!                                    to visit
 //! <prefix>:f:{<tag(room)>}<room>     set: users a `forget_room` of an earlier version had still to
 //!                                    visit (no longer written; the next `forget_room` takes it)
+//! <prefix>:o:{<tag(user)>}<nonce>:<user>
+//!                                    string, expiring: the reply of one per-user script of a
+//!                                    `forget_room` batch or a purge step, kept so that the same
+//!                                    call sent again replies the same
 //! <prefix>:x:{x<h>}                  sorted set: expiry index bucket h (0-9a-f): user -> a time
 //!                                    at or before the user's earliest deadline
 //! <prefix>:events                    pub/sub channel of change events (not a key); on a
@@ -139,6 +143,20 @@ impl KeyPrefix {
         key
     }
 
+    /// The key that keeps the reply of the per-user script call `nonce` on `user`. Same slot as
+    /// the user's sets.
+    pub(crate) fn once_key(&self, user: &[u8], nonce: &[u8]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.0.len() + 22 + nonce.len() + user.len());
+        key.extend_from_slice(self.0.as_bytes());
+        key.extend_from_slice(b":o:{");
+        key.extend_from_slice(&tag(user));
+        key.push(b'}');
+        key.extend_from_slice(nonce);
+        key.push(b':');
+        key.extend_from_slice(user);
+        key
+    }
+
     fn key(&self, kind: &[u8], id: &[u8]) -> Vec<u8> {
         let mut key = Vec::with_capacity(self.0.len() + kind.len() + 20 + id.len());
         key.extend_from_slice(self.0.as_bytes());
@@ -238,6 +256,8 @@ mod tests {
             ] {
                 assert_eq!(hashed_part(&index), hashed_part(&same_slot), "room {id:?}");
             }
+            let once = prefix.once_key(id.as_bytes(), b"0123456789abcdef.7");
+            assert_eq!(hashed_part(&once), tag(id.as_bytes()), "user {id:?}");
             assert!(key.ends_with(id.as_bytes()));
         }
     }
@@ -255,6 +275,7 @@ mod tests {
                     prefix.legacy_forgetting_key(id.as_bytes()),
                     prefix.room_generations_key(id.as_bytes()),
                     prefix.room_generation_key(id.as_bytes(), b"1-a"),
+                    prefix.once_key(id.as_bytes(), b"a.1"),
                     prefix.deadline_key(id.as_bytes()),
                 ]
             })
@@ -286,6 +307,10 @@ mod tests {
         assert_eq!(
             prefix.legacy_forgetting_key(b"a"),
             b"p:f:{af63dc4c8601ec8c}a"
+        );
+        assert_eq!(
+            prefix.once_key(b"a", b"ff.3"),
+            b"p:o:{af63dc4c8601ec8c}ff.3:a"
         );
     }
 

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::{join, try_join};
 use redis::{FromRedisValue, RedisResult, Script, Value};
@@ -246,6 +247,25 @@ impl StoreCore {
             keys: vec![key, self.config.key_prefix.deadline_key(user)],
             args,
         }
+    }
+
+    /// The script call for `user`'s two keys and the once key of call `nonce` on `user`, with
+    /// `args` (see [`FORGET_ROOM_OF_USER`]).
+    fn user_call_once(&self, user: &[u8], nonce: &[u8], args: Vec<Vec<u8>>) -> ScriptCall {
+        let mut call = self.user_call(user, args);
+        call.keys.push(self.config.key_prefix.once_key(user, nonce));
+        call
+    }
+
+    /// How long a once key lives, in milliseconds: it must outlast every resend of its call, which
+    /// all happen within the step's timeout; twice the timeout, at least a second, at most an hour.
+    fn once_lifetime_ms(&self) -> String {
+        let lifetime = self
+            .config
+            .timeout
+            .saturating_mul(2)
+            .clamp(Duration::from_secs(1), Duration::from_secs(3600));
+        lifetime.as_millis().to_string()
     }
 
     /// Runs `script` on `user`'s two keys.
@@ -569,6 +589,7 @@ impl StoreCore {
     async fn forget_room_batch(
         &self,
         room: &RoomId,
+        nonce: &[u8],
         origin: &[u8],
     ) -> Result<Option<(usize, usize)>, StoreError> {
         let prefix = &self.config.key_prefix;
@@ -597,15 +618,18 @@ impl StoreCore {
             return Err(unexpected("forget_room", "a batch without users"));
         }
         let now = self.now_ms().to_string();
+        let lifetime = self.once_lifetime_ms();
         let calls: Vec<ScriptCall> = users
             .iter()
             .map(|user| {
-                self.user_call(
+                self.user_call_once(
                     user,
+                    nonce,
                     vec![
                         user.clone(),
                         room.as_bytes().to_vec(),
                         now.as_bytes().to_vec(),
+                        lifetime.as_bytes().to_vec(),
                         self.channel.clone(),
                         origin.to_vec(),
                     ],
@@ -646,10 +670,14 @@ impl StoreCore {
         self.within("forget_room", self.start_forgetting(room, &token))
             .await?;
         let (mut had_it, mut published) = (0, 0);
-        while let Some((count, sent)) = self
-            .within("forget_room", self.forget_room_batch(room, &origin))
-            .await?
-        {
+        for batch in 0_u64.. {
+            let nonce = call_nonce(&token, batch);
+            let Some((count, sent)) = self
+                .within("forget_room", self.forget_room_batch(room, &nonce, &origin))
+                .await?
+            else {
+                break;
+            };
             had_it += count;
             published += sent;
         }
@@ -716,9 +744,17 @@ impl StoreCore {
     pub(crate) async fn expire_pass(&self, now: u64, origin: &[u8]) -> Result<Pass, StoreError> {
         let mut pass = Pass::default();
         let mut buckets: Vec<usize> = (0..EXPIRY_BUCKETS).collect();
-        while !buckets.is_empty() {
+        let token = run_token();
+        for number in 0_u64.. {
+            if buckets.is_empty() {
+                break;
+            }
+            let nonce = call_nonce(&token, number);
             let (step, full) = self
-                .within("expire_due", self.expire_step(&buckets, now, origin))
+                .within(
+                    "expire_due",
+                    self.expire_step(&buckets, now, &nonce, origin),
+                )
                 .await?;
             pass.purged += step.purged;
             pass.settled += step.settled;
@@ -741,6 +777,7 @@ impl StoreCore {
         &self,
         buckets: &[usize],
         now: u64,
+        nonce: &[u8],
         origin: &[u8],
     ) -> Result<(Pass, Vec<usize>), StoreError> {
         let prefix = &self.config.key_prefix;
@@ -782,14 +819,17 @@ impl StoreCore {
         if entries.is_empty() {
             return Ok((Pass::default(), Vec::new()));
         }
+        let lifetime = self.once_lifetime_ms();
         let purges: Vec<ScriptCall> = entries
             .iter()
             .map(|(_, user, _)| {
-                self.user_call(
+                self.user_call_once(
                     user,
+                    nonce,
                     vec![
                         user.clone(),
                         now_arg.as_bytes().to_vec(),
+                        lifetime.as_bytes().to_vec(),
                         self.channel.clone(),
                         origin.to_vec(),
                     ],
@@ -839,6 +879,15 @@ fn run_token() -> Vec<u8> {
         .map_or(0, |since| since.as_nanos());
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("{:016x}", RANDOM.hash_one((nanos, n, std::process::id()))).into_bytes()
+}
+
+/// The nonce of call `number` of run `token` (a batch of a `forget_room`, a step of a purge): the
+/// once keys of its per-user scripts. A user appears at most once per call.
+fn call_nonce(token: &[u8], number: u64) -> Vec<u8> {
+    let mut nonce = token.to_vec();
+    nonce.push(b'.');
+    nonce.extend_from_slice(number.to_string().as_bytes());
+    nonce
 }
 
 /// A script's reply as `T`.

@@ -39,6 +39,18 @@ local function publish()
   redis.call('PUBLISH', channel, field('1') .. field(origin) .. field(user) .. table.concat(fields))
   return 1
 end
+local function once(key, lifetime, work)
+  local done = redis.call('GET', key)
+  if done then
+    local first, second = string.match(done, '^(%d+):(%d+)$')
+    if first then
+      return tonumber(first), tonumber(second)
+    end
+  end
+  local first, second = work()
+  redis.call('SET', key, first .. ':' .. second, 'PX', lifetime)
+  return first, second
+end
 local function purge(u, d, now)
   local lapsed = redis.call('ZRANGEBYSCORE', d, '-inf', now)
   for i = 1, #lapsed do
@@ -162,33 +174,46 @@ return {publish(), rooms, deadlines}
     )
 });
 
-/// `KEYS` the user's `u` and `d`; `ARGV` user, room, now, channel, origin. One user's part of a
-/// `forget_room`. Returns `{removed, published}` with `removed` 1 when the user had the room.
+/// `KEYS` the user's `u` and `d`, and the call's once key; `ARGV` user, room, now, the once key's
+/// lifetime (ms), channel, origin. One user's part of a `forget_room` batch. Returns `{removed,
+/// published}` with `removed` 1 when the user had the room.
+///
+/// The reply is kept under the once key, and a run of the same call that finds it there replies
+/// the same without doing anything: a pipeline that redis-rs sends again (on a redirect) then
+/// counts each user once. The key is the batch's, so a later batch of the same run that visits the
+/// user again (listed in a later generation) does the work.
 pub(crate) static FORGET_ROOM_OF_USER: LazyLock<Script> = LazyLock::new(|| {
     user_script(
         r"
 local u, d = KEYS[1], KEYS[2]
 local room = ARGV[2]
-purge(u, d, ARGV[3])
-local removed = redis.call('ZREM', u, room)
-if removed == 1 then
-  redis.call('ZREM', d, room)
-  event(room, '0', '', 'forget')
-end
-return {removed, publish()}
+local removed, published = once(KEYS[3], ARGV[4], function()
+  purge(u, d, ARGV[3])
+  local removed = redis.call('ZREM', u, room)
+  if removed == 1 then
+    redis.call('ZREM', d, room)
+    event(room, '0', '', 'forget')
+  end
+  return removed, publish()
+end)
+return {removed, published}
 ",
     )
 });
 
-/// `KEYS` the user's `u` and `d`; `ARGV` user, now, channel, origin. Purges the user's lapsed
-/// mutes. Returns `{purged, published, earliest}`: how many it purged, and the earliest deadline
-/// left (empty when none).
+/// `KEYS` the user's `u` and `d`, and the call's once key; `ARGV` user, now, the once key's lifetime
+/// (ms), channel, origin. Purges the user's lapsed mutes. Returns `{purged, published, earliest}`:
+/// how many it purged, and the earliest deadline left (empty when none). A run of the same call
+/// sent again replies the same counts (see [`FORGET_ROOM_OF_USER`]), and the earliest deadline of
+/// its time.
 pub(crate) static EXPIRE_USER: LazyLock<Script> = LazyLock::new(|| {
     user_script(
         r"
 local u, d = KEYS[1], KEYS[2]
-local purged = purge(u, d, ARGV[2])
-local published = publish()
+local purged, published = once(KEYS[3], ARGV[3], function()
+  local purged = purge(u, d, ARGV[2])
+  return purged, publish()
+end)
 local first = redis.call('ZRANGE', d, 0, 0, 'WITHSCORES')
 return {purged, published, first[2] or ''}
 ",
