@@ -4,7 +4,16 @@
 //! <prefix>:u:{<tag(user)>}<user>     sorted set: the user's muted rooms, scored in mute order
 //! <prefix>:d:{<tag(user)>}<user>     sorted set: the user's timed rooms, scored by deadline (ms)
 //! <prefix>:r:{<tag(room)>}<room>     set: users who muted the room since it was last forgotten
-//! <prefix>:f:{<tag(room)>}<room>     set: users a `forget_room` still has to visit
+//! <prefix>:g:{<tag(room)>}<room>     set: the stamps of the room's generations not yet visited
+//! <prefix>:v:{<tag(room)>}<stamp>:<room>
+//!                                    set: the users of one generation a `forget_room` still has
+//!                                    to visit
+//! <prefix>:f:{<tag(room)>}<room>     set: users a `forget_room` of an earlier version had still to
+//!                                    visit (no longer written; the next `forget_room` takes it)
+//! <prefix>:o:{<tag(user)>}<nonce>:<user>
+//!                                    string, expiring: the reply of one per-user script of a
+//!                                    `forget_room` batch or a purge step, kept so that the same
+//!                                    call sent again replies the same
 //! <prefix>:x:{x<h>}                  sorted set: expiry index bucket h (0-9a-f): user -> a time
 //!                                    at or before the user's earliest deadline
 //! <prefix>:events                    pub/sub channel of change events (not a key); on a
@@ -99,9 +108,53 @@ impl KeyPrefix {
         self.key(b"r", room)
     }
 
-    /// The key of the users a `forget_room` of `room` has yet to visit. Same slot as the index.
-    pub(crate) fn room_forgetting_key(&self, room: &[u8]) -> Vec<u8> {
+    /// The key where an earlier version kept the users a `forget_room` of `room` had yet to visit.
+    /// Same slot as the index. No longer written: the next `forget_room` takes it over.
+    pub(crate) fn legacy_forgetting_key(&self, room: &[u8]) -> Vec<u8> {
         self.key(b"f", room)
+    }
+
+    /// The key of the stamps of `room`'s generations that some `forget_room` has yet to finish.
+    /// Same slot as the index.
+    pub(crate) fn room_generations_key(&self, room: &[u8]) -> Vec<u8> {
+        self.key(b"g", room)
+    }
+
+    /// The key of the users of `room`'s generation `stamp` still to visit: the part before the
+    /// stamp and the part after it, so that a script can name the key of any stamp. Same slot as
+    /// the index.
+    pub(crate) fn room_generation_key_parts(&self, room: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let mut before = Vec::with_capacity(self.0.len() + 21);
+        before.extend_from_slice(self.0.as_bytes());
+        before.extend_from_slice(b":v:{");
+        before.extend_from_slice(&tag(room));
+        before.push(b'}');
+        let mut after = Vec::with_capacity(room.len() + 1);
+        after.push(b':');
+        after.extend_from_slice(room);
+        (before, after)
+    }
+
+    /// The key of the users of `room`'s generation `stamp` still to visit.
+    pub(crate) fn room_generation_key(&self, room: &[u8], stamp: &[u8]) -> Vec<u8> {
+        let (mut key, after) = self.room_generation_key_parts(room);
+        key.extend_from_slice(stamp);
+        key.extend_from_slice(&after);
+        key
+    }
+
+    /// The key that keeps the reply of the per-user script call `nonce` on `user`. Same slot as
+    /// the user's sets.
+    pub(crate) fn once_key(&self, user: &[u8], nonce: &[u8]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.0.len() + 22 + nonce.len() + user.len());
+        key.extend_from_slice(self.0.as_bytes());
+        key.extend_from_slice(b":o:{");
+        key.extend_from_slice(&tag(user));
+        key.push(b'}');
+        key.extend_from_slice(nonce);
+        key.push(b':');
+        key.extend_from_slice(user);
+        key
     }
 
     fn key(&self, kind: &[u8], id: &[u8]) -> Vec<u8> {
@@ -196,8 +249,15 @@ mod tests {
             let deadlines = prefix.deadline_key(id.as_bytes());
             assert_eq!(hashed_part(&deadlines), tag(id.as_bytes()), "user {id:?}");
             let index = prefix.room_index_key(id.as_bytes());
-            let forgetting = prefix.room_forgetting_key(id.as_bytes());
-            assert_eq!(hashed_part(&index), hashed_part(&forgetting), "room {id:?}");
+            for same_slot in [
+                prefix.legacy_forgetting_key(id.as_bytes()),
+                prefix.room_generations_key(id.as_bytes()),
+                prefix.room_generation_key(id.as_bytes(), b"1718000000000001-0123456789abcdef"),
+            ] {
+                assert_eq!(hashed_part(&index), hashed_part(&same_slot), "room {id:?}");
+            }
+            let once = prefix.once_key(id.as_bytes(), b"0123456789abcdef.7");
+            assert_eq!(hashed_part(&once), tag(id.as_bytes()), "user {id:?}");
             assert!(key.ends_with(id.as_bytes()));
         }
     }
@@ -212,7 +272,10 @@ mod tests {
                 [
                     prefix.user_key(id.as_bytes()),
                     prefix.room_index_key(id.as_bytes()),
-                    prefix.room_forgetting_key(id.as_bytes()),
+                    prefix.legacy_forgetting_key(id.as_bytes()),
+                    prefix.room_generations_key(id.as_bytes()),
+                    prefix.room_generation_key(id.as_bytes(), b"1-a"),
+                    prefix.once_key(id.as_bytes(), b"a.1"),
                     prefix.deadline_key(id.as_bytes()),
                 ]
             })
@@ -222,6 +285,33 @@ mod tests {
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), count);
+    }
+
+    #[test]
+    fn forget_room_keys_are_as_documented() {
+        let prefix = KeyPrefix::new("p").unwrap();
+        // The tag of "a" is pinned by the_tag_is_a_fixed_function.
+        assert_eq!(
+            prefix.room_generations_key(b"a"),
+            b"p:g:{af63dc4c8601ec8c}a"
+        );
+        assert_eq!(
+            prefix.room_generation_key(b"a", b"17-ff"),
+            b"p:v:{af63dc4c8601ec8c}17-ff:a"
+        );
+        let (before, after) = prefix.room_generation_key_parts(b"a");
+        assert_eq!(
+            (&before[..], &after[..]),
+            (&b"p:v:{af63dc4c8601ec8c}"[..], &b":a"[..])
+        );
+        assert_eq!(
+            prefix.legacy_forgetting_key(b"a"),
+            b"p:f:{af63dc4c8601ec8c}a"
+        );
+        assert_eq!(
+            prefix.once_key(b"a", b"ff.3"),
+            b"p:o:{af63dc4c8601ec8c}ff.3:a"
+        );
     }
 
     #[test]

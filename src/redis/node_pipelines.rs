@@ -101,10 +101,11 @@ fn worth_resending(error: &redis::RedisError) -> bool {
 /// follows redirects; when only some replies are errors (typically `MOVED`: the slot map has
 /// changed), sends those commands again the same way.
 ///
-/// A command that succeeded is meant never to be sent twice, but redis-rs 1.8.1 itself sends the
-/// whole pipeline again, on the node a `MOVED` (or `ASK`) reply names, when any reply is a
-/// redirect, and fails the pipeline when its retries run out: the commands that had succeeded then
-/// run again here (see the ignored test in `tests/redis_faults.rs`).
+/// A command that succeeded may still run again: redis-rs 1.8.1 itself sends the whole pipeline
+/// again, on the node a `MOVED` (or `ASK`) reply names, when any reply is a redirect, and fails the
+/// pipeline when its retries run out, and then every command runs again here. Commands sent this
+/// way must therefore give the same reply when run again: the per-user scripts of `forget_room`
+/// and the purge keep their reply under a once key (see `FORGET_ROOM_OF_USER`).
 async fn query_group(
     connection: &ClusterConnection,
     commands: &[KeyedCommand],

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::{join, try_join};
 use redis::{FromRedisValue, RedisResult, Script, Value};
@@ -21,7 +22,8 @@ use super::keys::{EXPIRY_BUCKETS, expiry_bucket};
 use super::node_pipelines::KeyedCommand;
 use super::scripts::{
     EXPIRE_USER, FORGET_ROOM_OF_USER, FORGET_USER, INDEX_DEADLINE, IS_MUTED, MUTE, MUTED_AMONG,
-    MUTED_AMONG_ON_NODE, MUTED_ROOMS, SETTLE_EXPIRY_ENTRY, START_FORGETTING_ROOM, UNMUTE,
+    MUTED_AMONG_ON_NODE, MUTED_ROOMS, SETTLE_EXPIRY_ENTRY, START_FORGETTING_ROOM,
+    TAKE_FORGET_BATCH, UNMUTE,
 };
 use crate::error::{MuteLimitExceeded, StoreError};
 use crate::events::{Actor, ChangeCause, ChangeHub, EventScope, Subscription};
@@ -245,6 +247,25 @@ impl StoreCore {
             keys: vec![key, self.config.key_prefix.deadline_key(user)],
             args,
         }
+    }
+
+    /// The script call for `user`'s two keys and the once key of call `nonce` on `user`, with
+    /// `args` (see [`FORGET_ROOM_OF_USER`]).
+    fn user_call_once(&self, user: &[u8], nonce: &[u8], args: Vec<Vec<u8>>) -> ScriptCall {
+        let mut call = self.user_call(user, args);
+        call.keys.push(self.config.key_prefix.once_key(user, nonce));
+        call
+    }
+
+    /// How long a once key lives, in milliseconds: it must outlast every resend of its call, which
+    /// all happen within the step's timeout; twice the timeout, at least a second, at most an hour.
+    fn once_lifetime_ms(&self) -> String {
+        let lifetime = self
+            .config
+            .timeout
+            .saturating_mul(2)
+            .clamp(Duration::from_secs(1), Duration::from_secs(3600));
+        lifetime.as_millis().to_string()
     }
 
     /// Runs `script` on `user`'s two keys.
@@ -544,48 +565,71 @@ impl StoreCore {
         Ok(muted.iter().map(|muted| *muted == Value::Int(1)).collect())
     }
 
-    /// Moves `room`'s index into its to-visit set; returns how many users are to visit.
-    async fn start_forgetting(&self, room: &RoomId) -> Result<i64, StoreError> {
+    /// Takes `room`'s index as a new generation to visit; returns how many generations are left
+    /// to visit.
+    async fn start_forgetting(&self, room: &RoomId, token: &[u8]) -> Result<i64, StoreError> {
         let prefix = &self.config.key_prefix;
+        let (before, after) = prefix.room_generation_key_parts(room.as_bytes());
         let mut invocation = START_FORGETTING_ROOM.key(prefix.room_index_key(room.as_bytes()));
-        invocation.key(prefix.room_forgetting_key(room.as_bytes()));
+        invocation
+            .key(prefix.room_generations_key(room.as_bytes()))
+            .key(prefix.legacy_forgetting_key(room.as_bytes()))
+            .arg(before)
+            .arg(after)
+            .arg(token);
         self.connection
             .invoke(&invocation)
             .await
             .map_err(failed("forget_room"))
     }
 
-    /// Removes `room` from a batch of the users still to visit, then strikes them off. Returns how
-    /// many of them had the room and how many event messages went out, or `None` when no one was
-    /// left to visit.
+    /// Removes `room` from a batch of the users of one generation still to visit, then strikes
+    /// them off that generation. Returns how many of them had the room and how many event
+    /// messages went out, or `None` when no one was left to visit.
     async fn forget_room_batch(
         &self,
         room: &RoomId,
+        nonce: &[u8],
         origin: &[u8],
     ) -> Result<Option<(usize, usize)>, StoreError> {
-        let forgetting_key = self.config.key_prefix.room_forgetting_key(room.as_bytes());
-        let users: Vec<Vec<u8>> = self
+        let prefix = &self.config.key_prefix;
+        let (before, after) = prefix.room_generation_key_parts(room.as_bytes());
+        let mut take = TAKE_FORGET_BATCH.key(prefix.room_generations_key(room.as_bytes()));
+        take.arg(before).arg(after).arg(FORGET_ROOM_BATCH);
+        let taken: Vec<Value> = self
             .connection
-            .query(
-                redis::cmd("SRANDMEMBER")
-                    .arg(&forgetting_key)
-                    .arg(FORGET_ROOM_BATCH),
-            )
+            .invoke(&take)
             .await
             .map_err(failed("forget_room"))?;
+        let (stamp, users): (Vec<u8>, Vec<Vec<u8>>) = match <[Value; 2]>::try_from(taken) {
+            Ok([stamp, users]) => (
+                parse_reply("forget_room", stamp)?,
+                parse_reply("forget_room", users)?,
+            ),
+            Err(rest) if rest.is_empty() => return Ok(None),
+            Err(_) => {
+                return Err(unexpected(
+                    "forget_room",
+                    "a batch is a stamp and its users, or nothing",
+                ));
+            }
+        };
         if users.is_empty() {
-            return Ok(None);
+            return Err(unexpected("forget_room", "a batch without users"));
         }
         let now = self.now_ms().to_string();
+        let lifetime = self.once_lifetime_ms();
         let calls: Vec<ScriptCall> = users
             .iter()
             .map(|user| {
-                self.user_call(
+                self.user_call_once(
                     user,
+                    nonce,
                     vec![
                         user.clone(),
                         room.as_bytes().to_vec(),
                         now.as_bytes().to_vec(),
+                        lifetime.as_bytes().to_vec(),
                         self.channel.clone(),
                         origin.to_vec(),
                     ],
@@ -605,9 +649,15 @@ impl StoreCore {
             published += sent;
         }
         // Struck off only once their removals are done: an interruption before this point leaves
-        // them listed, and the next `forget_room` visits them again.
+        // them listed, and the next `forget_room` visits them again. Only from the generation they
+        // were taken from: a user who muted the room again since is listed in a later generation
+        // (or in the index), which this run's visit does not settle.
         self.connection
-            .query::<()>(redis::cmd("SREM").arg(&forgetting_key).arg(&users))
+            .query::<()>(
+                redis::cmd("SREM")
+                    .arg(prefix.room_generation_key(room.as_bytes(), &stamp))
+                    .arg(&users),
+            )
             .await
             .map_err(failed("forget_room"))?;
         Ok(Some((had_it, published)))
@@ -616,13 +666,18 @@ impl StoreCore {
     async fn forget_room_now(&self, room: &RoomId) -> Result<usize, StoreError> {
         let pending = self.feed.expect();
         let origin = origin_of(pending.as_ref());
-        self.within("forget_room", self.start_forgetting(room))
+        let token = run_token();
+        self.within("forget_room", self.start_forgetting(room, &token))
             .await?;
         let (mut had_it, mut published) = (0, 0);
-        while let Some((count, sent)) = self
-            .within("forget_room", self.forget_room_batch(room, &origin))
-            .await?
-        {
+        for batch in 0_u64.. {
+            let nonce = call_nonce(&token, batch);
+            let Some((count, sent)) = self
+                .within("forget_room", self.forget_room_batch(room, &nonce, &origin))
+                .await?
+            else {
+                break;
+            };
             had_it += count;
             published += sent;
         }
@@ -689,9 +744,17 @@ impl StoreCore {
     pub(crate) async fn expire_pass(&self, now: u64, origin: &[u8]) -> Result<Pass, StoreError> {
         let mut pass = Pass::default();
         let mut buckets: Vec<usize> = (0..EXPIRY_BUCKETS).collect();
-        while !buckets.is_empty() {
+        let token = run_token();
+        for number in 0_u64.. {
+            if buckets.is_empty() {
+                break;
+            }
+            let nonce = call_nonce(&token, number);
             let (step, full) = self
-                .within("expire_due", self.expire_step(&buckets, now, origin))
+                .within(
+                    "expire_due",
+                    self.expire_step(&buckets, now, &nonce, origin),
+                )
                 .await?;
             pass.purged += step.purged;
             pass.settled += step.settled;
@@ -714,6 +777,7 @@ impl StoreCore {
         &self,
         buckets: &[usize],
         now: u64,
+        nonce: &[u8],
         origin: &[u8],
     ) -> Result<(Pass, Vec<usize>), StoreError> {
         let prefix = &self.config.key_prefix;
@@ -755,14 +819,17 @@ impl StoreCore {
         if entries.is_empty() {
             return Ok((Pass::default(), Vec::new()));
         }
+        let lifetime = self.once_lifetime_ms();
         let purges: Vec<ScriptCall> = entries
             .iter()
             .map(|(_, user, _)| {
-                self.user_call(
+                self.user_call_once(
                     user,
+                    nonce,
                     vec![
                         user.clone(),
                         now_arg.as_bytes().to_vec(),
+                        lifetime.as_bytes().to_vec(),
                         self.channel.clone(),
                         origin.to_vec(),
                     ],
@@ -796,6 +863,31 @@ impl StoreCore {
         step.settled = settled.iter().filter(|s| **s == Value::Int(1)).count();
         Ok((step, full))
     }
+}
+
+/// A token for one `forget_room` run or purge pass: 16 hex digits, different for every call in
+/// this process and, by per-process random bits, from those of other processes.
+fn run_token() -> Vec<u8> {
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static RANDOM: LazyLock<RandomState> = LazyLock::new(RandomState::new);
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{:016x}", RANDOM.hash_one((nanos, n, std::process::id()))).into_bytes()
+}
+
+/// The nonce of call `number` of run `token` (a batch of a `forget_room`, a step of a purge): the
+/// once keys of its per-user scripts. A user appears at most once per call.
+fn call_nonce(token: &[u8], number: u64) -> Vec<u8> {
+    let mut nonce = token.to_vec();
+    nonce.push(b'.');
+    nonce.extend_from_slice(number.to_string().as_bytes());
+    nonce
 }
 
 /// A script's reply as `T`.

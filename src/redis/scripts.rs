@@ -39,6 +39,18 @@ local function publish()
   redis.call('PUBLISH', channel, field('1') .. field(origin) .. field(user) .. table.concat(fields))
   return 1
 end
+local function once(key, lifetime, work)
+  local done = redis.call('GET', key)
+  if done then
+    local first, second = string.match(done, '^(%d+):(%d+)$')
+    if first then
+      return tonumber(first), tonumber(second)
+    end
+  end
+  local first, second = work()
+  redis.call('SET', key, first .. ':' .. second, 'PX', lifetime)
+  return first, second
+end
 local function purge(u, d, now)
   local lapsed = redis.call('ZRANGEBYSCORE', d, '-inf', now)
   for i = 1, #lapsed do
@@ -162,33 +174,46 @@ return {publish(), rooms, deadlines}
     )
 });
 
-/// `KEYS` the user's `u` and `d`; `ARGV` user, room, now, channel, origin. One user's part of a
-/// `forget_room`. Returns `{removed, published}` with `removed` 1 when the user had the room.
+/// `KEYS` the user's `u` and `d`, and the call's once key; `ARGV` user, room, now, the once key's
+/// lifetime (ms), channel, origin. One user's part of a `forget_room` batch. Returns `{removed,
+/// published}` with `removed` 1 when the user had the room.
+///
+/// The reply is kept under the once key, and a run of the same call that finds it there replies
+/// the same without doing anything: a pipeline that redis-rs sends again (on a redirect) then
+/// counts each user once. The key is the batch's, so a later batch of the same run that visits the
+/// user again (listed in a later generation) does the work.
 pub(crate) static FORGET_ROOM_OF_USER: LazyLock<Script> = LazyLock::new(|| {
     user_script(
         r"
 local u, d = KEYS[1], KEYS[2]
 local room = ARGV[2]
-purge(u, d, ARGV[3])
-local removed = redis.call('ZREM', u, room)
-if removed == 1 then
-  redis.call('ZREM', d, room)
-  event(room, '0', '', 'forget')
-end
-return {removed, publish()}
+local removed, published = once(KEYS[3], ARGV[4], function()
+  purge(u, d, ARGV[3])
+  local removed = redis.call('ZREM', u, room)
+  if removed == 1 then
+    redis.call('ZREM', d, room)
+    event(room, '0', '', 'forget')
+  end
+  return removed, publish()
+end)
+return {removed, published}
 ",
     )
 });
 
-/// `KEYS` the user's `u` and `d`; `ARGV` user, now, channel, origin. Purges the user's lapsed
-/// mutes. Returns `{purged, published, earliest}`: how many it purged, and the earliest deadline
-/// left (empty when none).
+/// `KEYS` the user's `u` and `d`, and the call's once key; `ARGV` user, now, the once key's lifetime
+/// (ms), channel, origin. Purges the user's lapsed mutes. Returns `{purged, published, earliest}`:
+/// how many it purged, and the earliest deadline left (empty when none). A run of the same call
+/// sent again replies the same counts (see [`FORGET_ROOM_OF_USER`]), and the earliest deadline of
+/// its time.
 pub(crate) static EXPIRE_USER: LazyLock<Script> = LazyLock::new(|| {
     user_script(
         r"
 local u, d = KEYS[1], KEYS[2]
-local purged = purge(u, d, ARGV[2])
-local published = publish()
+local purged, published = once(KEYS[3], ARGV[3], function()
+  local purged = purge(u, d, ARGV[2])
+  return purged, publish()
+end)
 local first = redis.call('ZRANGE', d, 0, 0, 'WITHSCORES')
 return {purged, published, first[2] or ''}
 ",
@@ -324,22 +349,62 @@ return 1
     )
 });
 
-/// `KEYS[1]` a room's index, `KEYS[2]` the users a `forget_room` of it has yet to visit.
+/// `KEYS[1]` a room's index, `KEYS[2]` the list of its generations (their stamps), `KEYS[3]` the
+/// to-visit set an earlier version kept; `ARGV` the key of a generation before its stamp and after
+/// it, and the run's token.
 ///
-/// Moves the index into the to-visit set (merging with what an interrupted `forget_room` left
-/// there), so that mutes from now on start a fresh index. Returns how many users are to visit.
+/// The start of a `forget_room`: takes the index as a new generation, so that mutes from now on
+/// start a fresh index. The generation's stamp is the server's time of the script in microseconds
+/// and the run's token: no two runs of this script write the same stamp, not even the same call
+/// sent twice, so no generation key is ever made twice. A to-visit set left by an earlier version
+/// is merged into the index first, so that its users join the new generation. Returns how many
+/// generations are left to visit, this one included.
 pub(crate) static START_FORGETTING_ROOM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  if redis.call('EXISTS', KEYS[2]) == 1 then
-    redis.call('SUNIONSTORE', KEYS[2], KEYS[2], KEYS[1])
-    redis.call('DEL', KEYS[1])
+local index, generations, legacy = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('EXISTS', legacy) == 1 then
+  if redis.call('EXISTS', index) == 1 then
+    redis.call('SUNIONSTORE', index, index, legacy)
+    redis.call('DEL', legacy)
   else
-    redis.call('RENAME', KEYS[1], KEYS[2])
+    redis.call('RENAME', legacy, index)
   end
 end
-return redis.call('SCARD', KEYS[2])
+if redis.call('EXISTS', index) == 1 then
+  local time = redis.call('TIME')
+  local stamp = time[1] .. string.format('%06d', tonumber(time[2])) .. '-' .. ARGV[3]
+  if redis.call('RENAMENX', index, ARGV[1] .. stamp .. ARGV[2]) == 0 then
+    return redis.error_reply('ERR generation ' .. stamp .. ' exists already')
+  end
+  redis.call('SADD', generations, stamp)
+end
+return redis.call('SCARD', generations)
+",
+    )
+});
+
+/// `KEYS[1]` the list of a room's generations; `ARGV` the key of a generation before its stamp and
+/// after it, and how many users to take.
+///
+/// A batch of a `forget_room`: up to that many users of one generation that still lists users, as
+/// `{stamp, users}`; `{}` when every generation has been visited. Generations found empty leave
+/// the list (a generation never gains users after its start, so an empty one is done). The
+/// generation keys are not declared: the script builds them from the stamps, and they share the
+/// room's hash tag, hence its slot.
+pub(crate) static TAKE_FORGET_BATCH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local generations = KEYS[1]
+local stamps = redis.call('SMEMBERS', generations)
+for i = 1, #stamps do
+  local users = redis.call('SRANDMEMBER', ARGV[1] .. stamps[i] .. ARGV[2], ARGV[3])
+  if #users > 0 then
+    return {stamps[i], users}
+  end
+  redis.call('SREM', generations, stamps[i])
+end
+return {}
 ",
     )
 });
