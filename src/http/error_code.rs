@@ -48,7 +48,9 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    /// Every code, in the order the checks run.
+    /// Every code: the rows of the contract's error table in its order, then the codes it does not
+    /// list. (The checks run in another order: the route and the header limits come first; see
+    /// [`MuteApi`](crate::MuteApi).)
     pub const ALL: [Self; 16] = [
         Self::MissingClientKey,
         Self::InvalidClientKey,

@@ -10,8 +10,9 @@ use axum::response::Response;
 use tracing::{Instrument, Level, Span};
 
 /// The log of one request, the way tower-http's `TraceLayer` writes it at `INFO`: a span `request`
-/// with the method, the URI and the HTTP version (never the headers, which hold secrets), and in
-/// it, once the response is ready, `finished processing request` with the latency and the status.
+/// with the method, the path and the HTTP version (never the headers, which hold secrets, nor the
+/// query string, where a client may put them), and in it, once the response is ready,
+/// `finished processing request` with the latency and the status.
 ///
 /// Whether `INFO` is on is asked per request, so a subscriber set up after the router was built is
 /// honoured. It is kept by the handler itself rather than by a layer around the router: each layer
