@@ -1189,7 +1189,7 @@ fn a_request_whose_body_stops_short_is_answered_408_closed_and_frees_its_slot() 
         "{}",
         server.startup_line
     );
-    // A whole head declaring 100 bytes of body, then 14 of them and nothing more: the only slot.
+    // A whole head declaring 100 bytes of body, then 15 of them and nothing more: the only slot.
     let mut stalled = TcpStream::connect(&server.addr).expect("connect");
     stalled
         .write_all(format!("{}{{\"durationMS\": ", mute_head_declaring("room-1", 100)).as_bytes())
