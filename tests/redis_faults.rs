@@ -563,3 +563,66 @@ async fn forget_room_counts_right_when_slots_moved_since_the_map_was_read() {
     assert!(store.muted_among(&lobby, &users).await.unwrap().is_empty());
     assert_eq!(forgotten.unwrap(), users.len());
 }
+
+/// Under `maxmemory` with the `noeviction` policy, Redis refuses a script's first write when it may
+/// grow memory (`SET`), and lets deletions (`ZREM`) through. A purge only deletes, so it must work
+/// at the memory limit, including for a user the expiry index names who has nothing lapsed (an
+/// entry left behind by an unmute): the per-user script's once key is written only when the script
+/// did something, after its deletions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_at_the_memory_limit_still_purges() {
+    use std::sync::Arc;
+    let server = ServerProcess::start(&[]);
+    let clock = Arc::new(mutestore::ManualClock::new(1_000_000));
+    let config = RedisConfig::standalone(&server.url())
+        .unwrap()
+        .with_clock(clock.clone());
+    let store = RedisStore::connect(config).await.unwrap();
+    let (alice, bob) = (user("alice"), user("bob"));
+    // Alice's timed mute is unmuted: her expiry index entry stays, due at the deadline, and she
+    // has nothing to purge. Bob's timed mute lapses.
+    store
+        .mute_with(
+            &alice,
+            &room("a"),
+            mutestore::Expiry::After(Duration::from_millis(50)),
+            mutestore::Actor::User,
+        )
+        .await
+        .unwrap();
+    store.unmute(&alice, &room("a")).await.unwrap();
+    store
+        .mute_with(
+            &bob,
+            &room("b"),
+            mutestore::Expiry::After(Duration::from_millis(50)),
+            mutestore::Actor::User,
+        )
+        .await
+        .unwrap();
+    // Memory is full: writes that grow memory are refused, deletions are not.
+    let mut raw = redis::Client::open(server.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("noeviction")
+        .query(&mut raw)
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(1)
+        .query(&mut raw)
+        .unwrap();
+    clock.advance(Duration::from_millis(100));
+    let purged = no_hang("expire_due", store.expire_due()).await;
+    let left: usize = redis::cmd("ZCARD")
+        .arg(default_user_key("bob"))
+        .query(&mut raw)
+        .unwrap();
+    assert_eq!(left, 0, "bob's lapsed mute is purged");
+    assert!(purged.is_ok(), "the purge at the memory limit: {purged:?}");
+}

@@ -48,7 +48,9 @@ local function once(key, lifetime, work)
     end
   end
   local first, second = work()
-  redis.call('SET', key, first .. ':' .. second, 'PX', lifetime)
+  if first > 0 or second > 0 then
+    redis.call('SET', key, first .. ':' .. second, 'PX', lifetime)
+  end
   return first, second
 end
 local function purge(u, d, now)
@@ -178,8 +180,9 @@ return {publish(), rooms, deadlines}
 /// lifetime (ms), channel, origin. One user's part of a `forget_room` batch. Returns `{removed,
 /// published}` with `removed` 1 when the user had the room.
 ///
-/// The reply is kept under the once key, and a run of the same call that finds it there replies
-/// the same without doing anything: a pipeline that redis-rs sends again (on a redirect) then
+/// A reply that changed or published anything is kept under the once key (after the deletions,
+/// so that the script still runs when Redis refuses writes that grow memory), and a run of the
+/// same call that finds it there replies the same without doing anything: a pipeline that redis-rs sends again (on a redirect) then
 /// counts each user once. The key is the batch's, so a later batch of the same run that visits the
 /// user again (listed in a later generation) does the work.
 pub(crate) static FORGET_ROOM_OF_USER: LazyLock<Script> = LazyLock::new(|| {
