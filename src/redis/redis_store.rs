@@ -641,12 +641,14 @@ impl StoreCore {
             .eval_each(&FORGET_ROOM_OF_USER, &calls)
             .await
             .map_err(failed("forget_room"))?;
-        let mut had_it = 0;
-        let mut published = 0;
+        let mut had_it: usize = 0;
+        let mut published: usize = 0;
+        // Sums saturate: the counts come from the server, which this process does not trust to
+        // keep them small.
         for reply in replies {
             let (removed, sent): (usize, usize) = parse_reply("forget_room", reply)?;
-            had_it += removed;
-            published += sent;
+            had_it = had_it.saturating_add(removed);
+            published = published.saturating_add(sent);
         }
         // Struck off only once their removals are done: an interruption before this point leaves
         // them listed, and the next `forget_room` visits them again. Only from the generation they
@@ -669,7 +671,7 @@ impl StoreCore {
         let token = run_token();
         self.within("forget_room", self.start_forgetting(room, &token))
             .await?;
-        let (mut had_it, mut published) = (0, 0);
+        let (mut had_it, mut published): (usize, usize) = (0, 0);
         for batch in 0_u64.. {
             let nonce = call_nonce(&token, batch);
             let Some((count, sent)) = self
@@ -678,8 +680,8 @@ impl StoreCore {
             else {
                 break;
             };
-            had_it += count;
-            published += sent;
+            had_it = had_it.saturating_add(count);
+            published = published.saturating_add(sent);
         }
         if let Some(pending) = pending {
             pending.wait(published, self.config.timeout).await;
@@ -756,9 +758,9 @@ impl StoreCore {
                     self.expire_step(&buckets, now, &nonce, origin),
                 )
                 .await?;
-            pass.purged += step.purged;
-            pass.settled += step.settled;
-            pass.published += step.published;
+            pass.purged = pass.purged.saturating_add(step.purged);
+            pass.settled = pass.settled.saturating_add(step.settled);
+            pass.published = pass.published.saturating_add(step.published);
             if step.settled == 0 {
                 // Every entry changed under us: leave them to the next pass rather than spin.
                 break;
@@ -846,8 +848,8 @@ impl StoreCore {
         for ((bucket, user, score), reply) in entries.into_iter().zip(purged) {
             let (count, published, earliest): (usize, usize, Vec<u8>) =
                 parse_reply("expire_due", reply)?;
-            step.purged += count;
-            step.published += published;
+            step.purged = step.purged.saturating_add(count);
+            step.published = step.published.saturating_add(published);
             let key = prefix.expiry_bucket_key(bucket);
             settles.push(ScriptCall {
                 slot: key_slot(&key),
