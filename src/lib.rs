@@ -154,8 +154,8 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 #[cfg(feature = "durable")]
 #[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
 pub use durable::{
-    DEFAULT_COMPACT_AFTER_BYTES, Durability, DurableOptions, DurableStore, OpenError,
-    RecoveryReport, TornTail,
+    DEFAULT_COMPACT_AFTER_BYTES, DEFAULT_MAX_BACKLOG_BYTES, Durability, DurableOptions,
+    DurableStore, OpenError, RecoveryReport, TornTail,
 };
 pub use error::{MuteLimitExceeded, StoreError};
 pub use events::{

@@ -4,10 +4,12 @@
 //! torn-write rules), `record` (log records, and the times and deadlines that make a replay
 //! reproduce every expiry decision), `snapshot` (snapshot files, with deadlines). How changes reach
 //! them: `user_stripes` (per-user order), `journal` (hand-over, time records and group commit),
+//! `backlog` (the bound on records held in memory),
 //! `flusher` (the log's only writer, and the boundary between logs), `compactor` (snapshots, and
 //! how lapsed mutes leave the disk). How a directory is read back: `recovery`, `log_replay`.
 //! docs/DURABILITY.md describes the formats and the promises in one place.
 
+mod backlog;
 mod compactor;
 mod data_dir;
 mod durability;
@@ -33,5 +35,5 @@ mod wire;
 pub use durability::Durability;
 pub use durable_store::DurableStore;
 pub use open_error::OpenError;
-pub use options::{DEFAULT_COMPACT_AFTER_BYTES, DurableOptions};
+pub use options::{DEFAULT_COMPACT_AFTER_BYTES, DEFAULT_MAX_BACKLOG_BYTES, DurableOptions};
 pub use recovery_report::{RecoveryReport, TornTail};
