@@ -104,7 +104,8 @@
 //! `DurableStore` is a [`MemoryStore`] for reads over an append-only, checksummed log in a local
 //! directory, rebuilt into memory when it is opened (`DurableStore::open(dir)`). In
 //! `Durability::Sync` (the default) a change returns once it is on disk, concurrent writers sharing
-//! each `fdatasync`; `Durability::Periodic(interval)` returns at once and syncs every `interval`.
+//! each `fdatasync`; `Durability::Periodic(interval)` returns at once and syncs every `interval`,
+//! unless the records waiting for the disk pass `DurableOptions::max_backlog_bytes`.
 //! The log is folded into snapshots in the background; one store at a time may open a directory;
 //! a torn write at the end of the log is cut off at open, any other damage fails the open naming
 //! the file. `docs/DURABILITY.md` has the guarantees, the file format and the measurements.

@@ -22,7 +22,7 @@ pub enum Durability {
     /// earlier one.
     ///
     /// If the disk falls behind, the records waiting for it are bounded: a change whose record
-    /// takes them past [`DurableOptions::max_backlog_bytes`](crate::DurableOptions::max_backlog_bytes)
-    /// waits until its record is on disk, as in `Sync`.
+    /// takes them past [`max_backlog_bytes`](crate::DurableOptions::max_backlog_bytes) waits until
+    /// its record is on disk, as in `Sync`.
     Periodic(Duration),
 }

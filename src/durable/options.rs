@@ -12,8 +12,9 @@ use crate::memory::DEFAULT_MUTE_LIMIT;
 /// The default for [`DurableOptions::compact_after_bytes`]: 32 MiB.
 pub const DEFAULT_COMPACT_AFTER_BYTES: u64 = 32 << 20;
 
-/// The default for [`DurableOptions::max_backlog_bytes`]: 64 MiB.
-pub const DEFAULT_MAX_BACKLOG_BYTES: u64 = 64 << 20;
+/// The default for [`DurableOptions::max_backlog_bytes`]: 256 MiB, several times the most a
+/// healthy disk was measured to let queue (see `docs/DURABILITY.md`).
+pub const DEFAULT_MAX_BACKLOG_BYTES: u64 = 256 << 20;
 
 /// How to open a [`DurableStore`]: durability, per-user limit, when to compact, how much may wait
 /// in memory for the disk, and the clock.
@@ -104,10 +105,11 @@ impl DurableOptions {
     /// that stalls slows writers down to its own pace instead of letting the queue grow until the
     /// process runs out of memory. Reads never wait.
     ///
-    /// The bytes held stay within the limit plus one record (about 40 bytes, under 600 with the longest ids) per
-    /// concurrent writer. 0 makes every change wait for its record, like [`Durability::Sync`];
-    /// `u64::MAX` removes the bound. In [`Durability::Sync`] every change waits anyway, so the
-    /// limit changes nothing there.
+    /// The bytes held stay within the limit plus one record (about 40 bytes, under 600 with the
+    /// longest ids) per concurrent writer, and the buffers holding them within about twice that.
+    /// 0 makes every change wait for its record, like [`Durability::Sync`]; `u64::MAX` removes the
+    /// bound. In [`Durability::Sync`] every change waits anyway, so the limit changes nothing
+    /// there.
     #[must_use]
     pub fn max_backlog_bytes(mut self, bytes: u64) -> Self {
         self.max_backlog_bytes = bytes;
