@@ -18,6 +18,7 @@ mod durable_wait;
 mod file_error;
 mod flusher;
 mod frame;
+mod frame_source;
 mod journal;
 mod log_replay;
 mod log_writer;
