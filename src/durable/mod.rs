@@ -1,10 +1,10 @@
 //! The durable store: [`DurableStore`] and what opening and configuring it involves.
 //!
 //! How the files are laid out: `data_dir` (names, lock), `frame` (checksummed frames and the
-//! torn-write rules), `record` (log records, and the times and deadlines that make a replay
-//! reproduce every expiry decision), `snapshot` (snapshot files, with deadlines). How changes reach
-//! them: `user_stripes` (per-user order), `journal` (hand-over, time records and group commit),
-//! `backlog` (the bound on records held in memory),
+//! torn-write rules, read a frame at a time from a `frame_source`), `record` (log records, and the
+//! times and deadlines that make a replay reproduce every expiry decision), `snapshot` (snapshot
+//! files, with deadlines). How changes reach them: `user_stripes` (per-user order), `journal`
+//! (hand-over, time records and group commit), `backlog` (the bound on records held in memory),
 //! `flusher` (the log's only writer, and the boundary between logs), `compactor` (snapshots, and
 //! how lapsed mutes leave the disk). How a directory is read back: `recovery`, `log_replay`.
 //! docs/DURABILITY.md describes the formats and the promises in one place.
