@@ -259,7 +259,8 @@ impl<S: FrameSource> FrameReader<S> {
     /// Reads the rest of the file and returns its first [`MAX_FRAME_LEN`] bytes (all of it, if it
     /// is shorter) and the position in it of its last byte that is not zero. It stops at the first
     /// such byte at or past `MAX_FRAME_LEN - FRAME_HEADER_LEN`, where the rest can no longer be one
-    /// torn write (see [`is_rest_of_one_write`]), and returns that position instead.
+    /// torn write (see [`is_rest_of_one_write`]), and returns that position instead. When the rest
+    /// is all zeros, as at the end of every log, it keeps nothing.
     fn scan_rest(&mut self) -> Result<(Vec<u8>, Option<usize>), S::Error> {
         let mut kept = Vec::new();
         let mut last = None;
@@ -267,13 +268,20 @@ impl<S: FrameSource> FrameReader<S> {
         let mut position = 0;
         loop {
             let got = fill(&mut self.source, &mut self.read, &mut chunk)?;
-            let keep = got.min(MAX_FRAME_LEN.saturating_sub(kept.len()));
-            kept.extend_from_slice(&chunk[..keep]);
-            if let Some(at) = chunk[..got].iter().rposition(|&b| b != 0) {
-                last = Some(position + at);
-                if position + at >= MAX_FRAME_LEN - FRAME_HEADER_LEN {
-                    return Ok((kept, last));
+            let read = &chunk[..got];
+            if let Some(at) = read.iter().rposition(|&b| b != 0) {
+                if last.is_none() {
+                    // Only zeros came before.
+                    kept.resize(position.min(MAX_FRAME_LEN), 0);
                 }
+                last = Some(position + at);
+            }
+            if last.is_some() {
+                let keep = got.min(MAX_FRAME_LEN - kept.len());
+                kept.extend_from_slice(&read[..keep]);
+            }
+            if last.is_some_and(|last| last >= MAX_FRAME_LEN - FRAME_HEADER_LEN) {
+                return Ok((kept, last));
             }
             position += got;
             if got < chunk.len() {
