@@ -134,8 +134,8 @@ pub(super) struct Frame<'a> {
 
 /// Reads the frames of a data file after its file header, in order, from a [`FrameSource`]: a file
 /// held in memory, or a file streamed through a buffer. It holds one frame's payload at a time.
-/// Telling a torn write from damage reads the rest of the file, keeping at most the longest frame
-/// a writer makes of it.
+/// Finding where the data ends, or telling a torn write from damage, reads the rest of the file,
+/// keeping at most the longest frame a writer makes of it.
 #[derive(Debug)]
 pub(super) struct FrameReader<S> {
     source: S,
