@@ -104,7 +104,8 @@
 //! `DurableStore` is a [`MemoryStore`] for reads over an append-only, checksummed log in a local
 //! directory, rebuilt into memory when it is opened (`DurableStore::open(dir)`). In
 //! `Durability::Sync` (the default) a change returns once it is on disk, concurrent writers sharing
-//! each `fdatasync`; `Durability::Periodic(interval)` returns at once and syncs every `interval`.
+//! each `fdatasync`; `Durability::Periodic(interval)` returns at once and syncs every `interval`,
+//! unless the records waiting for the disk pass `DurableOptions::max_backlog_bytes`.
 //! The log is folded into snapshots in the background; one store at a time may open a directory;
 //! a torn write at the end of the log is cut off at open, any other damage fails the open naming
 //! the file. `docs/DURABILITY.md` has the guarantees, the file format and the measurements.
@@ -154,8 +155,8 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 #[cfg(feature = "durable")]
 #[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
 pub use durable::{
-    DEFAULT_COMPACT_AFTER_BYTES, Durability, DurableOptions, DurableStore, OpenError,
-    RecoveryReport, TornTail,
+    DEFAULT_COMPACT_AFTER_BYTES, DEFAULT_MAX_BACKLOG_BYTES, Durability, DurableOptions,
+    DurableStore, OpenError, RecoveryReport, TornTail,
 };
 pub use error::{MuteLimitExceeded, StoreError};
 pub use events::{

@@ -20,5 +20,9 @@ pub enum Durability {
     /// the machine or a power cut loses up to `interval` of changes, plus the time one sync takes.
     /// What survives is always a prefix of the changes, in order: never a later change without an
     /// earlier one.
+    ///
+    /// If the disk falls behind, the records waiting for it are bounded: a change whose record
+    /// takes them past [`max_backlog_bytes`](crate::DurableOptions::max_backlog_bytes) waits until
+    /// its record is on disk, as in `Sync`.
     Periodic(Duration),
 }

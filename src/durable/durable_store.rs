@@ -14,7 +14,7 @@ use super::compactor::{CompactionRequest, Compactor};
 use super::data_dir::DataDir;
 use super::durability::Durability;
 use super::flusher::Flusher;
-use super::journal::Journal;
+use super::journal::{Appended, Journal};
 use super::open_error::OpenError;
 use super::options::DurableOptions;
 use super::record::Change;
@@ -45,6 +45,9 @@ use crate::store::MuteStore;
 ///   a runtime thread: a dedicated flusher thread syncs and wakes them. The `_sync` methods block
 ///   the calling thread instead. A change is made when its future is first polled; dropping the
 ///   future while it waits for the disk does not undo it.
+/// - In [`Durability::Periodic`] a change returns once applied in memory, unless the records
+///   waiting for the disk pass [`DurableOptions::max_backlog_bytes`]: then it waits for its record
+///   to be durable, as in `Sync`, so a stalled disk slows writers down instead of filling memory.
 /// - The log is folded into a snapshot in the background once it outgrows the last snapshot, so
 ///   disk use and reopen time stay proportional to the state, not to its history.
 /// - One store at a time may open a directory: a second open, from this process or another, fails
@@ -159,7 +162,7 @@ impl DurableStore {
         memory.expire_due_sync();
         memory.start_expiry();
 
-        let journal = Arc::new(Journal::new());
+        let journal = Arc::new(Journal::new(options.max_backlog_bytes));
         let stripes = Arc::new(UserStripes::new());
         let snapshot_bytes = Arc::new(AtomicU64::new(recovered.snapshot_bytes));
         let stop_compaction = Arc::new(AtomicBool::new(false));
@@ -267,7 +270,7 @@ impl DurableStore {
     }
 
     /// Applies a change to one user under the user's stripe and logs it, with the time it was made
-    /// at, if it changed anything. Returns the result and the sequence number to wait for.
+    /// at, if it changed anything. Returns the result and what to wait for.
     ///
     /// The change reads the clock lazily: under the user's shard lock when it needs the time (the
     /// user has timed mutes), else right after. The expiry timer purges under the same lock at a
@@ -278,16 +281,25 @@ impl DurableStore {
         &self,
         user: &UserId,
         apply: impl FnOnce(&MemoryStore, &Now<'_>) -> Result<(T, Option<Change<'a>>), StoreError>,
-    ) -> Result<(T, u64), StoreError> {
+    ) -> Result<(T, Appended), StoreError> {
         let _stripe = self.stripes.lock(user);
         self.journal.check()?;
         let now = Now::lazy(&**self.memory.clock());
         let (result, change) = apply(&self.memory, &now)?;
-        let sequence = match change {
+        let appended = match change {
             Some(change) => self.journal.append(change, now.get()),
-            None => self.journal.last_appended(),
+            None => self.nothing_appended(),
         };
-        Ok((result, sequence))
+        Ok((result, appended))
+    }
+
+    /// What an operation that changed nothing waits for (in [`Durability::Sync`]): every record
+    /// before it. It adds nothing to the backlog, so it never waits in [`Durability::Periodic`].
+    fn nothing_appended(&self) -> Appended {
+        Appended {
+            sequence: self.journal.last_appended(),
+            over_limit: false,
+        }
     }
 
     fn mute_now(
@@ -296,7 +308,7 @@ impl DurableStore {
         room: &RoomId,
         expiry: Expiry,
         actor: Actor,
-    ) -> Result<(MuteOutcome, u64), StoreError> {
+    ) -> Result<(MuteOutcome, Appended), StoreError> {
         self.change_user(user, |memory, now| {
             // The deadline is checked and computed against one reading of the clock. The change
             // then runs at the time it reads for itself (the same, or a moment later): a mute
@@ -318,7 +330,7 @@ impl DurableStore {
         user: &UserId,
         room: &RoomId,
         actor: Actor,
-    ) -> Result<(MuteOutcome, u64), StoreError> {
+    ) -> Result<(MuteOutcome, Appended), StoreError> {
         self.change_user(user, |memory, now| {
             let outcome = memory.unmute_at(user, room, actor.into(), now);
             let change = outcome.changed.then_some(Change::Unmute(user, room));
@@ -326,7 +338,7 @@ impl DurableStore {
         })
     }
 
-    fn forget_user_now(&self, user: &UserId) -> Result<(MuteList, u64), StoreError> {
+    fn forget_user_now(&self, user: &UserId) -> Result<(MuteList, Appended), StoreError> {
         self.change_user(user, |memory, now| {
             let rooms = memory.forget_user_at(user, now);
             let change = (!rooms.is_empty()).then_some(Change::ForgetUser(user));
@@ -334,7 +346,7 @@ impl DurableStore {
         })
     }
 
-    fn forget_room_now(&self, room: &RoomId) -> Result<(usize, u64), StoreError> {
+    fn forget_room_now(&self, room: &RoomId) -> Result<(usize, Appended), StoreError> {
         let _all = self.stripes.lock_all();
         self.journal.check()?;
         // Read once, at the first user with timed mutes: a shard visited later may have been
@@ -342,32 +354,41 @@ impl DurableStore {
         // their users (made after this one) would have purged anyway.
         let now = Now::lazy(&**self.memory.clock());
         let count = self.memory.forget_room_at(room, &now);
-        let sequence = if count > 0 {
+        let appended = if count > 0 {
             self.journal.append(Change::ForgetRoom(room), now.get())
         } else {
-            self.journal.last_appended()
+            self.nothing_appended()
         };
-        Ok((count, sequence))
+        Ok((count, appended))
     }
 
-    /// Blocks until `sequence` is durable, in [`Durability::Sync`].
-    fn settle_blocking<T>(&self, (result, sequence): (T, u64)) -> Result<T, StoreError> {
-        if self.durability == Durability::Sync {
-            self.journal.wait_blocking(sequence)?;
+    /// Whether a writer waits for its record: always in [`Durability::Sync`], and in
+    /// [`Durability::Periodic`] when its record took the backlog past its limit.
+    fn must_wait(&self, appended: Appended) -> bool {
+        self.durability == Durability::Sync || appended.over_limit
+    }
+
+    /// Blocks until the record is durable, if the writer must wait for it.
+    fn settle_blocking<T>(&self, (result, appended): (T, Appended)) -> Result<T, StoreError> {
+        if self.must_wait(appended) {
+            self.journal.wait_blocking(appended.sequence)?;
         }
         Ok(result)
     }
 
-    /// Waits, without blocking the thread, until `sequence` is durable, in [`Durability::Sync`].
-    async fn settle<T>(&self, (result, sequence): (T, u64)) -> Result<T, StoreError> {
-        if self.durability == Durability::Sync {
-            self.journal.wait(sequence).await?;
+    /// Waits, without blocking the thread, until the record is durable, if the writer must wait
+    /// for it.
+    async fn settle<T>(&self, (result, appended): (T, Appended)) -> Result<T, StoreError> {
+        if self.must_wait(appended) {
+            self.journal.wait(appended.sequence).await?;
         }
         Ok(result)
     }
 
     /// Mutes `room` for `user` until unmuted, as the user; see [`MuteStore::mute`]. Blocks the
-    /// calling thread until the change is durable (in [`Durability::Sync`]).
+    /// calling thread until the change is durable (in [`Durability::Sync`], and in
+    /// [`Durability::Periodic`] when the records waiting for the disk pass
+    /// [`DurableOptions::max_backlog_bytes`]).
     ///
     /// # Errors
     /// [`StoreError::MuteLimitExceeded`] as [`MuteStore::mute`]; [`StoreError::Backend`] when the
@@ -606,5 +627,95 @@ impl MuteStore for DurableStore {
 
     fn mute_limit(&self) -> usize {
         self.memory.mute_limit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::ids::MAX_ID_BYTES;
+
+    /// An interval no test reaches: in these tests only the backlog's limit makes the flusher sync.
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn periodic_store(dir: &Path, max_backlog_bytes: u64) -> Arc<DurableStore> {
+        let options = DurableOptions::new()
+            .durability(Durability::Periodic(HOUR))
+            .max_backlog_bytes(max_backlog_bytes);
+        Arc::new(options.open(dir).unwrap())
+    }
+
+    /// Whether the last record appended is on disk.
+    fn last_record_durable(store: &DurableStore) -> bool {
+        store
+            .journal
+            .settled(store.journal.last_appended())
+            .is_some()
+    }
+
+    /// Runs `write` on its own thread and returns its result, failing the test if it has not
+    /// returned after a minute (it would otherwise wait for the hour-long interval).
+    fn returned<T: Send + 'static>(write: impl FnOnce() -> T + Send + 'static) -> T {
+        let (sender, result) = mpsc::channel();
+        std::thread::spawn(move || sender.send(write()));
+        result
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the write returned")
+    }
+
+    fn id(text: &str) -> (UserId, RoomId) {
+        (UserId::new(text).unwrap(), RoomId::new(text).unwrap())
+    }
+
+    #[test]
+    fn past_the_backlog_limit_a_periodic_write_returns_once_its_record_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = periodic_store(dir.path(), 512);
+        for n in 0..5 {
+            let (user, room) = id(&format!("small-{n}"));
+            store.mute_sync(&user, &room).unwrap();
+            assert!(
+                !last_record_durable(&store),
+                "write {n} waited for the disk"
+            );
+        }
+        // A record with two 256-byte ids passes 512 bytes on its own.
+        let (user, room) = id(&"x".repeat(MAX_ID_BYTES));
+        let writer = Arc::clone(&store);
+        returned(move || writer.mute_sync(&user, &room)).unwrap();
+        assert!(
+            last_record_durable(&store),
+            "the blocking write did not wait"
+        );
+
+        let (user, room) = id(&"y".repeat(MAX_ID_BYTES));
+        let writer = Arc::clone(&store);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        returned(move || runtime.block_on(writer.mute(&user, &room))).unwrap();
+        assert!(last_record_durable(&store), "the async write did not wait");
+    }
+
+    #[test]
+    fn with_a_zero_backlog_limit_every_periodic_write_returns_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = periodic_store(dir.path(), 0);
+        let (user, room) = id("a");
+        let writer = Arc::clone(&store);
+        let durable = returned(move || {
+            let mut durable = Vec::new();
+            for _ in 0..10 {
+                writer.mute_sync(&user, &room).unwrap();
+                durable.push(last_record_durable(&writer));
+                writer.unmute_sync(&user, &room).unwrap();
+                durable.push(last_record_durable(&writer));
+            }
+            durable
+        });
+        assert_eq!(durable, [true; 20]);
     }
 }

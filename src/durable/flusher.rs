@@ -2,7 +2,9 @@
 //!
 //! It takes every pending record from the [`Journal`] at once, writes them with one call, syncs
 //! (in [`Durability::Sync`] after every write, in [`Durability::Periodic`] when the interval has
-//! passed) and releases the writers waiting for them. When the log has grown past the compaction
+//! passed, or at once when someone waits: a flush, or a writer whose record took the backlog past
+//! its limit) and releases the writers waiting for them. The batch it took counts towards the
+//! backlog until it comes back for the next one. When the log has grown past the compaction
 //! threshold it closes it, starts the next one and asks the compactor to fold the closed logs into
 //! a snapshot.
 //!

@@ -23,6 +23,8 @@
 
 use std::hash::Hasher;
 
+use super::frame_source::FrameSource;
+
 /// Bytes of a file header.
 pub(super) const FILE_HEADER_LEN: usize = 16;
 /// Bytes of a frame header.
@@ -123,19 +125,30 @@ pub(super) struct FrameError {
     pub(super) torn: bool,
 }
 
-/// A frame read back.
+/// A frame read back; its payload belongs to the reader until the next frame is read.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Frame<'a> {
     pub(super) offset: u64,
     pub(super) payload: &'a [u8],
 }
 
-/// Reads the frames of a whole file held in memory, after its file header.
+/// Reads the frames of a data file after its file header, in order, from a [`FrameSource`]: a file
+/// held in memory, or a file streamed through a buffer. It holds one frame's payload at a time.
+/// Finding where the data ends, or telling a torn write from damage, reads the rest of the file,
+/// keeping at most the longest frame a writer makes of it.
 #[derive(Debug)]
-pub(super) struct FrameReader<'a> {
-    file: &'a [u8],
-    at: usize,
+pub(super) struct FrameReader<S> {
+    source: S,
+    /// Bytes of the file read so far.
+    read: u64,
+    /// Where the next frame starts.
+    at: u64,
+    /// The payload of the last frame read.
+    payload: Vec<u8>,
 }
+
+/// Bytes read at a time when the rest of a file is scanned.
+const SCAN_CHUNK: usize = 64 << 10;
 
 fn all_zero(bytes: &[u8]) -> bool {
     bytes.iter().all(|&b| b == 0)
@@ -177,69 +190,186 @@ fn header_fields(header: &[u8; FRAME_HEADER_LEN]) -> (u32, u32, u32) {
     (field(0), field(4), field(8))
 }
 
-impl<'a> FrameReader<'a> {
-    /// A reader of `file`, whose header has been checked.
+#[cfg(test)]
+impl<'a> FrameReader<&'a [u8]> {
+    /// A reader of `file`, built in memory by a test, whose header has been checked.
     pub(super) fn new(file: &'a [u8]) -> Self {
+        let at = FILE_HEADER_LEN.min(file.len());
+        Self::after_header(&file[at..], at as u64)
+    }
+}
+
+/// Reads into `buf` until it is full or the file ends; returns how many bytes it read and adds
+/// them to `read`.
+fn fill<S: FrameSource>(source: &mut S, read: &mut u64, buf: &mut [u8]) -> Result<usize, S::Error> {
+    let mut got = 0;
+    while got < buf.len() {
+        match source.read_some(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    *read += got as u64;
+    Ok(got)
+}
+
+impl<S: FrameSource> FrameReader<S> {
+    /// Reads the file header from `source` and checks that it is that of a `kind` file of
+    /// `generation`; the reader then reads the frames after it.
+    pub(super) fn open(mut source: S, kind: FileKind, generation: u64) -> Result<Self, S::Error> {
+        let mut header = [0; FILE_HEADER_LEN];
+        let got = fill(&mut source, &mut 0, &mut header)?;
+        check_file_header(&header[..got], kind, generation)?;
+        Ok(Self::after_header(source, FILE_HEADER_LEN as u64))
+    }
+
+    fn after_header(source: S, at: u64) -> Self {
         Self {
-            file,
-            at: FILE_HEADER_LEN.min(file.len()),
+            source,
+            read: at,
+            at,
+            payload: Vec::new(),
         }
     }
 
     /// Where the data read so far ends: the next frame's offset.
     pub(super) fn end(&self) -> u64 {
-        self.at as u64
+        self.at
+    }
+
+    /// Bytes of the file read so far: its length, once [`Self::next_frame`] has returned `None`.
+    pub(super) fn bytes_read(&self) -> u64 {
+        self.read
+    }
+
+    /// Whether the rest of the file is zeros; reads it up to its first other byte.
+    fn rest_is_zero(&mut self) -> Result<bool, S::Error> {
+        let mut chunk = vec![0; SCAN_CHUNK];
+        loop {
+            let got = fill(&mut self.source, &mut self.read, &mut chunk)?;
+            if !all_zero(&chunk[..got]) {
+                return Ok(false);
+            }
+            if got < chunk.len() {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Reads the rest of the file and returns its first [`MAX_FRAME_LEN`] bytes (all of it, if it
+    /// is shorter) and the position in it of its last byte that is not zero. It stops at the first
+    /// such byte at or past `MAX_FRAME_LEN - FRAME_HEADER_LEN`, where the rest can no longer be one
+    /// torn write (see [`is_rest_of_one_write`]), and returns that position instead. When the rest
+    /// is all zeros, as at the end of every log, it keeps nothing.
+    fn scan_rest(&mut self) -> Result<(Vec<u8>, Option<usize>), S::Error> {
+        let mut kept = Vec::new();
+        let mut last = None;
+        let mut chunk = vec![0; SCAN_CHUNK];
+        let mut position = 0;
+        loop {
+            let got = fill(&mut self.source, &mut self.read, &mut chunk)?;
+            let read = &chunk[..got];
+            if let Some(at) = read.iter().rposition(|&b| b != 0) {
+                if last.is_none() {
+                    // Only zeros came before.
+                    kept.resize(position.min(MAX_FRAME_LEN), 0);
+                }
+                last = Some(position + at);
+            }
+            if last.is_some() {
+                let keep = got.min(MAX_FRAME_LEN - kept.len());
+                kept.extend_from_slice(&read[..keep]);
+            }
+            if last.is_some_and(|last| last >= MAX_FRAME_LEN - FRAME_HEADER_LEN) {
+                return Ok((kept, last));
+            }
+            position += got;
+            if got < chunk.len() {
+                return Ok((kept, last));
+            }
+        }
+    }
+
+    /// Reads a payload of `len` bytes into `self.payload`; `false` when the file ends first. The
+    /// buffer grows with what is read, so a length past the end of the file costs no more memory
+    /// than the file.
+    fn read_payload(&mut self, len: usize) -> Result<bool, S::Error> {
+        self.payload.clear();
+        while self.payload.len() < len {
+            let start = self.payload.len();
+            let step = (len - start).min(FRAME_TARGET_PAYLOAD);
+            self.payload.resize(start + step, 0);
+            let got = fill(&mut self.source, &mut self.read, &mut self.payload[start..])?;
+            if got < step {
+                self.payload.truncate(start + got);
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The next frame; `None` at the end of the data (the end of the file, or zeros to the end).
-    pub(super) fn next_frame(&mut self) -> Result<Option<Frame<'a>>, FrameError> {
-        let rest = &self.file[self.at..];
-        let offset = self.at as u64;
+    pub(super) fn next_frame(&mut self) -> Result<Option<Frame<'_>>, S::Error> {
+        let offset = self.at;
         let fail = |reason, torn| FrameError {
             offset,
             reason,
             torn,
         };
-        let Some((header, after_header)) = rest.split_first_chunk::<FRAME_HEADER_LEN>() else {
-            return if all_zero(rest) {
+        let mut header = [0; FRAME_HEADER_LEN];
+        let got = fill(&mut self.source, &mut self.read, &mut header)?;
+        if got < FRAME_HEADER_LEN {
+            // The file ended.
+            return if all_zero(&header[..got]) {
                 Ok(None)
             } else {
-                Err(fail("the file ends inside a frame header", true))
-            };
-        };
-        if all_zero(header) {
-            return if all_zero(after_header) {
-                Ok(None)
-            } else if is_rest_of_one_write(offset, after_header) {
-                Err(fail(
-                    "a frame's first bytes never reached the disk, only later ones",
-                    true,
-                ))
-            } else {
-                Err(fail("data follows a zeroed frame header", false))
+                Err(fail("the file ends inside a frame header", true).into())
             };
         }
-        let (len, payload_crc, stored_header_crc) = header_fields(header);
+        if all_zero(&header) {
+            let (after_header, last) = self.scan_rest()?;
+            return match last {
+                None => Ok(None),
+                // Every byte that is not zero is in `after_header`, so it reads as the whole rest.
+                Some(last)
+                    if FRAME_HEADER_LEN + last < MAX_FRAME_LEN
+                        && is_rest_of_one_write(offset, &after_header) =>
+                {
+                    Err(fail(
+                        "a frame's first bytes never reached the disk, only later ones",
+                        true,
+                    )
+                    .into())
+                }
+                Some(_) => Err(fail("data follows a zeroed frame header", false).into()),
+            };
+        }
+        let (len, payload_crc, stored_header_crc) = header_fields(&header);
         if header_crc(offset, len, payload_crc) != stored_header_crc {
-            return Err(if all_zero(after_header) {
+            return Err(if self.rest_is_zero()? {
                 fail("a frame header is incomplete", true)
             } else {
                 fail("a frame header's checksum does not match", false)
-            });
+            }
+            .into());
         }
         let len = len as usize;
-        let Some((payload, after_frame)) = after_header.split_at_checked(len) else {
-            return Err(fail("the file ends inside a frame", true));
-        };
-        if crc32fast::hash(payload) != payload_crc {
-            return Err(if all_zero(after_frame) {
+        if !self.read_payload(len)? {
+            return Err(fail("the file ends inside a frame", true).into());
+        }
+        if crc32fast::hash(&self.payload) != payload_crc {
+            return Err(if self.rest_is_zero()? {
                 fail("the last frame's checksum does not match", true)
             } else {
                 fail("a frame's checksum does not match", false)
-            });
+            }
+            .into());
         }
-        self.at += FRAME_HEADER_LEN + len;
-        Ok(Some(Frame { offset, payload }))
+        self.at += (FRAME_HEADER_LEN + len) as u64;
+        Ok(Some(Frame {
+            offset,
+            payload: &self.payload,
+        }))
     }
 }
 

@@ -10,6 +10,11 @@
 //! [`Journal::take_boundary`] marks where the current log ends, so the next change starts the next
 //! log with a time record of its own.
 //!
+//! In [`Durability::Periodic`](super::durability::Durability::Periodic) writers do not wait,
+//! except when their record takes the bytes held in memory past the [`Backlog`]'s limit: then
+//! [`Journal::append`] asks the flusher to sync at once and tells the writer to wait for its
+//! record like a `Sync` writer.
+//!
 //! Waiting comes in two forms: [`Journal::wait_blocking`] parks the calling thread, and
 //! [`Journal::wait`] returns a future that registers its waker, so an async caller never holds a
 //! runtime thread while the disk works.
@@ -22,6 +27,7 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
+use super::backlog::Backlog;
 use super::durable_wait::DurableWait;
 use super::pending_frames::PendingFrames;
 use super::record::{self, Change};
@@ -49,14 +55,26 @@ pub(super) struct Journal {
     failure: OnceLock<StorageFailure>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct JournalState {
     frames: PendingFrames,
+    /// The bytes of records held in memory, `frames` and what the flusher took, and their limit.
+    backlog: Backlog,
     /// The time of the last change appended for the current log; `None` at the start of a log.
     last_time: Option<u64>,
     flush_wanted: bool,
     compactions: Vec<CompactionReply>,
     shutting_down: bool,
+}
+
+/// What [`Journal::append`] gives the writer, to act on once it has released its user's stripe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Appended {
+    /// The sequence number of the record.
+    pub(super) sequence: u64,
+    /// The record took the backlog past its limit: the writer must wait until the record is
+    /// durable, whatever the durability mode. The flusher has been asked to sync at once.
+    pub(super) over_limit: bool,
 }
 
 /// What the flusher takes in one go.
@@ -75,9 +93,18 @@ pub(super) struct Work {
 }
 
 impl Journal {
-    pub(super) fn new() -> Self {
+    /// A journal that holds at most `backlog_limit` bytes of records before their writers wait;
+    /// see [`Backlog`].
+    pub(super) fn new(backlog_limit: u64) -> Self {
         Self {
-            state: Mutex::new(JournalState::default()),
+            state: Mutex::new(JournalState {
+                frames: PendingFrames::default(),
+                backlog: Backlog::new(backlog_limit),
+                last_time: None,
+                flush_wanted: false,
+                compactions: Vec::new(),
+                shutting_down: false,
+            }),
             work_ready: Condvar::new(),
             appended: AtomicU64::new(0),
             durable: AtomicU64::new(0),
@@ -96,11 +123,12 @@ impl Journal {
         }
     }
 
-    /// Appends `change`, made at `time_ms`, and returns its sequence number. The caller holds the
-    /// lock that orders changes to the user, so the log order matches the order the changes were
-    /// made in memory.
-    pub(super) fn append(&self, change: Change<'_>, time_ms: u64) -> u64 {
-        let sequence = {
+    /// Appends `change`, made at `time_ms`, and returns its sequence number and whether the writer
+    /// must wait for it (see [`Appended`]). The caller holds the lock that orders changes to the
+    /// user, so the log order matches the order the changes were made in memory; it waits, if it
+    /// must, only after releasing that lock.
+    pub(super) fn append(&self, change: Change<'_>, time_ms: u64) -> Appended {
+        let appended = {
             let mut state = self.state.lock();
             let new_time = state.last_time != Some(time_ms);
             state.last_time = Some(time_ms);
@@ -114,10 +142,17 @@ impl Journal {
             // Only ever changed under `state`'s lock, so this is a plain increment.
             let sequence = self.appended.load(Ordering::Relaxed) + 1;
             self.appended.store(sequence, Ordering::Release);
-            sequence
+            let over_limit = state.backlog.exceeded(state.frames.len());
+            // Set under the lock the flusher takes its work under: either the flusher's next
+            // round syncs, or it took this record in a round already asked to sync.
+            state.flush_wanted |= over_limit;
+            Appended {
+                sequence,
+                over_limit,
+            }
         };
         self.work_ready.notify_one();
-        sequence
+        appended
     }
 
     /// The sequence number of the last record appended: what an operation that changed nothing
@@ -209,8 +244,10 @@ impl Journal {
 
     /// For the flusher: waits for work (or for `deadline`) and takes it, handing `spare` back as
     /// the buffer for the records that come next.
+    /// Asking for work ends the flusher's previous round, which releases the records it held.
     pub(super) fn take_work(&self, spare: PendingFrames, deadline: Option<Instant>) -> Work {
         let mut state = self.state.lock();
+        state.backlog.release();
         loop {
             let has_work = !state.frames.is_empty()
                 || state.flush_wanted
@@ -228,6 +265,8 @@ impl Journal {
                 None => self.work_ready.wait(&mut state),
             }
         }
+        let taken = state.frames.len();
+        state.backlog.take(taken);
         Work {
             frames: std::mem::replace(&mut state.frames, spare),
             last_sequence: self.appended.load(Ordering::Acquire),
@@ -244,6 +283,7 @@ impl Journal {
         let mut state = self.state.lock();
         state.last_time = None;
         let frames = std::mem::take(&mut state.frames);
+        state.backlog.take(frames.len());
         (frames, self.appended.load(Ordering::Acquire))
     }
 
@@ -307,11 +347,11 @@ mod tests {
 
     #[test]
     fn a_time_record_comes_when_the_time_changes_and_at_each_new_log() {
-        let journal = Journal::new();
+        let journal = Journal::new(u64::MAX);
         let (u, r) = (UserId::new("u").unwrap(), RoomId::new("r").unwrap());
         let mute = || LogRecord::Mute(u.clone(), r.clone(), None);
         let unmute = || LogRecord::Unmute(u.clone(), r.clone());
-        assert_eq!(journal.append(Change::Mute(&u, &r, None), 5), 1);
+        assert_eq!(journal.append(Change::Mute(&u, &r, None), 5).sequence, 1);
         journal.append(Change::Unmute(&u, &r), 5);
         journal.append(Change::Mute(&u, &r, None), 7);
         journal.append(Change::Unmute(&u, &r), 6);
@@ -343,6 +383,63 @@ mod tests {
         assert_eq!(
             records(&mut work.frames),
             [LogRecord::Time(6), LogRecord::ForgetUser(u.clone())]
+        );
+    }
+
+    #[test]
+    fn a_record_past_the_backlog_limit_asks_for_a_sync_at_once() {
+        let journal = Journal::new(100);
+        let (u, r) = (UserId::new("u").unwrap(), RoomId::new("r").unwrap());
+        let queued = || journal.state.lock().frames.len();
+        let mut below = 0;
+        let last = loop {
+            let appended = journal.append(Change::Mute(&u, &r, None), 5);
+            assert_eq!(appended.over_limit, queued() > 100, "after {below} records");
+            if appended.over_limit {
+                break appended.sequence;
+            }
+            assert!(!journal.state.lock().flush_wanted);
+            below += 1;
+        };
+        assert!(below > 5, "{below} records below the limit");
+        let work = journal.take_work(PendingFrames::default(), None);
+        assert!(work.flush_wanted);
+        assert_eq!(work.last_sequence, last);
+
+        // While the flusher holds that batch, it still counts: one small record passes the limit.
+        assert!(journal.append(Change::Unmute(&u, &r), 5).over_limit);
+        // The flusher's next round releases the first batch and takes only that record.
+        let work = journal.take_work(PendingFrames::default(), None);
+        assert!(work.flush_wanted);
+        assert!(!journal.append(Change::Unmute(&u, &r), 5).over_limit);
+        // Records taken at a log's boundary count too, until the round ends.
+        let (boundary, _) = journal.take_boundary();
+        let held = work.frames.len() + boundary.len();
+        assert!(!boundary.is_empty() && held < 100);
+        loop {
+            let appended = journal.append(Change::Unmute(&u, &r), 5);
+            assert_eq!(appended.over_limit, queued() + held > 100);
+            if appended.over_limit {
+                break;
+            }
+        }
+        assert!(queued() <= 100, "what the flusher holds was not counted");
+    }
+
+    #[test]
+    fn with_a_zero_limit_every_record_waits_and_with_the_largest_none() {
+        let (u, r) = (UserId::new("u").unwrap(), RoomId::new("r").unwrap());
+        let zero = Journal::new(0);
+        let largest = Journal::new(u64::MAX);
+        for n in 0..100 {
+            assert!(zero.append(Change::Mute(&u, &r, None), n).over_limit);
+            assert!(!largest.append(Change::Mute(&u, &r, None), n).over_limit);
+        }
+        assert!(zero.take_work(PendingFrames::default(), None).flush_wanted);
+        assert!(
+            !largest
+                .take_work(PendingFrames::default(), None)
+                .flush_wanted
         );
     }
 }

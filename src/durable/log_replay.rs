@@ -1,10 +1,13 @@
 //! Replaying a log: every record, in order, applied again to a memory store at the time it was
 //! first made (the time of the last time record before it in the log; 0 before the first).
 
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::file_error::OnFile;
-use super::frame::{self, FileKind, FrameReader};
+use super::frame::{FileKind, FrameReader};
+use super::frame_source::{StreamError, open_stream};
 use super::open_error::OpenError;
 use super::record::LogRecord;
 use super::wire::WireReader;
@@ -41,15 +44,13 @@ pub(super) fn replay_log(
     memory: &MemoryStore,
     torn_tail: TornTailPolicy,
 ) -> Result<LogReplay, OpenError> {
-    let bytes = std::fs::read(path).on_file("reading", path)?;
     let damaged = |offset: u64, reason: String| OpenError::Damaged {
         path: path.to_path_buf(),
         offset,
         reason,
     };
-    frame::check_file_header(&bytes, FileKind::Log, generation)
-        .map_err(|e| damaged(e.offset, e.reason.to_string()))?;
-    let mut reader = FrameReader::new(&bytes);
+    let mut reader = FrameReader::open(open_stream(path)?, FileKind::Log, generation)
+        .map_err(|e| e.on_file(path))?;
     let mut records = 0;
     let mut earliest_ms: Option<u64> = None;
     let mut time_ms = 0;
@@ -78,16 +79,38 @@ pub(super) fn replay_log(
                     torn: None,
                 });
             }
-            Err(e) if e.torn && torn_tail == TornTailPolicy::Accept => {
-                let last_data = bytes.iter().rposition(|&b| b != 0).map_or(0, |at| at + 1);
+            Err(StreamError::Frame(e)) if e.torn && torn_tail == TornTailPolicy::Accept => {
+                let last_data = data_end(path, e.offset).on_file("reading", path)?;
                 return Ok(LogReplay {
                     records,
                     earliest_ms,
                     end: e.offset,
-                    torn: Some((e.reason, (last_data as u64).saturating_sub(e.offset))),
+                    torn: Some((e.reason, last_data.saturating_sub(e.offset))),
                 });
             }
-            Err(e) => return Err(damaged(e.offset, e.reason.to_string())),
+            Err(e) => return Err(e.on_file(path)),
         }
+    }
+}
+
+/// Where the data of the file at `path` ends: just past its last byte that is not zero, at or after
+/// `from` (`from` if there is none). Only the rest of the file from `from` on is read.
+fn data_end(path: &Path, from: u64) -> io::Result<u64> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(from))?;
+    let mut rest = BufReader::new(file);
+    let (mut end, mut position) = (from, from);
+    let mut chunk = vec![0; 64 << 10];
+    loop {
+        let got = match rest.read(&mut chunk) {
+            Ok(0) => return Ok(end),
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if let Some(at) = chunk[..got].iter().rposition(|&b| b != 0) {
+            end = position + at as u64 + 1;
+        }
+        position += got as u64;
     }
 }

@@ -12,7 +12,12 @@ use crate::memory::DEFAULT_MUTE_LIMIT;
 /// The default for [`DurableOptions::compact_after_bytes`]: 32 MiB.
 pub const DEFAULT_COMPACT_AFTER_BYTES: u64 = 32 << 20;
 
-/// How to open a [`DurableStore`]: durability, per-user limit, when to compact, and the clock.
+/// The default for [`DurableOptions::max_backlog_bytes`]: 256 MiB, several times the most a
+/// healthy disk was measured to let queue (see `docs/DURABILITY.md`).
+pub const DEFAULT_MAX_BACKLOG_BYTES: u64 = 256 << 20;
+
+/// How to open a [`DurableStore`]: durability, per-user limit, when to compact, how much may wait
+/// in memory for the disk, and the clock.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -32,6 +37,7 @@ pub struct DurableOptions {
     pub(super) durability: Durability,
     pub(super) mute_limit: usize,
     pub(super) compact_after_bytes: u64,
+    pub(super) max_backlog_bytes: u64,
     pub(super) clock: SharedClock,
 }
 
@@ -40,6 +46,7 @@ impl PartialEq for DurableOptions {
         self.durability == other.durability
             && self.mute_limit == other.mute_limit
             && self.compact_after_bytes == other.compact_after_bytes
+            && self.max_backlog_bytes == other.max_backlog_bytes
             && Arc::ptr_eq(&self.clock, &other.clock)
     }
 }
@@ -53,14 +60,15 @@ impl Default for DurableOptions {
 }
 
 impl DurableOptions {
-    /// [`Durability::Sync`], [`DEFAULT_MUTE_LIMIT`], [`DEFAULT_COMPACT_AFTER_BYTES`], the
-    /// [`SystemClock`].
+    /// [`Durability::Sync`], [`DEFAULT_MUTE_LIMIT`], [`DEFAULT_COMPACT_AFTER_BYTES`],
+    /// [`DEFAULT_MAX_BACKLOG_BYTES`], the [`SystemClock`].
     #[must_use]
     pub fn new() -> Self {
         Self {
             durability: Durability::Sync,
             mute_limit: DEFAULT_MUTE_LIMIT,
             compact_after_bytes: DEFAULT_COMPACT_AFTER_BYTES,
+            max_backlog_bytes: DEFAULT_MAX_BACKLOG_BYTES,
             clock: Arc::new(SystemClock),
         }
     }
@@ -86,6 +94,25 @@ impl DurableOptions {
     #[must_use]
     pub fn compact_after_bytes(mut self, bytes: u64) -> Self {
         self.compact_after_bytes = bytes;
+        self
+    }
+
+    /// The most bytes of records that may wait in memory for the disk in
+    /// [`Durability::Periodic`]: records appended and not yet written to the log, and those the
+    /// flusher is writing or syncing. A change whose record takes them past this limit returns
+    /// only once its record is durable, as in [`Durability::Sync`], and the flusher syncs at once
+    /// instead of at the end of the interval; changes below the limit return at once. So a disk
+    /// that stalls slows writers down to its own pace instead of letting the queue grow until the
+    /// process runs out of memory. Reads never wait.
+    ///
+    /// The bytes held stay within the limit plus one record (about 40 bytes, under 600 with the
+    /// longest ids) per concurrent writer, and the buffers holding them within about twice that.
+    /// 0 makes every change wait for its record, like [`Durability::Sync`]; `u64::MAX` removes the
+    /// bound. In [`Durability::Sync`] every change waits anyway, so the limit changes nothing
+    /// there.
+    #[must_use]
+    pub fn max_backlog_bytes(mut self, bytes: u64) -> Self {
+        self.max_backlog_bytes = bytes;
         self
     }
 

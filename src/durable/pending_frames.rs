@@ -5,6 +5,10 @@
 
 use super::frame::{self, FRAME_HEADER_LEN, FRAME_TARGET_PAYLOAD};
 
+/// The most capacity an empty buffer keeps: far more than a batch of a healthy store (a flusher
+/// round of a few milliseconds at millions of records a second), far less than a backlog.
+const KEPT_CAPACITY: usize = 4 << 20;
+
 /// Frames whose headers are filled in when their place in the file is known.
 #[derive(Debug, Default)]
 pub(super) struct PendingFrames {
@@ -45,10 +49,20 @@ impl PendingFrames {
         &self.bytes
     }
 
-    /// Empties the buffer, keeping its capacity.
+    /// Empties the buffer, keeping up to [`KEPT_CAPACITY`] bytes of its capacity: the batches of a
+    /// busy store reuse it, and the buffer of a large backlog, once written, is given back.
     pub(super) fn clear(&mut self) {
         self.bytes.clear();
+        self.bytes.shrink_to(KEPT_CAPACITY);
         self.starts.clear();
+        self.starts
+            .shrink_to(KEPT_CAPACITY / FRAME_TARGET_PAYLOAD + 1);
+    }
+
+    /// Bytes the buffer has room for without allocating.
+    #[cfg(test)]
+    pub(super) fn capacity(&self) -> usize {
+        self.bytes.capacity()
     }
 }
 
@@ -78,5 +92,26 @@ mod tests {
         pending.clear();
         assert!(pending.is_empty());
         assert_eq!(pending.len(), 0);
+        assert!(
+            pending.capacity() >= records * record.len(),
+            "small batches keep the buffer"
+        );
+    }
+
+    #[test]
+    fn an_emptied_large_buffer_gives_its_memory_back() {
+        let mut pending = PendingFrames::default();
+        let record = [7u8; 1000];
+        for _ in 0..2 * KEPT_CAPACITY / record.len() {
+            pending.push_record(|out| out.extend_from_slice(&record));
+        }
+        assert!(pending.capacity() > KEPT_CAPACITY);
+        pending.clear();
+        assert!(pending.is_empty());
+        assert!(
+            pending.capacity() <= KEPT_CAPACITY,
+            "{}",
+            pending.capacity()
+        );
     }
 }

@@ -23,18 +23,24 @@
 //! once the logs are replayed too).
 //!
 //! A snapshot is written to a temporary file, synced and renamed into place, so a snapshot that
-//! exists is complete; one that reads otherwise is damaged. Loading checks every frame first, then
-//! decodes the frames on as many threads as the machine has cores (up to 4), since each frame
-//! holds whole users.
+//! exists is complete; one that reads otherwise is damaged. Loading reads the file a frame at a
+//! time and decodes the frames on as many threads as the machine has cores (up to 4) as they are
+//! read, since each frame holds whole users; damage is reported as if every frame were checked
+//! before any is decoded.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+
+use parking_lot::Mutex;
 
 use super::data_dir::DataDir;
 use super::file_error::{FileError, OnFile};
-use super::frame::{self, FileKind, Frame, FrameReader};
+use super::frame::{self, FileKind, FrameError, FrameReader};
+use super::frame_source::{FrameSource, StreamError, open_stream};
 use super::open_error::OpenError;
 use super::wire::{self, WireError, WireReader};
 use crate::events::ChangeCause;
@@ -178,85 +184,96 @@ impl SnapshotWriter {
     }
 }
 
+/// A frame of users on its way to a loading thread.
+struct Chunk {
+    offset: u64,
+    payload: Vec<u8>,
+}
+
+/// What a loading thread loaded: users and rooms, or the first frame it could not decode.
+type Loaded = Result<(u64, u64), (u64, WireError)>;
+
 /// Loads snapshot `generation` at `path` into `memory`, which must have no mute limit and no purge
 /// at deadlines ([`MemoryStore::for_replay`]).
+///
+/// The file is read one frame at a time; up to [`MAX_LOAD_THREADS`] threads decode the frames of
+/// users as they come, with at most two frames per thread waiting for them. A frame that does not
+/// check out is reported before any frame that does not decode, as if every frame were checked
+/// first; of several that do not decode, the first in the file is reported.
 pub(super) fn load_snapshot(
     path: &Path,
     generation: u64,
     memory: &MemoryStore,
 ) -> Result<SnapshotTotals, OpenError> {
-    let bytes = std::fs::read(path).on_file("reading", path)?;
     let damaged = |offset: u64, reason: String| OpenError::Damaged {
         path: path.to_path_buf(),
         offset,
         reason,
     };
-    frame::check_file_header(&bytes, FileKind::Snapshot, generation)
-        .map_err(|e| damaged(e.offset, e.reason.to_string()))?;
-    let mut reader = FrameReader::new(&bytes);
-    let mut chunks: Vec<Frame<'_>> = Vec::new();
-    let mut end = None;
-    loop {
-        let frame = match reader.next_frame() {
-            Ok(Some(frame)) => frame,
-            Ok(None) => break,
-            Err(e) => return Err(damaged(e.offset, e.reason.to_string())),
-        };
-        if end.is_some() {
-            return Err(damaged(frame.offset, "data follows the end frame".into()));
-        }
-        match frame.payload.first() {
-            Some(&(USERS | PLAIN_USERS)) => chunks.push(frame),
-            Some(&END) => end = Some(frame),
-            _ => return Err(damaged(frame.offset, "a frame of unknown kind".into())),
-        }
-    }
-    if reader.end() != bytes.len() as u64 {
-        return Err(damaged(reader.end(), "zeros follow the data".into()));
-    }
-    let end = end.ok_or_else(|| damaged(reader.end(), "the end frame is missing".into()))?;
-    let mut totals_reader = WireReader::new(&end.payload[1..]);
-    let expected = (|| Ok::<_, WireError>((totals_reader.u64_le()?, totals_reader.u64_le()?)))()
-        .map_err(|e| damaged(end.offset, e.to_string()))?;
-
+    let mut reader = FrameReader::open(open_stream(path)?, FileKind::Snapshot, generation)
+        .map_err(|e| e.on_file(path))?;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, MAX_LOAD_THREADS);
-    let next = AtomicUsize::new(0);
-    let load_chunks = || -> Result<(u64, u64), (u64, WireError)> {
-        let (mut users, mut rooms) = (0, 0);
-        while let Some(chunk) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
-            let (chunk_users, chunk_rooms) =
-                load_chunk(&chunk.payload[1..], chunk.payload[0] == USERS, memory)
-                    .map_err(|e| (chunk.offset, e))?;
-            users += chunk_users;
-            rooms += chunk_rooms;
-        }
-        Ok((users, rooms))
-    };
-    let results: Vec<_> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(load_chunks)).collect();
-        let mut results = vec![load_chunks()];
-        for helper in helpers {
-            // A helper only panics if the memory store has a bug; pass that on unchanged.
-            results.push(
-                helper
+    let (chunks, received) = mpsc::sync_channel::<Chunk>(2 * threads);
+    // Each loading thread holds the receiver; should every one of them stop (a panic), the
+    // receiver is dropped and the reading below stops too instead of waiting for them.
+    let received = Arc::new(Mutex::new(received));
+    let (read, loaded) = std::thread::scope(|scope| {
+        let loaders: Vec<_> = (0..threads)
+            .map(|_| {
+                let received = Arc::clone(&received);
+                scope.spawn(move || load_chunks(&received, memory))
+            })
+            .collect();
+        drop(received);
+        let read = read_frames(&mut reader, &chunks);
+        drop(chunks);
+        let loaded: Vec<Loaded> = loaders
+            .into_iter()
+            // A loader only panics if the memory store has a bug; pass that on unchanged.
+            .map(|loader| {
+                loader
                     .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-        }
-        results
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect();
+        (read, loaded)
     });
+    let end = read.map_err(|e| e.on_file(path))?;
+    if reader.end() != reader.bytes_read() {
+        return Err(damaged(reader.end(), "zeros follow the data".into()));
+    }
+    let (end_offset, end_payload) =
+        end.ok_or_else(|| damaged(reader.end(), "the end frame is missing".into()))?;
+    let mut totals_reader = WireReader::new(&end_payload[1..]);
+    let expected = (|| Ok::<_, WireError>((totals_reader.u64_le()?, totals_reader.u64_le()?)))()
+        .map_err(|e| damaged(end_offset, e.to_string()))?;
+
     let (mut users, mut rooms) = (0, 0);
-    for result in results {
-        let (chunk_users, chunk_rooms) =
-            result.map_err(|(offset, e)| damaged(offset, e.to_string()))?;
-        users += chunk_users;
-        rooms += chunk_rooms;
+    let mut first_failure: Option<(u64, WireError)> = None;
+    for result in loaded {
+        match result {
+            Ok((chunk_users, chunk_rooms)) => {
+                users += chunk_users;
+                rooms += chunk_rooms;
+            }
+            Err((offset, e)) => {
+                if first_failure
+                    .as_ref()
+                    .is_none_or(|(first, _)| offset < *first)
+                {
+                    first_failure = Some((offset, e));
+                }
+            }
+        }
+    }
+    if let Some((offset, e)) = first_failure {
+        return Err(damaged(offset, e.to_string()));
     }
     if (users, rooms) != expected {
         return Err(damaged(
-            end.offset,
+            end_offset,
             format!(
                 "the end frame counts {} users and {} rooms, the frames hold {users} and {rooms}",
                 expected.0, expected.1
@@ -266,8 +283,68 @@ pub(super) fn load_snapshot(
     Ok(SnapshotTotals {
         users,
         rooms,
-        bytes: bytes.len() as u64,
+        bytes: reader.bytes_read(),
     })
+}
+
+/// Reads every frame, sends the frames of users to `chunks`, and returns the end frame's offset
+/// and payload (`None` when it is missing), or the first frame that does not check out.
+fn read_frames<S: FrameSource<Error = StreamError>>(
+    reader: &mut FrameReader<S>,
+    chunks: &SyncSender<Chunk>,
+) -> Result<Option<(u64, Vec<u8>)>, StreamError> {
+    let mut end = None;
+    while let Some(frame) = reader.next_frame()? {
+        let damaged = |reason| {
+            StreamError::Frame(FrameError {
+                offset: frame.offset,
+                reason,
+                torn: false,
+            })
+        };
+        if end.is_some() {
+            return Err(damaged("data follows the end frame"));
+        }
+        match frame.payload.first() {
+            Some(&(USERS | PLAIN_USERS)) => {
+                let chunk = Chunk {
+                    offset: frame.offset,
+                    payload: frame.payload.to_vec(),
+                };
+                if chunks.send(chunk).is_err() {
+                    // Every loading thread has stopped; joining them reports why.
+                    break;
+                }
+            }
+            Some(&END) => end = Some((frame.offset, frame.payload.to_vec())),
+            _ => return Err(damaged("a frame of unknown kind")),
+        }
+    }
+    Ok(end)
+}
+
+/// A loading thread: decodes the frames it receives until there are no more. After a frame that
+/// does not decode it goes on receiving, without decoding, so that the reading never waits for it.
+fn load_chunks(received: &Mutex<Receiver<Chunk>>, memory: &MemoryStore) -> Loaded {
+    let (mut users, mut rooms) = (0, 0);
+    let mut failure = None;
+    loop {
+        let Ok(chunk) = received.lock().recv() else {
+            break;
+        };
+        if failure.is_some() {
+            continue;
+        }
+        let timed = chunk.payload[0] == USERS;
+        match load_chunk(&chunk.payload[1..], timed, memory) {
+            Ok((chunk_users, chunk_rooms)) => {
+                users += chunk_users;
+                rooms += chunk_rooms;
+            }
+            Err(e) => failure = Some((chunk.offset, e)),
+        }
+    }
+    failure.map_or(Ok((users, rooms)), Err)
 }
 
 /// Loads one frame of users (of kind [`USERS`] when `timed`, else [`PLAIN_USERS`]); returns how

@@ -1,0 +1,122 @@
+//! In `Durability::Periodic`, the records waiting for a disk that does not make progress are
+//! bounded: past `DurableOptions::max_backlog_bytes`, a write waits for its record.
+
+#![cfg(all(feature = "durable", unix))]
+
+use std::fs::File;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mutestore::{Durability, DurableOptions, MAX_ID_BYTES, MuteStore, RoomId, StoreError, UserId};
+
+/// The failure guard for every wait below: far longer than any of them takes.
+const GUARD: Duration = Duration::from_secs(60);
+
+/// Polls `done` until it holds, failing the test after [`GUARD`].
+fn wait_for(what: &str, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < GUARD, "waited a minute for {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs `write` on its own thread and returns its result, failing the test if it has not
+/// returned after [`GUARD`].
+fn returned<T: Send + 'static>(write: impl FnOnce() -> T + Send + 'static) -> T {
+    let (sender, result) = mpsc::channel();
+    thread::spawn(move || sender.send(write()));
+    result.recv_timeout(GUARD).expect("the write returned")
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().len()
+}
+
+#[test]
+fn while_the_flusher_is_stuck_writes_below_the_backlog_limit_return_and_past_it_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        DurableOptions::new()
+            .durability(Durability::Periodic(Duration::from_secs(3600)))
+            .max_backlog_bytes(512)
+            .open(dir.path())
+            .unwrap(),
+    );
+    // A compaction closes the log and creates the next one as `log-00000001.tmp`. A FIFO there
+    // makes creating it block until the FIFO is opened for reading: the flusher is stuck, as on a
+    // disk that stalls.
+    let fifo = dir.path().join("log-00000001.tmp");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let compaction = {
+        let store = Arc::clone(&store);
+        thread::spawn(move || store.compact_sync())
+    };
+    // Closing the log trims its preallocated zeros, just before the next log is created. Records
+    // appended from then on stay in memory.
+    let log = dir.path().join("log-00000000");
+    wait_for("the log to be closed", || file_len(&log) < 64 << 10);
+
+    // Below the limit, writes return without the disk.
+    let writer = Arc::clone(&store);
+    returned(move || {
+        for n in 0..5 {
+            let (user, room) = (UserId::new("u").unwrap(), RoomId::new(&format!("r{n}")));
+            writer.mute_sync(&user, &room.unwrap()).unwrap();
+        }
+    });
+
+    // A record with two 256-byte ids passes 512 bytes on its own: both writers must wait.
+    let long = |c: &str| c.repeat(MAX_ID_BYTES);
+    let (user_a, user_b, room) = (
+        UserId::new(&long("a")).unwrap(),
+        UserId::new(&long("b")).unwrap(),
+        RoomId::new(&long("r")).unwrap(),
+    );
+    let blocking = {
+        let (store, user, room) = (Arc::clone(&store), user_a.clone(), room.clone());
+        thread::spawn(move || store.mute_sync(&user, &room))
+    };
+    let asynchronous = {
+        let (store, user, room) = (Arc::clone(&store), user_b.clone(), room.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        thread::spawn(move || runtime.block_on(store.mute(&user, &room)))
+    };
+    // Reads go on, and show both changes applied in memory.
+    wait_for("both changes to be applied", || {
+        store
+            .muted_among_sync(&room, &[user_a.clone(), user_b.clone()])
+            .len()
+            == 2
+    });
+    assert!(!blocking.is_finished() && !asynchronous.is_finished());
+
+    // Unstick the flusher: it opens the FIFO, fails to use it as a log, and the store fails. The
+    // waiting writers learn that their records never reached the disk; without the limit they
+    // would have returned `Ok` long before.
+    let _reader = File::open(&fifo).unwrap();
+    let compacted = compaction.join().unwrap();
+    assert!(
+        matches!(compacted, Err(StoreError::Backend(_))),
+        "{compacted:?}"
+    );
+    for writer in [blocking, asynchronous] {
+        let written = writer.join().unwrap();
+        assert!(
+            matches!(written, Err(StoreError::Backend(_))),
+            "{written:?}"
+        );
+    }
+}
