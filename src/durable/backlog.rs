@@ -7,13 +7,15 @@
 //! system's page cache, which bounds itself (a write blocks when too much of it is dirty).
 //!
 //! In [`Durability::Sync`](super::durability::Durability::Sync) every writer waits for its record,
-//! so the records held are at most one per writer. In
+//! so the records held are at most one per writer that has not given up. In
 //! [`Durability::Periodic`](super::durability::Durability::Periodic) writers return at once, so a
 //! disk that stalls would let records pile up without end. The journal asks the backlog, after
 //! each append, whether the bytes held now pass the limit; if they do, the writer waits for its
-//! record to be durable, as in `Sync`, and the flusher is asked to sync at once. Each writer adds
-//! at most one record past the limit before it waits, so the bytes held stay within the limit plus
-//! one record per concurrent writer.
+//! record to be durable, as in `Sync`, and the flusher is asked to sync at once. Until the flusher
+//! finds the backlog back under the limit, writers also wait before they make a change (in either
+//! mode), so one that gives up while waiting adds nothing. Each writer adds at most one record
+//! past the limit before it waits, so the bytes held stay within the limit plus one record per
+//! concurrent writer.
 
 /// The bytes of records held and their limit; kept under the journal's lock.
 #[derive(Debug)]

@@ -362,6 +362,24 @@ impl DurableStore {
         Ok((count, appended))
     }
 
+    /// Blocks, before a change is made, while the records held in memory are past
+    /// [`DurableOptions::max_backlog_bytes`]: until every record appended so far is durable.
+    fn admit_blocking(&self) -> Result<(), StoreError> {
+        if let Some(sequence) = self.journal.admission() {
+            self.journal.wait_blocking(sequence)?;
+        }
+        Ok(())
+    }
+
+    /// [`admit_blocking`](Self::admit_blocking) without blocking the thread. A caller that drops
+    /// the future while it waits here has changed nothing and added nothing to the backlog.
+    async fn admit(&self) -> Result<(), StoreError> {
+        if let Some(sequence) = self.journal.admission() {
+            self.journal.wait(sequence).await?;
+        }
+        Ok(())
+    }
+
     /// Whether a writer waits for its record: always in [`Durability::Sync`], and in
     /// [`Durability::Periodic`] when its record took the backlog past its limit.
     fn must_wait(&self, appended: Appended) -> bool {
@@ -411,6 +429,8 @@ impl DurableStore {
         expiry: Expiry,
         actor: Actor,
     ) -> Result<MuteOutcome, StoreError> {
+        self.admit_blocking()?;
+
         self.settle_blocking(self.mute_now(user, room, expiry, actor)?)
     }
 
@@ -435,6 +455,8 @@ impl DurableStore {
         room: &RoomId,
         actor: Actor,
     ) -> Result<MuteOutcome, StoreError> {
+        self.admit_blocking()?;
+
         self.settle_blocking(self.unmute_now(user, room, actor)?)
     }
 
@@ -458,6 +480,8 @@ impl DurableStore {
     /// # Errors
     /// [`StoreError::Backend`] when the log cannot be written.
     pub fn forget_room_sync(&self, room: &RoomId) -> Result<usize, StoreError> {
+        self.admit_blocking()?;
+
         self.settle_blocking(self.forget_room_now(room)?)
     }
 
@@ -467,6 +491,8 @@ impl DurableStore {
     /// # Errors
     /// [`StoreError::Backend`] when the log cannot be written.
     pub fn forget_user_sync(&self, user: &UserId) -> Result<MuteList, StoreError> {
+        self.admit_blocking()?;
+
         self.settle_blocking(self.forget_user_now(user)?)
     }
 
@@ -574,6 +600,8 @@ impl MuteStore for DurableStore {
         expiry: Expiry,
         actor: Actor,
     ) -> Result<MuteOutcome, StoreError> {
+        self.admit().await?;
+
         self.settle(self.mute_now(user, room, expiry, actor)?).await
     }
 
@@ -583,6 +611,8 @@ impl MuteStore for DurableStore {
         room: &RoomId,
         actor: Actor,
     ) -> Result<MuteOutcome, StoreError> {
+        self.admit().await?;
+
         self.settle(self.unmute_now(user, room, actor)?).await
     }
 
@@ -610,10 +640,14 @@ impl MuteStore for DurableStore {
     }
 
     async fn forget_room(&self, room: &RoomId) -> Result<usize, StoreError> {
+        self.admit().await?;
+
         self.settle(self.forget_room_now(room)?).await
     }
 
     async fn forget_user(&self, user: &UserId) -> Result<MuteList, StoreError> {
+        self.admit().await?;
+
         self.settle(self.forget_user_now(user)?).await
     }
 

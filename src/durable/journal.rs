@@ -20,7 +20,7 @@
 //! runtime thread while the disk works.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::task::Waker;
 use std::time::Instant;
@@ -46,6 +46,10 @@ pub(super) struct Journal {
     appended: AtomicU64,
     /// The sequence number of the last record known to be on disk.
     durable: AtomicU64,
+    /// Whether the records held passed the backlog limit at the last append, and still do as far
+    /// as the flusher has seen: writers check it before they make a change (see
+    /// [`Journal::admission`]). Only written under `state`'s lock.
+    over_limit: AtomicBool,
     /// Paired with `durable_changed` for writers that wait by blocking.
     durable_lock: Mutex<()>,
     durable_changed: Condvar,
@@ -108,6 +112,7 @@ impl Journal {
             work_ready: Condvar::new(),
             appended: AtomicU64::new(0),
             durable: AtomicU64::new(0),
+            over_limit: AtomicBool::new(false),
             durable_lock: Mutex::new(()),
             durable_changed: Condvar::new(),
             wakers: Mutex::new(Vec::new()),
@@ -146,6 +151,9 @@ impl Journal {
             // Set under the lock the flusher takes its work under: either the flusher's next
             // round syncs, or it took this record in a round already asked to sync.
             state.flush_wanted |= over_limit;
+            if over_limit {
+                self.over_limit.store(true, Ordering::Release);
+            }
             Appended {
                 sequence,
                 over_limit,
@@ -153,6 +161,18 @@ impl Journal {
         };
         self.work_ready.notify_one();
         appended
+    }
+
+    /// What a writer must wait for before it makes a change: `Some` of the last record appended
+    /// while the records held are past the backlog limit (the flusher is then asked to sync at
+    /// once), `None` otherwise. Waiting here, before anything changes, is what bounds the backlog
+    /// even when writers give up: a future dropped while it waits has changed nothing, where one
+    /// dropped while it waits for its own record has already added that record.
+    pub(super) fn admission(&self) -> Option<u64> {
+        if !self.over_limit.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(self.request_flush())
     }
 
     /// The sequence number of the last record appended: what an operation that changed nothing
@@ -248,6 +268,8 @@ impl Journal {
     pub(super) fn take_work(&self, spare: PendingFrames, deadline: Option<Instant>) -> Work {
         let mut state = self.state.lock();
         state.backlog.release();
+        let still_over = state.backlog.exceeded(state.frames.len());
+        self.over_limit.store(still_over, Ordering::Release);
         loop {
             let has_work = !state.frames.is_empty()
                 || state.flush_wanted
