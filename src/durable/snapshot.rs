@@ -220,14 +220,32 @@ pub(super) fn load_snapshot(
     // receiver is dropped and the reading below stops too instead of waiting for them.
     let received = Arc::new(Mutex::new(received));
     let (read, loaded) = std::thread::scope(|scope| {
+        // The system may refuse a thread: the load goes on with those it gave, and fails with
+        // the system's error only if it gave none.
+        let mut refused = None;
         let loaders: Vec<_> = (0..threads)
-            .map(|_| {
+            .filter_map(|_| {
                 let received = Arc::clone(&received);
-                scope.spawn(move || load_chunks(&received, memory))
+                std::thread::Builder::new()
+                    .name("mutestore-load".into())
+                    .spawn_scoped(scope, move || load_chunks(&received, memory))
+                    .map_err(|source| refused = Some(source))
+                    .ok()
             })
             .collect();
         drop(received);
-        let read = read_frames(&mut reader, &chunks);
+        if loaders.is_empty() {
+            let source = refused.unwrap_or_else(|| std::io::Error::other("no thread to load with"));
+            return (
+                Err(OpenError::Io {
+                    action: "starting a thread to load",
+                    path: path.to_path_buf(),
+                    source,
+                }),
+                Vec::new(),
+            );
+        }
+        let read = read_frames(&mut reader, &chunks).map_err(|e| e.on_file(path));
         drop(chunks);
         let loaded: Vec<Loaded> = loaders
             .into_iter()
@@ -240,7 +258,7 @@ pub(super) fn load_snapshot(
             .collect();
         (read, loaded)
     });
-    let end = read.map_err(|e| e.on_file(path))?;
+    let end = read?;
     if reader.end() != reader.bytes_read() {
         return Err(damaged(reader.end(), "zeros follow the data".into()));
     }
