@@ -434,6 +434,42 @@ fn a_missing_log_is_an_error() {
     ));
 }
 
+/// The open removes the temporaries a crash left (`log-<n>.tmp`, `snapshot-<n>.tmp`) and nothing
+/// else: a data directory may be one the user keeps other files in, `*.tmp` ones included.
+#[test]
+fn an_open_removes_only_its_own_temporary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = DurableStore::open(dir.path()).unwrap();
+        store.mute_sync(&user("alice"), &room("a")).unwrap();
+    }
+    let own = ["log-00000007.tmp", "snapshot-00000003.tmp"];
+    let foreign = [
+        "notes.tmp",
+        "log-draft.tmp",
+        "snapshot-.tmp",
+        "log-1x.tmp",
+        "a.txt",
+    ];
+    for name in own.iter().chain(&foreign) {
+        fs::write(dir.path().join(name), "left here").unwrap();
+    }
+    let store = DurableStore::open(dir.path()).unwrap();
+    assert_eq!(state(&store), [("alice".to_owned(), vec!["a".to_owned()])]);
+    for name in own {
+        assert!(
+            !dir.path().join(name).exists(),
+            "{name} is the store's and is removed"
+        );
+    }
+    for name in foreign {
+        assert!(
+            dir.path().join(name).exists(),
+            "{name} is not the store's and is kept"
+        );
+    }
+}
+
 /// Flips each byte of a small log in turn: every open either fails with `Damaged` or succeeds
 /// with a prefix of the changes, reporting a torn tail; none panics and none invents data.
 #[test]

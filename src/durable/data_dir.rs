@@ -124,8 +124,13 @@ impl DataDir {
             let entry = entry.on_file("listing", &self.path)?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if name.ends_with(TEMP_SUFFIX) {
-                listing.temporary.push(entry.path());
+            if let Some(stem) = name.strip_suffix(TEMP_SUFFIX) {
+                // Only the store's own temporaries: any other file is not its to remove.
+                if parse_generation(stem, LOG_PREFIX).is_some()
+                    || parse_generation(stem, SNAPSHOT_PREFIX).is_some()
+                {
+                    listing.temporary.push(entry.path());
+                }
             } else if let Some(generation) = parse_generation(name, LOG_PREFIX) {
                 listing.add(generation, entry.path(), |listing| &mut listing.logs);
             } else if let Some(generation) = parse_generation(name, SNAPSHOT_PREFIX) {
