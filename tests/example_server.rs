@@ -1345,3 +1345,173 @@ fn a_client_that_stops_reading_its_responses_is_closed_and_frees_its_slot() {
         "{logs}"
     );
 }
+
+/// A client that sends a whole request and then shuts its write side (`nc -N`, `printf | nc -q`,
+/// a script's `shutdown(SHUT_WR)`) is answered.
+#[cfg(unix)]
+#[test]
+fn a_client_that_half_closes_after_its_request_is_answered() {
+    let server = Server::start(&[]);
+    for (method, path) in [
+        ("GET", "/me"),
+        ("POST", "/me/mute/room-3"),
+        ("GET", "/openapi.json"),
+    ] {
+        let mut stream = TcpStream::connect(&server.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("read timeout");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nIM-CLIENT-KEY: demo-client-key\r\n\
+             IM-Authorization: demo-token\r\nContent-Length: 0\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).expect("write");
+        stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("half-close");
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        assert!(
+            response.starts_with(b"HTTP/1.1 200 "),
+            "{method} {path}: {:?}",
+            String::from_utf8_lossy(&response)
+        );
+    }
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success());
+}
+
+/// A second SIGTERM (or SIGINT) while the server waits for a connection to finish stops it at
+/// once: a client that sent half a request head cannot hold the server up for the whole
+/// `--header-timeout-secs`.
+#[cfg(unix)]
+#[test]
+fn a_second_signal_stops_a_server_that_waits_on_a_half_sent_head() {
+    let mut server = Server::start(&["--header-timeout-secs", "600"]);
+    let mut slow = TcpStream::connect(&server.addr).expect("connect");
+    slow.write_all(b"GET /me HTTP/1.1\r\nHost: x\r\n")
+        .expect("half a head");
+    // Time for the server to take the connection; if it has not, the first signal stops it and
+    // the test shows nothing, but does not fail.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = server.child.id().to_string();
+    let signal = |name: &str| {
+        assert!(
+            Command::new("kill")
+                .args([format!("-{name}"), pid.clone()])
+                .status()
+                .expect("kill runs")
+                .success()
+        );
+    };
+    signal("TERM");
+    // The second signal goes only once the first is seen, so the two cannot merge into one.
+    let mut line = String::new();
+    while !line.contains("received SIGTERM") {
+        line.clear();
+        if server.stdout.read_line(&mut line).expect("stdout") == 0 {
+            break;
+        }
+    }
+    signal("TERM");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running a minute after a second SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(
+        !status.success(),
+        "a stop that drops a connection is not a clean one"
+    );
+    drop(slow);
+}
+
+/// With stdout a pipe whose reader has gone (`server | head -1`, a log shipper restarted), SIGTERM
+/// still stops the server cleanly, with no panic.
+#[cfg(unix)]
+#[test]
+fn sigterm_with_stdout_gone_stops_cleanly_without_a_panic() {
+    let mut child = Command::new(server_binary())
+        .args(["--addr", "127.0.0.1:0", "--memory", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let stderr = child.stderr.take().map(drain).expect("stderr");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("a start-up line");
+    assert!(line.contains("listening"), "{line}");
+    drop(stdout); // the reader goes away
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs")
+            .success()
+    );
+    let status = child.wait().expect("the server ends");
+    let stderr = stderr.join().expect("stderr");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(status.success(), "{status:?}: {stderr}");
+}
+
+/// Files in the data directory that the store did not write are not its to delete, `*.tmp` ones
+/// included: `--data .` or `--data ~` must not destroy the user's files.
+#[cfg(unix)]
+#[test]
+fn opening_a_data_directory_keeps_files_the_store_did_not_write() {
+    let dir = scratch_dir("foreign-files");
+    std::fs::write(dir.join("notes.tmp"), "a user's draft").expect("a foreign file");
+    std::fs::write(dir.join("notes.txt"), "kept").expect("a foreign file");
+    let dir_arg = dir.to_str().expect("a UTF-8 path");
+    let server = Server::start(&["--data", dir_arg]);
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success());
+    assert!(dir.join("notes.txt").exists());
+    assert!(
+        dir.join("notes.tmp").exists(),
+        "the server deleted {}",
+        dir.join("notes.tmp").display()
+    );
+}
+
+/// A value given to a flag that takes none (`--quiet=no`, `--memory=yes`) is refused as a usage
+/// error, not silently dropped.
+#[test]
+fn a_value_given_to_a_flag_without_one_is_refused() {
+    for args in [&["--quiet=no"][..], &["--memory=yes"], &["--help=please"]] {
+        let mut child = Command::new(server_binary())
+            .args(["--addr", "127.0.0.1:0", "--memory"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the server runs");
+        // A refused command line ends the process at once; one taken starts a server that runs
+        // until killed, which the deadline catches.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(
+            status.and_then(|status| status.code()),
+            Some(2),
+            "{args:?} was accepted"
+        );
+    }
+}

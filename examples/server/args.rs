@@ -191,6 +191,23 @@ impl ServerArgs {
                         .map_err(|_| ArgsError::NotUtf8),
                 }
             };
+            let takes_value = matches!(
+                name.as_str(),
+                "--addr"
+                    | "--seed"
+                    | "--allow-origin"
+                    | "--data"
+                    | "--redis"
+                    | "--redis-cluster"
+                    | "--max-connections"
+                    | "--max-streams-per-user"
+                    | "--header-timeout-secs"
+                    | "--request-timeout-secs"
+                    | "--write-timeout-secs"
+            );
+            if !takes_value && inline_value.is_some() {
+                return Err(ArgsError::Unknown(arg_with_value(&name)));
+            }
             match name.as_str() {
                 "-h" | "--help" => return Ok(None),
                 "--addr" => parsed.addr = value("--addr")?,
@@ -260,4 +277,9 @@ fn seconds(option: &'static str, value: String) -> Result<Duration, ArgsError> {
         Ok(secs) if (1..=max).contains(&secs) => Ok(Duration::from_secs(secs)),
         _ => Err(ArgsError::NotSeconds { option, value, max }),
     }
+}
+
+/// The flag as given with a value it does not take.
+fn arg_with_value(name: &str) -> String {
+    format!("{name}=... (`{name}` takes no value)")
 }

@@ -128,8 +128,12 @@ async fn main() -> ExitCode {
     let _ = std::io::stdout().flush();
 
     let listener = LimitedListener::new(listener, args.max_connections);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(signals.watch(move || {
+        let _ = stop_tx.send(());
+    }));
     let stop = async move {
-        signals.wait().await;
+        let _ = stop_rx.await;
         streams.shut_down();
     };
     let timeouts = serve::Timeouts {
@@ -138,6 +142,6 @@ async fn main() -> ExitCode {
         write: args.write_timeout,
     };
     serve::serve(listener, app, timeouts, stop).await;
-    println!("mutestore example server stopped");
+    shutdown::say("mutestore example server stopped");
     ExitCode::SUCCESS
 }

@@ -72,7 +72,9 @@ pub async fn serve(
 ) {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(timeouts.header);
+        .header_read_timeout(timeouts.header)
+        // A client may shut its write side once its request is sent (`nc -N`): still answer it.
+        .half_close(true);
     let (stopping, stopping_seen) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut stop = pin!(stop);
