@@ -110,11 +110,16 @@ fn while_the_flusher_is_stuck_writes_below_the_backlog_limit_return_and_past_it_
     // Unstick the flusher: it opens the FIFO, fails to use it as a log, and the store fails. The
     // waiting writers learn that their records never reached the disk; without the limit they
     // would have returned `Ok` long before.
+    assert!(store.health().is_ok(), "a stalled disk is not a failure");
     let _reader = File::open(&fifo).unwrap();
     let compacted = compaction.join().unwrap();
     assert!(
         matches!(compacted, Err(StoreError::Backend(_))),
         "{compacted:?}"
+    );
+    assert!(
+        matches!(store.health(), Err(StoreError::Backend(_))),
+        "after the failure, the store reports it"
     );
     for writer in [blocking, asynchronous] {
         let written = writer.join().unwrap();

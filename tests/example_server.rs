@@ -1515,3 +1515,29 @@ fn a_value_given_to_a_flag_without_one_is_refused() {
         );
     }
 }
+
+/// An address the server cannot listen on is refused before the store is opened: the data
+/// directory is neither created nor locked nor replayed.
+#[test]
+fn an_address_in_use_is_refused_before_the_data_directory_is_touched() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("a port to hold");
+    let addr = holder.local_addr().expect("its address").to_string();
+    let dir = scratch_dir("address-in-use").join("data");
+    let output = Command::new(server_binary())
+        .args([
+            "--addr",
+            &addr,
+            "--data",
+            dir.to_str().expect("a UTF-8 path"),
+        ])
+        .output()
+        .expect("the server runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+    assert!(
+        !dir.exists(),
+        "the data directory was made: {}",
+        dir.display()
+    );
+}

@@ -19,6 +19,7 @@ mod connection_limit;
 mod serve;
 mod shutdown;
 mod store;
+mod store_health;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -78,7 +79,19 @@ async fn main() -> ExitCode {
         },
     };
 
-    let (store, store_name) = match store::open_store(&args.store).await {
+    // The address first: a port in use or a bad address must not touch the data directory.
+    let listener = match TcpListener::bind(&args.addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("error: cannot listen on {}: {error}", args.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    let store::OpenedStore {
+        store,
+        name: store_name,
+        durable,
+    } = match store::open_store(&args.store).await {
         Ok(opened) => opened,
         Err(problem) => {
             eprintln!("error: cannot open the store: {problem}");
@@ -96,13 +109,6 @@ async fn main() -> ExitCode {
     let streams = api.stream_shutdown();
     let app = api.into_router(cors).fallback(not_found_fallback);
 
-    let listener = match TcpListener::bind(&args.addr).await {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("error: cannot listen on {}: {error}", args.addr);
-            return ExitCode::FAILURE;
-        }
-    };
     let signals = match ShutdownSignals::install() {
         Ok(signals) => signals,
         Err(error) => {
@@ -128,12 +134,24 @@ async fn main() -> ExitCode {
     let _ = std::io::stdout().flush();
 
     let listener = LimitedListener::new(listener, args.max_connections);
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // A signal, or a store that has failed for good, starts the graceful shutdown.
+    let (stop_tx, mut stop_rx) = tokio::sync::mpsc::channel::<()>(2);
+    let on_signal = stop_tx.clone();
     tokio::spawn(signals.watch(move || {
-        let _ = stop_tx.send(());
+        let _ = on_signal.try_send(());
     }));
+    let store_failed = store_health::StoreFailed::default();
+    if let Some(durable) = durable {
+        tokio::spawn(store_health::watch(
+            durable,
+            store_failed.clone(),
+            move || {
+                let _ = stop_tx.try_send(());
+            },
+        ));
+    }
     let stop = async move {
-        let _ = stop_rx.await;
+        let _ = stop_rx.recv().await;
         streams.shut_down();
     };
     let timeouts = serve::Timeouts {
@@ -143,5 +161,8 @@ async fn main() -> ExitCode {
     };
     serve::serve(listener, app, timeouts, stop).await;
     shutdown::say("mutestore example server stopped");
+    if store_failed.is_set() {
+        return ExitCode::FAILURE;
+    }
     ExitCode::SUCCESS
 }

@@ -6,11 +6,19 @@ use mutestore::{DurableStore, MemoryStore, SharedMuteStore};
 
 use crate::args::StoreChoice;
 
-/// Opens the chosen store; returns it with how the start-up line names it, or the reason it could
-/// not be opened (a data directory another process holds, a damaged log, no Redis at the URL).
+/// The store the server serves, how the start-up line names it, and the durable store again when
+/// that is the one, so that the server can ask it whether it has failed.
+pub struct OpenedStore {
+    pub store: SharedMuteStore,
+    pub name: String,
+    pub durable: Option<Arc<DurableStore>>,
+}
+
+/// Opens the chosen store, or gives the reason it could not be opened (a data directory another
+/// process holds, a damaged log, no Redis at the URL).
 ///
 /// A [`SharedMuteStore`] so that the backend is picked at run time.
-pub async fn open_store(choice: &StoreChoice) -> Result<(SharedMuteStore, String), String> {
+pub async fn open_store(choice: &StoreChoice) -> Result<OpenedStore, String> {
     match choice {
         StoreChoice::Memory => {
             let store = MemoryStore::new();
@@ -18,7 +26,11 @@ pub async fn open_store(choice: &StoreChoice) -> Result<(SharedMuteStore, String
                 "in-memory MemoryStore, mute limit {}, nothing kept after exit",
                 store.mute_limit()
             );
-            Ok((Arc::new(store), name))
+            Ok(OpenedStore {
+                store: Arc::new(store),
+                name,
+                durable: None,
+            })
         }
         StoreChoice::Durable(dir) => {
             let store = DurableStore::open(dir).map_err(|error| error.to_string())?;
@@ -29,7 +41,12 @@ pub async fn open_store(choice: &StoreChoice) -> Result<(SharedMuteStore, String
                 store.user_count(),
                 store.mute_limit()
             );
-            Ok((Arc::new(store), name))
+            let store = Arc::new(store);
+            Ok(OpenedStore {
+                store: store.clone(),
+                name,
+                durable: Some(store),
+            })
         }
         StoreChoice::Redis(url) => redis::open(RedisTarget::Standalone(url)).await,
         StoreChoice::RedisCluster(nodes) => redis::open(RedisTarget::Cluster(nodes)).await,
@@ -47,11 +64,11 @@ enum RedisTarget<'a> {
 mod redis {
     use std::sync::Arc;
 
-    use mutestore::{RedisConfig, RedisStore, SharedMuteStore};
+    use mutestore::{RedisConfig, RedisStore};
 
-    use super::RedisTarget as Target;
+    use super::{OpenedStore, RedisTarget as Target};
 
-    pub async fn open(target: Target<'_>) -> Result<(SharedMuteStore, String), String> {
+    pub async fn open(target: Target<'_>) -> Result<OpenedStore, String> {
         let config = match target {
             Target::Standalone(url) => RedisConfig::standalone(url),
             Target::Cluster(nodes) => RedisConfig::cluster(nodes),
@@ -61,17 +78,19 @@ mod redis {
             .await
             .map_err(|error| error.to_string())?;
         let name = format!("RedisStore, {:?}", store.config());
-        Ok((Arc::new(store), name))
+        Ok(OpenedStore {
+            store: Arc::new(store),
+            name,
+            durable: None,
+        })
     }
 }
 
 #[cfg(not(feature = "redis"))]
 mod redis {
-    use mutestore::SharedMuteStore;
+    use super::{OpenedStore, RedisTarget as Target};
 
-    use super::RedisTarget as Target;
-
-    pub async fn open(target: Target<'_>) -> Result<(SharedMuteStore, String), String> {
+    pub async fn open(target: Target<'_>) -> Result<OpenedStore, String> {
         let option = match target {
             Target::Standalone(_) => "--redis",
             Target::Cluster(_) => "--redis-cluster",

@@ -245,6 +245,17 @@ impl DurableStore {
         self.durability
     }
 
+    /// `Ok` while the store accepts changes. Once a write or sync of the log has failed (disk
+    /// full, I/O error), the error every change now gets: the store stays readable but refuses
+    /// changes until it is reopened from what is on disk (see `docs/DURABILITY.md`, storage
+    /// failure). Cheap enough to poll, for a readiness check or to restart the process.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] after a storage failure.
+    pub fn health(&self) -> Result<(), StoreError> {
+        Ok(self.journal.check()?)
+    }
+
     /// What the open read from disk and whether it cut off a torn write.
     #[must_use]
     pub fn recovery(&self) -> &RecoveryReport {
