@@ -1346,41 +1346,6 @@ fn a_client_that_stops_reading_its_responses_is_closed_and_frees_its_slot() {
     );
 }
 
-/// A client that sends a whole request and then shuts its write side (`nc -N`, `printf | nc -q`,
-/// a script's `shutdown(SHUT_WR)`) is answered.
-#[cfg(unix)]
-#[test]
-fn a_client_that_half_closes_after_its_request_is_answered() {
-    let server = Server::start(&[]);
-    for (method, path) in [
-        ("GET", "/me"),
-        ("POST", "/me/mute/room-3"),
-        ("GET", "/openapi.json"),
-    ] {
-        let mut stream = TcpStream::connect(&server.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-            .expect("read timeout");
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nIM-CLIENT-KEY: demo-client-key\r\n\
-             IM-Authorization: demo-token\r\nContent-Length: 0\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).expect("write");
-        stream
-            .shutdown(std::net::Shutdown::Write)
-            .expect("half-close");
-        let mut response = Vec::new();
-        let _ = stream.read_to_end(&mut response);
-        assert!(
-            response.starts_with(b"HTTP/1.1 200 "),
-            "{method} {path}: {:?}",
-            String::from_utf8_lossy(&response)
-        );
-    }
-    let (status, _) = server.stop_with("TERM");
-    assert!(status.success());
-}
-
 /// A second SIGTERM (or SIGINT) while the server waits for a connection to finish stops it at
 /// once: a client that sent half a request head cannot hold the server up for the whole
 /// `--header-timeout-secs`.

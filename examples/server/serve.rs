@@ -72,9 +72,12 @@ pub async fn serve(
 ) {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(timeouts.header)
-        // A client may shut its write side once its request is sent (`nc -N`): still answer it.
-        .half_close(true);
+        .header_read_timeout(timeouts.header);
+    // hyper's `half_close` stays off: a client that shuts its write side is taken as gone. That
+    // is what lets the server see at once that an event stream's client has left (and free its
+    // place under the per-user cap); with it on, a departed client is noticed only when a
+    // keep-alive write fails, up to two intervals later. The cost: a client that half-closes
+    // right after its request (`nc -N`) gets no answer.
     let (stopping, stopping_seen) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut stop = pin!(stop);
