@@ -5,16 +5,18 @@
 
 use std::fs::File;
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::task::{Context, Poll, Waker};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use mutestore::{Durability, DurableOptions, MAX_ID_BYTES, MuteStore, RoomId, StoreError, UserId};
+use mutestore::{
+    Durability, DurableOptions, DurableStore, MAX_ID_BYTES, MuteStore, RoomId, StoreError, UserId,
+};
 
 /// The failure guard for every wait below: far longer than any of them takes.
 const GUARD: Duration = Duration::from_secs(60);
@@ -40,20 +42,28 @@ fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).unwrap().len()
 }
 
-#[test]
-fn while_the_flusher_is_stuck_writes_below_the_backlog_limit_return_and_past_it_wait() {
-    let dir = tempfile::tempdir().unwrap();
+/// A store in `Periodic` mode with a backlog limit of `limit` bytes whose flusher is stuck, as on
+/// a disk that stalls: a compaction closes the log and creates the next one as
+/// `log-00000001.tmp`, and a FIFO there makes creating it block until the FIFO is opened for
+/// reading. Returns the store once the log is closed (closing trims its preallocated zeros, just
+/// before the next log is created: records appended from then on stay in memory), with the FIFO
+/// to open to unstick it and the compaction's thread, which then ends with the store failed.
+fn stalled_store(
+    dir: &Path,
+    limit: u64,
+) -> (
+    Arc<DurableStore>,
+    PathBuf,
+    JoinHandle<Result<(), StoreError>>,
+) {
     let store = Arc::new(
         DurableOptions::new()
             .durability(Durability::Periodic(Duration::from_secs(3600)))
-            .max_backlog_bytes(512)
-            .open(dir.path())
+            .max_backlog_bytes(limit)
+            .open(dir)
             .unwrap(),
     );
-    // A compaction closes the log and creates the next one as `log-00000001.tmp`. A FIFO there
-    // makes creating it block until the FIFO is opened for reading: the flusher is stuck, as on a
-    // disk that stalls.
-    let fifo = dir.path().join("log-00000001.tmp");
+    let fifo = dir.join("log-00000001.tmp");
     assert!(
         Command::new("mkfifo")
             .arg(&fifo)
@@ -65,10 +75,15 @@ fn while_the_flusher_is_stuck_writes_below_the_backlog_limit_return_and_past_it_
         let store = Arc::clone(&store);
         thread::spawn(move || store.compact_sync())
     };
-    // Closing the log trims its preallocated zeros, just before the next log is created. Records
-    // appended from then on stay in memory.
-    let log = dir.path().join("log-00000000");
+    let log = dir.join("log-00000000");
     wait_for("the log to be closed", || file_len(&log) < 64 << 10);
+    (store, fifo, compaction)
+}
+
+#[test]
+fn while_the_flusher_is_stuck_writes_below_the_backlog_limit_return_and_past_it_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, fifo, compaction) = stalled_store(dir.path(), 512);
 
     // Below the limit, writes return without the disk.
     let writer = Arc::clone(&store);
@@ -141,28 +156,7 @@ fn poll_once_and_drop<F: Future>(future: F) -> bool {
 fn writers_that_give_up_while_they_wait_stay_within_the_backlog_limit() {
     let dir = tempfile::tempdir().unwrap();
     let limit = 512;
-    let store = Arc::new(
-        DurableOptions::new()
-            .durability(Durability::Periodic(Duration::from_secs(3600)))
-            .max_backlog_bytes(limit)
-            .open(dir.path())
-            .unwrap(),
-    );
-    // Stick the flusher, as tests/durable_backlog.rs does: the next log is a FIFO.
-    let fifo = dir.path().join("log-00000001.tmp");
-    assert!(
-        Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let compaction = {
-        let store = Arc::clone(&store);
-        thread::spawn(move || store.compact_sync())
-    };
-    let log = dir.path().join("log-00000000");
-    wait_for("the log to be closed", || file_len(&log) < 64 << 10);
+    let (store, fifo, compaction) = stalled_store(dir.path(), limit);
 
     let room = RoomId::new("r").unwrap();
     let writes = 10_000;
