@@ -124,33 +124,25 @@ impl KeyPrefix {
     /// stamp and the part after it, so that a script can name the key of any stamp. Same slot as
     /// the index.
     pub(crate) fn room_generation_key_parts(&self, room: &[u8]) -> (Vec<u8>, Vec<u8>) {
-        let mut before = Vec::with_capacity(self.0.len() + 21);
-        before.extend_from_slice(self.0.as_bytes());
-        before.extend_from_slice(b":v:{");
-        before.extend_from_slice(&tag(room));
-        before.push(b'}');
         let mut after = Vec::with_capacity(room.len() + 1);
         after.push(b':');
         after.extend_from_slice(room);
-        (before, after)
+        (self.head(b"v", room, 0), after)
     }
 
     /// The key of the users of `room`'s generation `stamp` still to visit.
     pub(crate) fn room_generation_key(&self, room: &[u8], stamp: &[u8]) -> Vec<u8> {
-        let (mut key, after) = self.room_generation_key_parts(room);
+        let mut key = self.head(b"v", room, stamp.len() + 1 + room.len());
         key.extend_from_slice(stamp);
-        key.extend_from_slice(&after);
+        key.push(b':');
+        key.extend_from_slice(room);
         key
     }
 
     /// The key that keeps the reply of the per-user script call `nonce` on `user`. Same slot as
     /// the user's sets.
     pub(crate) fn once_key(&self, user: &[u8], nonce: &[u8]) -> Vec<u8> {
-        let mut key = Vec::with_capacity(self.0.len() + 22 + nonce.len() + user.len());
-        key.extend_from_slice(self.0.as_bytes());
-        key.extend_from_slice(b":o:{");
-        key.extend_from_slice(&tag(user));
-        key.push(b'}');
+        let mut key = self.head(b"o", user, nonce.len() + 1 + user.len());
         key.extend_from_slice(nonce);
         key.push(b':');
         key.extend_from_slice(user);
@@ -158,14 +150,21 @@ impl KeyPrefix {
     }
 
     fn key(&self, kind: &[u8], id: &[u8]) -> Vec<u8> {
-        let mut key = Vec::with_capacity(self.0.len() + kind.len() + 20 + id.len());
+        let mut key = self.head(kind, id, id.len());
+        key.extend_from_slice(id);
+        key
+    }
+
+    /// `<prefix>:<kind>:{<tag(id)>}`, the start of every key of `id`, with room for `rest` more
+    /// bytes.
+    fn head(&self, kind: &[u8], id: &[u8], rest: usize) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.0.len() + kind.len() + 20 + rest);
         key.extend_from_slice(self.0.as_bytes());
         key.push(b':');
         key.extend_from_slice(kind);
         key.extend_from_slice(b":{");
         key.extend_from_slice(&tag(id));
         key.push(b'}');
-        key.extend_from_slice(id);
         key
     }
 }
