@@ -449,6 +449,7 @@ fn an_open_removes_only_its_own_temporary_files() {
         "log-draft.tmp",
         "snapshot-.tmp",
         "log-1x.tmp",
+        "log-7.tmp",
         "a.txt",
     ];
     for name in own.iter().chain(&foreign) {
@@ -468,6 +469,56 @@ fn an_open_removes_only_its_own_temporary_files() {
             "{name} is not the store's and is kept"
         );
     }
+}
+
+/// Files whose names only look like the store's (`log-7` for `log-00000007`) are not read as
+/// data files: before, `log-7` was listed as generation 7 and the open then failed on the
+/// missing `log-00000007`.
+#[test]
+fn names_the_store_does_not_write_are_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = DurableStore::open(dir.path()).unwrap();
+        store.mute_sync(&user("alice"), &room("a")).unwrap();
+    }
+    let foreign = ["log-7", "snapshot-2", "log-000000000", "snapshot-0000001"];
+    for name in foreign {
+        fs::write(dir.path().join(name), "not a data file").unwrap();
+    }
+    let store = DurableStore::open(dir.path()).unwrap();
+    assert_eq!(state(&store), [("alice".to_owned(), vec!["a".to_owned()])]);
+    store.mute_sync(&user("alice"), &room("b")).unwrap();
+    store.compact_sync().unwrap();
+    drop(store);
+    for name in foreign {
+        assert_eq!(
+            fs::read(dir.path().join(name)).unwrap(),
+            b"not a data file",
+            "{name} is not the store's and is kept as it was"
+        );
+    }
+    let store = DurableStore::open(dir.path()).unwrap();
+    assert_eq!(
+        state(&store),
+        [("alice".to_owned(), vec!["a".to_owned(), "b".to_owned()])]
+    );
+}
+
+/// A path that cannot be a data directory is refused with the reason, and nothing is created.
+#[test]
+fn an_empty_path_or_a_file_is_refused_as_the_data_directory() {
+    let error = DurableStore::open("").unwrap_err();
+    assert!(matches!(error, OpenError::Io { .. }), "{error:?}");
+    assert!(error.to_string().contains("the path is empty"), "{error}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    fs::write(&file, "kept").unwrap();
+    let error = DurableStore::open(&file).unwrap_err();
+    assert!(matches!(error, OpenError::Io { .. }), "{error:?}");
+    assert!(error.to_string().contains("not a directory"), "{error}");
+    assert_eq!(fs::read(&file).unwrap(), b"kept");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
 /// Flips each byte of a small log in turn: every open either fails with `Damaged` or succeeds

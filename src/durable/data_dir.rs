@@ -21,6 +21,8 @@ const LOCK_FILE: &str = "LOCK";
 const LOG_PREFIX: &str = "log-";
 const SNAPSHOT_PREFIX: &str = "snapshot-";
 const TEMP_SUFFIX: &str = ".tmp";
+/// The width a generation is zero-padded to in a file name.
+const GENERATION_DIGITS: usize = 8;
 /// How long a lock held by someone else is retried before the directory is reported taken.
 const LOCK_PATIENCE: Duration = Duration::from_millis(500);
 const LOCK_RETRY_FIRST_PAUSE: Duration = Duration::from_millis(4);
@@ -53,6 +55,7 @@ pub(super) struct Listing {
 impl DataDir {
     /// Creates the directory if needed and takes its lock.
     pub(super) fn lock(path: &Path) -> Result<Self, OpenError> {
+        check_usable(path).on_file("using as the data directory", path)?;
         create_dir_durably(path).on_file("creating the data directory", path)?;
         let lock_path = path.join(LOCK_FILE);
         let lock = OpenOptions::new()
@@ -102,11 +105,13 @@ impl DataDir {
     }
 
     pub(super) fn log_path(&self, generation: u64) -> PathBuf {
-        self.path.join(format!("{LOG_PREFIX}{generation:08}"))
+        self.path
+            .join(format!("{LOG_PREFIX}{generation:0GENERATION_DIGITS$}"))
     }
 
     pub(super) fn snapshot_path(&self, generation: u64) -> PathBuf {
-        self.path.join(format!("{SNAPSHOT_PREFIX}{generation:08}"))
+        self.path
+            .join(format!("{SNAPSHOT_PREFIX}{generation:0GENERATION_DIGITS$}"))
     }
 
     /// Where `final_path` is written before it is renamed into place.
@@ -172,6 +177,24 @@ impl Listing {
     }
 }
 
+/// Refuses a path that cannot be a data directory, with the reason, before anything is created:
+/// an empty path (which would put the lock file in the working directory) and an existing file.
+fn check_usable(path: &Path) -> std::io::Result<()> {
+    if path.as_os_str().is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the path is empty",
+        ));
+    }
+    match fs::metadata(path) {
+        Ok(found) if !found.is_dir() => Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "it exists and is not a directory",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Creates `path` and any missing parents, and syncs the parent of each directory it created, so
 /// that a change acknowledged in a new data directory cannot be lost with the directory's own
 /// entry in its parent.
@@ -203,9 +226,16 @@ fn sync_dir(_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The generation of a data file's name, if the name is exactly one the store writes: at least
+/// [`GENERATION_DIGITS`] digits, zero-padded to that width and no further. Any other name (`log-7`,
+/// `log-000000007`) is not the store's file, so it is neither read nor reported; reading it as
+/// generation 7 would open `log-00000007` instead, a different file.
 fn parse_generation(name: &str, prefix: &str) -> Option<u64> {
     let digits = name.strip_prefix(prefix)?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.len() < GENERATION_DIGITS
+        || (digits.len() > GENERATION_DIGITS && digits.starts_with('0'))
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     digits.parse().ok()
@@ -241,5 +271,22 @@ mod tests {
         assert_eq!(parse_generation("log-+1", LOG_PREFIX), None);
         assert_eq!(parse_generation("log-1.tmp", LOG_PREFIX), None);
         assert_eq!(parse_generation("snapshot-3", LOG_PREFIX), None);
+        // Only the names the store writes: padded to eight digits, and no further.
+        assert_eq!(parse_generation("log-7", LOG_PREFIX), None);
+        assert_eq!(parse_generation("log-0000007", LOG_PREFIX), None);
+        assert_eq!(parse_generation("log-000000007", LOG_PREFIX), None);
+        assert_eq!(parse_generation("log-099999999", LOG_PREFIX), None);
+        assert_eq!(
+            parse_generation("log-99999999", LOG_PREFIX),
+            Some(99_999_999)
+        );
+        assert_eq!(
+            parse_generation("log-100000000", LOG_PREFIX),
+            Some(100_000_000)
+        );
+        for generation in [0, 7, 99_999_999, 100_000_000, MAX_GENERATION] {
+            let name = format!("{LOG_PREFIX}{generation:0GENERATION_DIGITS$}");
+            assert_eq!(parse_generation(&name, LOG_PREFIX), Some(generation));
+        }
     }
 }
