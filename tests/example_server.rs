@@ -1447,6 +1447,59 @@ fn opening_a_data_directory_keeps_files_the_store_did_not_write() {
     );
 }
 
+/// A `--data` that cannot be a directory stops start-up with the reason: before, a regular file
+/// gave the operating system's "File exists", and an empty path put a `LOCK` file in the working
+/// directory.
+#[test]
+fn a_data_path_that_cannot_be_a_directory_is_refused_with_the_reason() {
+    let dir = scratch_dir("data-is-a-file");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "kept").expect("a file");
+    let file_arg = file.to_str().expect("a UTF-8 path");
+    let (status, _, stderr) = run_to_end(&["--data", file_arg]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(file_arg) && stderr.contains("not a directory"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&file).expect("the file"), b"kept");
+
+    let output = Command::new(server_binary())
+        .args(["--addr", "127.0.0.1:0", "--data", ""])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the server runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the path is empty"), "{stderr}");
+    assert!(
+        !dir.join("LOCK").exists(),
+        "a stray LOCK in the working directory"
+    );
+}
+
+/// A `--max-connections` past what the listener can count is taken as its largest cap, and the
+/// start-up line says the cap in force.
+#[cfg(unix)]
+#[test]
+fn a_huge_connection_cap_is_shown_as_the_cap_in_force() {
+    let server = Server::start(&["--max-connections", &usize::MAX.to_string()]);
+    let in_force = format!(
+        "at most {} connections open",
+        tokio::sync::Semaphore::MAX_PERMITS
+    );
+    assert!(
+        server.startup_line.contains(&in_force),
+        "{}",
+        server.startup_line
+    );
+    let (status, _) = server.as_demo_user("GET", "/me");
+    assert_eq!(status, 200);
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success());
+}
+
 /// A value given to a flag that takes none (`--quiet=no`, `--memory=yes`) is refused as a usage
 /// error, not silently dropped.
 #[test]

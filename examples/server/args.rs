@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mutestore::DEFAULT_MAX_STREAMS_PER_USER;
 
-use crate::connection_limit::DEFAULT_MAX_CONNECTIONS;
+use crate::connection_limit::{DEFAULT_MAX_CONNECTIONS, MOST_CONNECTIONS};
 
 /// The help text.
 pub const USAGE: &str = "\
@@ -239,7 +239,8 @@ impl ServerArgs {
                     let option = "--max-connections";
                     let value = value(option)?;
                     parsed.max_connections = match value.parse::<usize>() {
-                        Ok(count) if count >= 1 => count,
+                        // Clamped here, so the start-up line shows the cap in force.
+                        Ok(count) if count >= 1 => count.min(MOST_CONNECTIONS),
                         _ => return Err(ArgsError::NotACount { option, value }),
                     };
                 }

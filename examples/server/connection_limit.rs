@@ -19,6 +19,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// The default cap: well under the usual limit of 1024 open files per process.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
+/// The largest cap the listener can count to (tokio's semaphore maximum, about 2^61); a larger
+/// `--max-connections` is taken as this one, which no process reaches.
+pub const MOST_CONNECTIONS: usize = Semaphore::MAX_PERMITS;
+
 /// A [`TcpListener`] that holds at most `max` connections open.
 #[derive(Debug)]
 pub struct LimitedListener {
@@ -31,7 +35,7 @@ impl LimitedListener {
     pub fn new(inner: TcpListener, max: usize) -> Self {
         Self {
             inner,
-            slots: Arc::new(Semaphore::new(max.clamp(1, Semaphore::MAX_PERMITS))),
+            slots: Arc::new(Semaphore::new(max.clamp(1, MOST_CONNECTIONS))),
         }
     }
 }
