@@ -452,6 +452,7 @@ impl MemoryStore {
     }
 
     /// [`forget_room_sync`](Self::forget_room_sync) at the time `now` in every shard.
+    #[cfg(feature = "durable")]
     pub(crate) fn forget_room_at(&self, room: &RoomId, now: &Now<'_>) -> usize {
         self.core.forget_room_at(room, Some(now))
     }
