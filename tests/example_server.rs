@@ -471,7 +471,8 @@ fn mutes_survive_a_restart_on_the_same_data_directory() {
     let dir = dir.to_str().expect("a UTF-8 path");
     let server = Server::start(&["--data", dir]);
     assert!(
-        server.startup_line.contains("DurableStore"),
+        server.startup_line.contains("DurableStore")
+            && server.startup_line.contains("0 users loaded"),
         "{}",
         server.startup_line
     );
@@ -485,6 +486,11 @@ fn mutes_survive_a_restart_on_the_same_data_directory() {
     assert!(status.success());
 
     let server = Server::start(&["--data", dir]);
+    assert!(
+        server.startup_line.contains(", 1 user loaded,"),
+        "{}",
+        server.startup_line
+    );
     let (status, body) = server.as_demo_user("GET", "/me");
     assert_eq!(
         (status, &body["result"]["mute"]),

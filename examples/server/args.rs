@@ -10,7 +10,8 @@ use crate::connection_limit::{DEFAULT_MAX_CONNECTIONS, MOST_CONNECTIONS};
 
 /// The help text.
 pub const USAGE: &str = "\
-usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]... [--data DIR | --memory]
+usage: server [--addr HOST:PORT] [--seed FILE] [--allow-origin ORIGIN]...
+              [--data DIR | --memory | --redis URL | --redis-cluster URLS]
               [--max-connections N] [--max-streams-per-user N] [--header-timeout-secs N]
               [--request-timeout-secs N] [--write-timeout-secs N] [--quiet]
 

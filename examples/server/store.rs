@@ -35,10 +35,13 @@ pub async fn open_store(choice: &StoreChoice) -> Result<OpenedStore, String> {
         StoreChoice::Durable(dir) => {
             let store = DurableStore::open(dir).map_err(|error| error.to_string())?;
             let name = format!(
-                "DurableStore in {}, {:?} durability, {} users loaded, mute limit {}",
+                "DurableStore in {}, {:?} durability, {} loaded, mute limit {}",
                 dir.display(),
                 store.durability(),
-                store.user_count(),
+                match store.user_count() {
+                    1 => "1 user".to_owned(),
+                    count => format!("{count} users"),
+                },
                 store.mute_limit()
             );
             let store = Arc::new(store);
