@@ -35,7 +35,7 @@ pub enum InvalidExpiry {
         /// The store's clock when it was refused.
         now_ms: u64,
     },
-    /// A duration of zero.
+    /// A duration under one millisecond (deadlines are whole milliseconds).
     #[error("the mute's duration must be at least one millisecond")]
     ZeroDuration,
     /// The deadline is after [`MAX_DEADLINE_MS`].

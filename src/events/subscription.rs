@@ -13,7 +13,7 @@ use super::change_event::ChangeEvent;
 use super::hub::HubInner;
 use crate::ids::UserId;
 
-/// How many events a subscriber may fall behind before it is told it lagged.
+/// How many events a subscriber may fall behind; one more, and it is told it lagged.
 pub const DEFAULT_EVENT_BUFFER: usize = 1024;
 
 /// Whose changes a [`Subscription`] receives.
