@@ -53,7 +53,8 @@ pub trait MuteStore: Send + Sync {
 
     /// Adds `room` to `user`'s set until `expiry`, on behalf of `actor`. A room already muted keeps
     /// its place in the list and takes the new deadline (none for [`Expiry::Never`]); when that
-    /// changes nothing, `changed` is `false` and no event is sent.
+    /// changes nothing, `changed` is `false` and no event is sent for it (the `expiry` events of
+    /// the user's lapsed mutes, which every write purges first, still go out).
     ///
     /// # Errors
     /// [`StoreError::InvalidExpiry`] when the deadline is not in the future (by the store's clock)
