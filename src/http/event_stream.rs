@@ -273,7 +273,9 @@ impl Drop for Registration {
 ///
 /// A server that stops gracefully waits for its open responses to finish, and an event stream
 /// never finishes on its own: call [`shut_down`](Self::shut_down) when the server starts
-/// stopping, and each stream ends at once. Clones share the same streams.
+/// stopping, and each stream ends at once. A client that has stopped reading can still hold its
+/// connection (the server cannot flush what it holds for it), so bound the shutdown too: a
+/// deadline, or a write timeout on connections. Clones share the same streams.
 ///
 /// ```
 /// use mutestore::{MemoryStore, MuteApi, SeedAuthenticator, SeedData, SeedDirectory};

@@ -46,7 +46,9 @@ where
     /// this uses tokio's timer, so the runtime must have it enabled (`#[tokio::main]` does). A
     /// stream holds its connection open until it ends: take
     /// [`stream_shutdown`](MuteApi::stream_shutdown) before calling this, and shut the streams
-    /// down when the server stops, or a graceful shutdown waits for them forever. A user's streams
+    /// down when the server stops, or a graceful shutdown waits for them forever (a client that
+    /// stopped reading can hold its connection even then: bound the shutdown with a deadline, as
+    /// in `docs/HTTP.md`). A user's streams
     /// past [`with_max_streams_per_user`](MuteApi::with_max_streams_per_user) are answered
     /// `429 TOO_MANY_STREAMS`; a stream's place is given back when its body ends or is dropped (the
     /// client left, the server ended it).
