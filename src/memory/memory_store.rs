@@ -660,11 +660,11 @@ impl Core {
                 let events = Events::new(&self.hub);
                 table.change_all(
                     |entry| {
+                        // The user's id is built only where it is needed: for a timed set (its
+                        // purge and expiry index name the user) and for an event.
                         let timed = entry.rooms.as_timed_mut().is_some();
-                        let user = (timed || events.on())
-                            .then(|| entry.key.to_user_id())
-                            .flatten();
-                        if timed && let Some(user) = &user {
+                        let user = timed.then(|| entry.key.to_user_id()).flatten();
+                        if let Some(user) = &user {
                             purge_lapsed(
                                 &mut entry.rooms,
                                 user,
@@ -686,13 +686,12 @@ impl Core {
                                 removed.is_some()
                             }
                         };
-                        if removed && let Some(user) = &user {
+                        if removed
+                            && events.on()
+                            && let Some(user) = user.or_else(|| entry.key.to_user_id())
+                        {
                             events.send(|| {
-                                ChangeEvent::unmuted(
-                                    user.clone(),
-                                    room_id.clone(),
-                                    ChangeCause::Forget,
-                                )
+                                ChangeEvent::unmuted(user, room_id.clone(), ChangeCause::Forget)
                             });
                         }
                         removed
