@@ -35,12 +35,43 @@ pub(crate) struct RoomKey<'a> {
 pub(crate) struct OrderedRooms {
     /// Rooms in the order they were added; `None` where one was removed (only once indexed).
     slots: Vec<Option<RoomId>>,
-    /// Index into `slots` of every room present, once `slots` has outgrown [`INDEX_FROM`].
-    positions: Option<HashTable<usize>>,
+    /// Where each present room sits in `slots`, once `slots` has outgrown [`INDEX_FROM`]. Boxed:
+    /// few sets grow that large, and the rest keep one word for it.
+    positions: Option<Box<Index>>,
     /// How many rooms are present.
     live: usize,
-    /// Seeded per process, so ids chosen by callers cannot force collisions.
+}
+
+/// The hash index of a large [`OrderedRooms`]. Its hasher is made with the index, so a small set
+/// (the common case just past the inline three) spends nothing on seeding one.
+#[derive(Clone)]
+struct Index {
+    /// Index into `slots` of every room present.
+    table: HashTable<usize>,
+    /// Seeded on its own, from a per-process seed, so ids chosen by callers cannot force
+    /// collisions.
     hasher: foldhash::fast::RandomState,
+}
+
+impl Index {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            table: HashTable::with_capacity(capacity),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    fn hash(&self, room: &str) -> u64 {
+        self.hasher.hash_one(room)
+    }
+
+    /// Records that the room hashed to `hash` sits at `slot`.
+    fn insert(&mut self, hash: u64, slot: usize, slots: &[Option<RoomId>]) {
+        let Self { table, hasher } = self;
+        table.insert_unique(hash, slot, |&other| {
+            hasher.hash_one(slots[other].as_deref().unwrap_or_default())
+        });
+    }
 }
 
 impl OrderedRooms {
@@ -48,9 +79,8 @@ impl OrderedRooms {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
             slots: Vec::with_capacity(capacity),
-            positions: (capacity > INDEX_FROM).then(|| HashTable::with_capacity(capacity)),
+            positions: (capacity > INDEX_FROM).then(|| Box::new(Index::with_capacity(capacity))),
             live: 0,
-            hasher: foldhash::fast::RandomState::default(),
         }
     }
 
@@ -74,10 +104,7 @@ impl OrderedRooms {
     /// `room` with its hash in this set, for the `_key` methods: a caller that looks and then
     /// changes hashes the room once.
     pub(crate) fn key<'a>(&self, room: &'a str) -> RoomKey<'a> {
-        let hash = match self.positions {
-            Some(_) => self.hasher.hash_one(room),
-            None => 0,
-        };
+        let hash = self.positions.as_ref().map_or(0, |index| index.hash(room));
         RoomKey { room, hash }
     }
 
@@ -93,7 +120,8 @@ impl OrderedRooms {
                 .is_some_and(|room| same_text(room.as_bytes(), key.room.as_bytes()))
         };
         match &self.positions {
-            Some(positions) => positions
+            Some(index) => index
+                .table
                 .find(key.hash, |&slot| is_key(&self.slots[slot]))
                 .copied(),
             None => self.slots.iter().position(is_key),
@@ -132,21 +160,14 @@ impl OrderedRooms {
     fn push_new(&mut self, hash: u64, room: RoomId) {
         self.live += 1;
         let Self {
-            slots,
-            positions,
-            hasher,
-            ..
+            slots, positions, ..
         } = self;
         let slot = slots.len();
         slots.push(Some(room));
         match positions {
-            Some(positions) => {
-                positions.insert_unique(hash, slot, |&other| {
-                    hasher.hash_one(slots[other].as_deref().unwrap_or_default())
-                });
-            }
+            Some(index) => index.insert(hash, slot, slots),
             None if slots.len() > INDEX_FROM => {
-                *positions = Some(HashTable::with_capacity(slots.len() * 2));
+                *positions = Some(Box::new(Index::with_capacity(slots.len() * 2)));
                 self.compact();
             }
             None => {}
@@ -168,8 +189,8 @@ impl OrderedRooms {
             None => {
                 self.slots.remove(slot);
             }
-            Some(positions) => {
-                if let Ok(entry) = positions.find_entry(key.hash, |&other| other == slot) {
+            Some(index) => {
+                if let Ok(entry) = index.table.find_entry(key.hash, |&other| other == slot) {
                     entry.remove();
                 }
                 self.slots[slot] = None;
@@ -191,18 +212,13 @@ impl OrderedRooms {
     fn compact(&mut self) {
         self.slots.retain(Option::is_some);
         let Self {
-            slots,
-            positions,
-            hasher,
-            ..
+            slots, positions, ..
         } = self;
-        let Some(positions) = positions else { return };
-        positions.clear();
+        let Some(index) = positions else { return };
+        index.table.clear();
         for (slot, room) in slots.iter().enumerate() {
-            let hash = hasher.hash_one(room.as_deref().unwrap_or_default());
-            positions.insert_unique(hash, slot, |&other| {
-                hasher.hash_one(slots[other].as_deref().unwrap_or_default())
-            });
+            let hash = index.hash(room.as_deref().unwrap_or_default());
+            index.insert(hash, slot, slots);
         }
     }
 }
