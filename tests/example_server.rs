@@ -1001,8 +1001,14 @@ fn zero_streams_per_user_refuses_every_event_stream() {
         .err()
         .expect("no stream at all");
     assert_eq!(
-        (status, &body["error"]["code"]),
-        (429, &json!("TOO_MANY_STREAMS"))
+        (status, &body["error"]),
+        (
+            429,
+            &json!({
+                "code": "TOO_MANY_STREAMS",
+                "message": "This server opens no event streams."
+            })
+        )
     );
     // Everything else is served.
     let (status, _) = server.as_demo_user("GET", "/me");

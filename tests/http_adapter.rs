@@ -929,7 +929,7 @@ async fn the_stream_limit_is_the_hosts_to_set_and_zero_refuses_every_stream() {
         json_of(&refused)["error"],
         json!({
             "code": "TOO_MANY_STREAMS",
-            "message": "The user already has as many event streams open as allowed: 0."
+            "message": "This server opens no event streams."
         })
     );
     assert_eq!(none.stream_shutdown().open_streams(), 0);

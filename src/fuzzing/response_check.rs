@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::faults::INTERNAL_MARKERS;
 use super::ids::{is_known_param_message, mask_numbers};
+use crate::http::api::NO_STREAMS_MESSAGE;
 use crate::http::mute_body::is_body_message;
 use crate::http::{
     ApiReply, ApiResponse, EVENT_STREAM_CONTENT_TYPE, ErrorCode, EventStream, JSON_CONTENT_TYPE,
@@ -247,8 +248,9 @@ fn check_error(status: u16, json: &Value, request: &dyn Debug) -> ErrorCode {
                     | "The user has already muted # room, the most allowed."
             ))
         || (code == ErrorCode::TooManyStreams
-            && mask_numbers(message)
-                == "The user already has as many event streams open as allowed: #.");
+            && (message == NO_STREAMS_MESSAGE
+                || mask_numbers(message)
+                    == "The user already has as many event streams open as allowed: #."));
     assert!(
         known,
         "a fixed sentence, nothing of the request in it: {json} for {request:?}"

@@ -433,11 +433,15 @@ fn mute_limit_error(limit: usize) -> ApiError {
     )
 }
 
+/// The refusal of an event stream when the cap is 0: no count to compare the user's streams with.
+pub(crate) const NO_STREAMS_MESSAGE: &str = "This server opens no event streams.";
+
 fn too_many_streams_error(limit: usize) -> ApiError {
-    ApiError::with_message(
-        ErrorCode::TooManyStreams,
-        format!("The user already has as many event streams open as allowed: {limit}."),
-    )
+    let message = match limit {
+        0 => NO_STREAMS_MESSAGE.to_owned(),
+        _ => format!("The user already has as many event streams open as allowed: {limit}."),
+    };
+    ApiError::with_message(ErrorCode::TooManyStreams, message)
 }
 
 fn store_failed(error: StoreError) -> ApiError {

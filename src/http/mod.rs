@@ -1,6 +1,6 @@
 //! The HTTP surface, independent of any web framework: requests in, JSON responses out.
 
-mod api;
+pub(crate) mod api;
 mod authenticator;
 mod constant_time;
 mod credentials;
