@@ -40,7 +40,16 @@ pub(crate) struct OrderedRooms {
     positions: Option<Box<Index>>,
     /// How many rooms are present.
     live: usize,
+    /// The owner's marks on the first [`MARKED_SLOTS`] slots ([`NO_MARK`] where none was set),
+    /// kept only while the set has no index. See [`OrderedRooms::marked`].
+    marks: [u32; MARKED_SLOTS],
 }
+
+/// How many of the first slots can carry a mark: the rooms a user's inline set holds.
+const MARKED_SLOTS: usize = 3;
+
+/// The value of a slot without a mark.
+const NO_MARK: u32 = u32::MAX;
 
 /// The hash index of a large [`OrderedRooms`]. Its hasher is made with the index, so a small set
 /// (the common case just past the inline three) spends nothing on seeding one.
@@ -81,19 +90,54 @@ impl OrderedRooms {
             slots: Vec::with_capacity(capacity),
             positions: (capacity > INDEX_FROM).then(|| Box::new(Index::with_capacity(capacity))),
             live: 0,
+            marks: [NO_MARK; MARKED_SLOTS],
         }
     }
 
     /// A set of `rooms`, known to be distinct, in their order, with room for `capacity` rooms
-    /// in all: no membership look-up per room, one allocation for the slots.
-    pub(crate) fn from_distinct(rooms: impl IntoIterator<Item = RoomId>, capacity: usize) -> Self {
+    /// in all: no membership look-up per room, one allocation for the slots. Each room comes with
+    /// a mark: a number the owner keeps beside the room and reads back from
+    /// [`marked`](Self::marked) (`u32::MAX` for none). The set never reads the marks.
+    pub(crate) fn from_distinct_marked(
+        rooms: impl IntoIterator<Item = (RoomId, u32)>,
+        capacity: usize,
+    ) -> Self {
         let mut set = Self::with_capacity(capacity);
-        for room in rooms {
-            debug_assert!(!set.contains(&room), "from_distinct given a repeated room");
+        for (room, mark) in rooms {
+            debug_assert!(
+                !set.contains(&room),
+                "from_distinct_marked given a repeated room"
+            );
             let hash = set.key(&room).hash;
             set.push_new(hash, room);
+            if set.positions.is_none()
+                && let Some(kept) = set.marks.get_mut(set.slots.len() - 1)
+            {
+                *kept = mark;
+            }
         }
         set
+    }
+
+    /// [`from_distinct_marked`](Self::from_distinct_marked) without marks.
+    #[cfg(test)]
+    pub(crate) fn from_distinct(rooms: impl IntoIterator<Item = RoomId>, capacity: usize) -> Self {
+        Self::from_distinct_marked(rooms.into_iter().map(|room| (room, NO_MARK)), capacity)
+    }
+
+    /// The rooms in order, each with the mark [`from_distinct_marked`](Self::from_distinct_marked)
+    /// gave it if the set still has it: removals before it move a mark along with its room, and a
+    /// room that moves into the first slots from further back, or any room of a set that has grown
+    /// an index, has none.
+    pub(crate) fn marked(&self) -> impl Iterator<Item = (&RoomId, Option<u32>)> + '_ {
+        let marks = match self.positions {
+            None => self.marks,
+            Some(_) => [NO_MARK; MARKED_SLOTS],
+        };
+        self.iter().enumerate().map(move |(at, room)| {
+            let mark = marks.get(at).copied().filter(|&mark| mark != NO_MARK);
+            (room, mark)
+        })
     }
 
     /// How many rooms the set holds.
@@ -160,10 +204,16 @@ impl OrderedRooms {
     fn push_new(&mut self, hash: u64, room: RoomId) {
         self.live += 1;
         let Self {
-            slots, positions, ..
+            slots,
+            positions,
+            marks,
+            ..
         } = self;
         let slot = slots.len();
         slots.push(Some(room));
+        if let Some(mark) = marks.get_mut(slot) {
+            *mark = NO_MARK;
+        }
         match positions {
             Some(index) => index.insert(hash, slot, slots),
             None if slots.len() > INDEX_FROM => {
@@ -188,6 +238,12 @@ impl OrderedRooms {
         match &mut self.positions {
             None => {
                 self.slots.remove(slot);
+                if slot < MARKED_SLOTS {
+                    // The marks move with their rooms; the room that moves into the last marked
+                    // slot from further back has none.
+                    self.marks.copy_within(slot + 1.., slot);
+                    self.marks[MARKED_SLOTS - 1] = NO_MARK;
+                }
             }
             Some(index) => {
                 if let Ok(entry) = index.table.find_entry(key.hash, |&other| other == slot) {
@@ -258,6 +314,57 @@ mod tests {
             assert!((0..n).all(|i| built.contains(room(i).as_str())));
             assert!(!built.contains(room(n).as_str()));
         }
+    }
+
+    #[test]
+    fn marks_move_with_their_rooms_and_are_dropped_once_indexed() {
+        let marks = |set: &OrderedRooms| -> Vec<(String, Option<u32>)> {
+            set.marked().map(|(r, m)| (r.to_string(), m)).collect()
+        };
+        let named = |pairs: &[(usize, Option<u32>)]| -> Vec<(String, Option<u32>)> {
+            pairs
+                .iter()
+                .map(|&(n, m)| (room(n).to_string(), m))
+                .collect()
+        };
+        let mut set =
+            OrderedRooms::from_distinct_marked((0..3).map(|n| (room(n), 10 + n as u32)), 4);
+        assert!(set.insert(room(3)));
+        assert_eq!(
+            marks(&set),
+            named(&[(0, Some(10)), (1, Some(11)), (2, Some(12)), (3, None)])
+        );
+        // A room removed from the marked slots: the later ones move up with their marks, and the
+        // unmarked 4th room moving into the last marked slot stays unmarked.
+        let copy = set.clone();
+        assert!(set.remove(&room(1)));
+        assert_eq!(
+            marks(&set),
+            named(&[(0, Some(10)), (2, Some(12)), (3, None)])
+        );
+        assert_eq!(
+            marks(&copy),
+            named(&[(0, Some(10)), (1, Some(11)), (2, Some(12)), (3, None)]),
+            "a copy keeps its own marks"
+        );
+        // A room added into a freed marked slot has no mark.
+        assert!(set.remove(&room(3)));
+        assert!(set.insert(room(4)));
+        assert_eq!(
+            marks(&set),
+            named(&[(0, Some(10)), (2, Some(12)), (4, None)])
+        );
+        // Past the index threshold no room has a mark, even after shrinking back.
+        for n in 5..40 {
+            assert!(set.insert(room(n)));
+        }
+        for n in 5..40 {
+            assert!(set.remove(&room(n)));
+        }
+        assert_eq!(marks(&set), named(&[(0, None), (2, None), (4, None)]));
+        // A mark of `u32::MAX` is no mark.
+        let unmarked = OrderedRooms::from_distinct_marked([(room(0), NO_MARK)], 1);
+        assert_eq!(marks(&unmarked), named(&[(0, None)]));
     }
 
     #[test]

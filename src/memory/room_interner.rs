@@ -27,6 +27,21 @@ const MAX_ROOMS: u32 = 1 << 31;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub(crate) struct RoomIdx(u32);
 
+impl RoomIdx {
+    /// The index as a number, for a heap set to keep beside the room's name
+    /// ([`OrderedRooms::marked`](crate::ordered_rooms::OrderedRooms::marked)). It is below
+    /// [`MAX_ROOMS`], so never `u32::MAX`.
+    pub(crate) fn to_bits(self) -> u32 {
+        self.0
+    }
+
+    /// The index [`to_bits`](Self::to_bits) gave. Any number is safe: one that names no room reads
+    /// as no name.
+    pub(crate) fn from_bits(bits: u32) -> Self {
+        Self(bits)
+    }
+}
+
 /// A room id's hash, as the interner and the users' inline sets use it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RoomHash(u64);

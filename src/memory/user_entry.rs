@@ -421,11 +421,13 @@ impl RoomSet {
                 // The set moves to the heap with the new room already in it, so the new `Arc` is
                 // never checked for sharing (`Arc::make_mut` costs an atomic compare-exchange).
                 // An inline set is duplicate-free; room for one more, the room being added.
+                // Each name keeps its index as a mark, so the way back into the slot (an unmute)
+                // need not look the names up again.
                 let count = *len as usize;
                 let names = ids[..count]
                     .iter()
-                    .filter_map(|&idx| rooms.name(idx).cloned());
-                let mut set = OrderedRooms::from_distinct(names, count + 1);
+                    .filter_map(|&idx| Some((rooms.name(idx)?.clone(), idx.to_bits())));
+                let mut set = OrderedRooms::from_distinct_marked(names, count + 1);
                 let key = set.key(room.id);
                 set.insert_new_key(key, room.id.clone());
                 *self = Self::Shared(Arc::new(set));
@@ -437,6 +439,25 @@ impl RoomSet {
             }
             Self::Timed(_) => unreachable!("timed sets change through TimedRooms"),
         }
+    }
+
+    /// [`append`](Self::append) for a room whose interned index may be known already (a heap set's
+    /// mark, see [`OrderedRooms::marked`]): an inline set with room for it takes the index as it
+    /// is instead of looking the name up.
+    fn append_known(&mut self, room: RoomRef<'_>, mark: Option<u32>, rooms: &RoomInterner) {
+        if let Some(bits) = mark
+            && let Self::Inline { ids, tags, len } = self
+            && (*len as usize) < INLINE_ROOMS
+        {
+            let idx = RoomIdx::from_bits(bits);
+            debug_assert!(rooms.is(idx, room.id), "a mark names its room");
+            let at = *len as usize;
+            ids[at] = idx;
+            tags[at] = room.tag.0;
+            *len = ROOM_COUNTS[at + 1];
+            return;
+        }
+        self.append(room, rooms);
     }
 
     /// Removes `room` (a set without deadlines only). Returns whether it was present.
@@ -451,9 +472,9 @@ impl RoomSet {
                 // Back inline, built from the other rooms: the heap set is neither changed nor
                 // copied (a caller's list may still share it) only to be dropped.
                 let mut inline = Self::empty();
-                for other in set.iter() {
+                for (other, mark) in set.marked() {
                     if !same_text(other.as_bytes(), room.id.as_bytes()) {
-                        inline.append(RoomRef::new(other), rooms);
+                        inline.append_known(RoomRef::new(other), mark, rooms);
                     }
                 }
                 *self = inline;
@@ -491,8 +512,8 @@ impl RoomSet {
             tags: [0; INLINE_ROOMS],
             len: RoomCount::Zero,
         };
-        for room in set.iter() {
-            inline.append(RoomRef::new(room), rooms);
+        for (room, mark) in set.marked() {
+            inline.append_known(RoomRef::new(room), mark, rooms);
         }
         *self = inline;
     }
