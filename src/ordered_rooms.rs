@@ -102,19 +102,31 @@ impl OrderedRooms {
         rooms: impl IntoIterator<Item = (RoomId, u32)>,
         capacity: usize,
     ) -> Self {
-        let mut set = Self::with_capacity(capacity);
+        // The slots are filled directly rather than through `push_new`: this builds every heap
+        // set a user's 4th room makes, and a small set needs no index and no per-room checks.
+        let mut slots: Vec<Option<RoomId>> = Vec::with_capacity(capacity);
+        let mut marks = [NO_MARK; MARKED_SLOTS];
         for (room, mark) in rooms {
             debug_assert!(
-                !set.contains(&room),
+                !slots.iter().flatten().any(|kept| kept == &room),
                 "from_distinct_marked given a repeated room"
             );
-            let hash = set.key(&room).hash;
-            set.push_new(hash, room);
-            if set.positions.is_none()
-                && let Some(kept) = set.marks.get_mut(set.slots.len() - 1)
-            {
+            if let Some(kept) = marks.get_mut(slots.len()) {
                 *kept = mark;
             }
+            slots.push(Some(room));
+        }
+        let live = slots.len();
+        let mut set = Self {
+            slots,
+            positions: None,
+            live,
+            marks,
+        };
+        if live > INDEX_FROM || capacity > INDEX_FROM {
+            set.positions = Some(Box::new(Index::with_capacity(capacity.max(live))));
+            set.marks = [NO_MARK; MARKED_SLOTS];
+            set.compact();
         }
         set
     }
@@ -306,13 +318,30 @@ mod tests {
 
     #[test]
     fn from_distinct_matches_collect() {
-        for n in [0, 3, 16, 17, 40] {
-            let built = OrderedRooms::from_distinct((0..n).map(room), n + 1);
+        // The capacity is only a hint: a set given more rooms than it (or more than a small set
+        // holds) still indexes them all.
+        for (n, capacity) in [
+            (0, 1),
+            (3, 4),
+            (16, 17),
+            (17, 18),
+            (40, 41),
+            (17, 4),
+            (40, 0),
+        ] {
+            let built = OrderedRooms::from_distinct((0..n).map(room), capacity);
             let collected: OrderedRooms = (0..n).map(room).collect();
             assert!(built.iter().eq(collected.iter()));
             assert_eq!(built.len(), n);
+            assert_eq!(
+                built.positions.is_some(),
+                n > INDEX_FROM || capacity > INDEX_FROM
+            );
             assert!((0..n).all(|i| built.contains(room(i).as_str())));
             assert!(!built.contains(room(n).as_str()));
+            let mut grown = built.clone();
+            assert!(grown.insert(room(n)) && grown.remove(&room(0)));
+            assert!((1..=n).all(|i| grown.contains(room(i).as_str())));
         }
     }
 

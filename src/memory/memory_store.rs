@@ -13,7 +13,7 @@ use super::expiry_timer::{Expire, ExpiryTimer};
 use super::now::Now;
 use super::room_interner::RoomInterner;
 use super::timed_rooms::SetChange;
-use super::user_entry::{KeyProbe, RoomRef, RoomSet, SetSnapshot, UserEntry};
+use super::user_entry::{KeyProbe, Removal, RoomRef, RoomSet, SetSnapshot, UserEntry};
 use super::user_table::UserTable;
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::{MuteLimitExceeded, StoreError};
@@ -611,8 +611,16 @@ impl Core {
         };
         let events = Events::new(&self.hub);
         purge_lapsed(&mut entry.rooms, user, expiries, now, &events, &self.rooms);
+        let mut left = None;
         let changed = match entry.rooms.as_timed_mut() {
-            None => entry.rooms.remove(room, &self.rooms),
+            None => match entry.rooms.take(room, &self.rooms) {
+                Removal::Absent => false,
+                Removal::Removed => true,
+                Removal::BackInline(names) => {
+                    left = Some(names);
+                    true
+                }
+            },
             Some(set) => match set.remove(room_id) {
                 None => false,
                 Some(old) => {
@@ -627,7 +635,10 @@ impl Core {
         if changed {
             events.send(|| ChangeEvent::unmuted(user.clone(), room_id.clone(), cause));
         }
-        let snapshot = entry.rooms.snapshot(now);
+        let snapshot = match left {
+            Some(names) => SetSnapshot::Ready(MuteList::from_inline(names)),
+            None => entry.rooms.snapshot(now),
+        };
         if entry.rooms.len() == 0 {
             table.remove(hash.0, &probe, self.rehash());
         }

@@ -462,29 +462,38 @@ impl RoomSet {
 
     /// Removes `room` (a set without deadlines only). Returns whether it was present.
     pub(super) fn remove(&mut self, room: RoomRef<'_>, rooms: &RoomInterner) -> bool {
+        !matches!(self.take(room, rooms), Removal::Absent)
+    }
+
+    /// [`remove`](Self::remove), saying how: see [`Removal`].
+    pub(super) fn take(&mut self, room: RoomRef<'_>, rooms: &RoomInterner) -> Removal {
         if let Self::Shared(set) = self {
             // Look before cloning: an absent room must not copy a set a caller still shares.
             let key = set.key(room.id);
             if !set.contains_key(key) {
-                return false;
+                return Removal::Absent;
             }
             if set.len() - 1 <= BACK_INLINE_AT {
                 // Back inline, built from the other rooms: the heap set is neither changed nor
-                // copied (a caller's list may still share it) only to be dropped.
+                // copied (a caller's list may still share it) only to be dropped. The caller's
+                // list takes the names from the heap set, whose slots the look-up just read,
+                // rather than from the interner.
                 let mut inline = Self::empty();
+                let mut left = SmallVec::new();
                 for (other, mark) in set.marked() {
                     if !same_text(other.as_bytes(), room.id.as_bytes()) {
                         inline.append_known(RoomRef::new(other), mark, rooms);
+                        left.push(other.clone());
                     }
                 }
                 *self = inline;
-                return true;
+                return Removal::BackInline(left);
             }
             Arc::make_mut(set).remove_key(key);
-            return true;
+            return Removal::Removed;
         }
         let Some(at) = self.inline_position(room, rooms) else {
-            return false;
+            return Removal::Absent;
         };
         if let Self::Inline { ids, tags, len } = self {
             let count = *len as usize;
@@ -492,7 +501,7 @@ impl RoomSet {
             tags.copy_within(at + 1..count, at);
             *len = ROOM_COUNTS[count - 1];
         }
-        true
+        Removal::Removed
     }
 
     /// What a caller may keep after the lock is released: the set as it reads at `now`.
@@ -517,6 +526,18 @@ impl RoomSet {
         }
         *self = inline;
     }
+}
+
+/// What [`RoomSet::take`] did.
+pub(super) enum Removal {
+    /// The room was not in the set.
+    Absent,
+    /// The room was removed.
+    Removed,
+    /// The room was removed from a heap set, which went back to the user's slot. With it, the
+    /// rooms left, in order, as names taken from the heap set, so that the caller's list needs no
+    /// look-up in the interner (at 1M users, each name there is a cache miss of its own).
+    BackInline(SmallVec<[RoomId; INLINE_ROOMS]>),
 }
 
 /// A copy of a [`RoomSet`] taken under the lock, resolved to names after it is released. Interned

@@ -344,7 +344,13 @@ pub async fn returned_lists_are_snapshots(factory: &impl StoreFactory) {
         }
         let before = store.muted_rooms(&alice).await.unwrap();
         let copy = before.to_vec();
-        store.unmute(&alice, &room("r0")).await.unwrap();
+        let unmuted = store.unmute(&alice, &room("r0")).await.unwrap();
+        let left: Vec<String> = (1..size).map(|n| format!("r{n}")).collect();
+        assert_eq!(
+            names(&unmuted.rooms),
+            left,
+            "the unmute's list, with the set shared"
+        );
         store.mute(&alice, &room("later")).await.unwrap();
         assert_eq!(
             before.to_vec(),
