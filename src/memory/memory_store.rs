@@ -613,7 +613,7 @@ impl Core {
         purge_lapsed(&mut entry.rooms, user, expiries, now, &events, &self.rooms);
         let mut left = None;
         let changed = match entry.rooms.as_timed_mut() {
-            None => match entry.rooms.take(room, &self.rooms) {
+            None => match entry.rooms.take(room, &self.rooms, true) {
                 Removal::Absent => false,
                 Removal::Removed => true,
                 Removal::BackInline(names) => {

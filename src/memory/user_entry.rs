@@ -462,11 +462,17 @@ impl RoomSet {
 
     /// Removes `room` (a set without deadlines only). Returns whether it was present.
     pub(super) fn remove(&mut self, room: RoomRef<'_>, rooms: &RoomInterner) -> bool {
-        !matches!(self.take(room, rooms), Removal::Absent)
+        !matches!(self.take(room, rooms, false), Removal::Absent)
     }
 
-    /// [`remove`](Self::remove), saying how: see [`Removal`].
-    pub(super) fn take(&mut self, room: RoomRef<'_>, rooms: &RoomInterner) -> Removal {
+    /// [`remove`](Self::remove), saying how: see [`Removal`]. `with_names`: whether the caller
+    /// wants the names of the rooms left when the set goes back inline (else that list is empty).
+    pub(super) fn take(
+        &mut self,
+        room: RoomRef<'_>,
+        rooms: &RoomInterner,
+        with_names: bool,
+    ) -> Removal {
         if let Self::Shared(set) = self {
             // Look before cloning: an absent room must not copy a set a caller still shares.
             let key = set.key(room.id);
@@ -483,7 +489,9 @@ impl RoomSet {
                 for (other, mark) in set.marked() {
                     if !same_text(other.as_bytes(), room.id.as_bytes()) {
                         inline.append_known(RoomRef::new(other), mark, rooms);
-                        left.push(other.clone());
+                        if with_names {
+                            left.push(other.clone());
+                        }
                     }
                 }
                 *self = inline;
@@ -534,9 +542,10 @@ pub(super) enum Removal {
     Absent,
     /// The room was removed.
     Removed,
-    /// The room was removed from a heap set, which went back to the user's slot. With it, the
-    /// rooms left, in order, as names taken from the heap set, so that the caller's list needs no
-    /// look-up in the interner (at 1M users, each name there is a cache miss of its own).
+    /// The room was removed from a heap set, which went back to the user's slot. With it, if the
+    /// caller asked, the rooms left, in order, as names taken from the heap set, so that the
+    /// caller's list needs no look-up in the interner (at 1M users, each name there is a cache
+    /// miss of its own).
     BackInline(SmallVec<[RoomId; INLINE_ROOMS]>),
 }
 
