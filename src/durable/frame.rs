@@ -154,8 +154,12 @@ fn all_zero(bytes: &[u8]) -> bool {
     bytes.iter().all(|&b| b == 0)
 }
 
-/// The longest frame a writer makes, header included: it starts a new frame once a payload
-/// reaches [`FRAME_TARGET_PAYLOAD`], and one record is far smaller than that.
+/// The longest log frame a writer makes, header included: it starts a new frame once a payload
+/// reaches [`FRAME_TARGET_PAYLOAD`], and one log record (one change: at most two ids of
+/// [`MAX_ID_BYTES`](crate::ids::MAX_ID_BYTES) each) is far smaller than that. A snapshot frame
+/// holds whole users, so with a raised mute limit it can be longer; that does not matter here,
+/// since only a log can end in a torn write (a snapshot is synced before it is renamed into place,
+/// and any bad frame in one is damage).
 const MAX_FRAME_LEN: usize = 2 * FRAME_TARGET_PAYLOAD;
 
 /// Whether the data after a zeroed frame header at file offset `offset` has the shape of one torn
