@@ -1055,6 +1055,58 @@ fn files_of_the_format_before_deadlines_still_open() {
     );
 }
 
+/// A power cut can lose one sector of the last write and keep the others. When a sector boundary
+/// falls inside that write's frame header, the header is left half zeros: on one side of the
+/// boundary it is what was there before the write (the zeros the log was filled with), on the
+/// other what was written. That is a torn write like a wholly zeroed header, and is cut off; a
+/// header damaged otherwise before the same bytes stays damage.
+#[test]
+fn a_last_frame_header_split_by_a_lost_sector_is_a_torn_write() {
+    let mute = |who: &str, what: &str| {
+        let mut record = vec![0x01];
+        id(&mut record, who);
+        id(&mut record, what);
+        record
+    };
+    let (r0, r1) = ("0".repeat(225), "1".repeat(225));
+    let frames = [
+        mute("alice", &r0),
+        mute("alice", &r1),
+        mute(&"u".repeat(256), &"r".repeat(256)),
+    ];
+    let whole = data_file(b"MUTELOG1", 0, &frames);
+    // The last frame's header starts 6 bytes before the first 512-byte boundary; the frame ends
+    // in the third sector.
+    let last = whole.len() - 12 - frames[2].len();
+    assert_eq!((last, whole.len()), (506, 1033));
+    let lost_sectors = [("the first", 0..512), ("the second", 512..1024)];
+    for (which, sector) in lost_sectors {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log-00000000");
+        let mut bytes = whole.clone();
+        bytes[last.max(sector.start)..sector.end].fill(0);
+        bytes.resize(4096, 0);
+        fs::write(&log, &bytes).unwrap();
+        let store = DurableStore::open(dir.path())
+            .unwrap_or_else(|e| panic!("{which} sector of the last write lost: {e}"));
+        assert_eq!(store.muted_rooms_sync(&user("alice")), [r0.as_str(), &r1]);
+        assert_eq!(store.user_count(), 1);
+        let torn = store.recovery().torn_tail.clone().expect("a torn tail");
+        assert_eq!((torn.file, torn.offset), (log.clone(), last as u64));
+        assert_eq!(torn.discarded_bytes, whole.len() as u64 - last as u64);
+        store.close().unwrap();
+        assert_eq!(file_len(&log), last as u64, "cut off at the torn write");
+    }
+    // The same header with a byte changed instead, its frame whole after it: damage.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log-00000000");
+    let mut bytes = whole.clone();
+    bytes[last + 1] ^= 0x10;
+    bytes.resize(4096, 0);
+    fs::write(&log, &bytes).unwrap();
+    expect_damaged(dir.path(), &log);
+}
+
 fn alice_id() -> UserId {
     user("alice")
 }

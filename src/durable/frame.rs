@@ -18,8 +18,10 @@
 //! past the end of the file, or its header or payload checksum fails with only zeros after it. A
 //! zeroed header followed by data is a torn write too when the data ends within the longest frame
 //! a writer makes and no header that checks out starts in it: the write's first sectors never
-//! reached the disk, later ones did. Anything else (a bad frame with data after it, a valid frame
-//! after zeros, data after zeros longer than a frame) is damage.
+//! reached the disk, later ones did. So is a header that a 512-byte boundary splits into zeros on
+//! one side and data on the other, with the same kind of rest: the sector on the zero side never
+//! reached the disk. Anything else (a bad frame with data after it, a valid frame after zeros,
+//! data after zeros longer than a frame) is damage.
 
 use std::hash::Hasher;
 
@@ -178,6 +180,21 @@ fn is_rest_of_one_write(offset: u64, after_header: &[u8]) -> bool {
                 .first_chunk::<FRAME_HEADER_LEN>()
                 .is_some_and(|header| header_checks_out(start, header))
         })
+}
+
+/// The smallest unit a disk writes whole. A write torn by a power cut leaves each of its sectors
+/// either written or as it was; larger sectors' boundaries are multiples of this one too.
+const SECTOR_LEN: u64 = 512;
+
+/// Whether `header`, read at file offset `offset`, straddles a sector boundary and is all zeros on
+/// one side of it: the header of a write one of whose sectors never reached the disk (it still
+/// holds the zeros the log was filled with), while the sector on the other side did.
+fn is_split_by_lost_sector(offset: u64, header: &[u8; FRAME_HEADER_LEN]) -> bool {
+    let before_boundary = (SECTOR_LEN - offset % SECTOR_LEN) as usize;
+    before_boundary < FRAME_HEADER_LEN && {
+        let (before, after) = header.split_at(before_boundary);
+        all_zero(before) || all_zero(after)
+    }
 }
 
 /// Whether `header`, read at file offset `offset`, is a frame header whose checksum matches.
@@ -350,7 +367,17 @@ impl<S: FrameSource> FrameReader<S> {
         }
         let (len, payload_crc, stored_header_crc) = header_fields(&header);
         if header_crc(offset, len, payload_crc) != stored_header_crc {
-            return Err(if self.rest_is_zero()? {
+            let torn = if is_split_by_lost_sector(offset, &header) {
+                // As after a zeroed header: the rest must be the rest of that one write.
+                let (after_header, last) = self.scan_rest()?;
+                last.is_none_or(|last| {
+                    FRAME_HEADER_LEN + last < MAX_FRAME_LEN
+                        && is_rest_of_one_write(offset, &after_header)
+                })
+            } else {
+                self.rest_is_zero()?
+            };
+            return Err(if torn {
                 fail("a frame header is incomplete", true)
             } else {
                 fail("a frame header's checksum does not match", false)
