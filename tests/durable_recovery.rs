@@ -1225,6 +1225,30 @@ fn a_generation_at_the_end_of_the_range_is_an_error_not_a_panic() {
     }
 }
 
+/// A data file named with a generation too large for 64 bits is above the largest a store writes
+/// too: it fails the open naming it, like any other, instead of being passed over.
+#[test]
+fn a_generation_past_64_bits_is_an_error_not_ignored() {
+    for name in [
+        "log-18446744073709551616",
+        "snapshot-99999999999999999999999",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = DurableStore::open(dir.path()).unwrap();
+            store.mute_sync(&user("alice"), &room("a")).unwrap();
+        }
+        let path = dir.path().join(name);
+        fs::write(&path, b"anything").unwrap();
+        expect_damaged(dir.path(), &path);
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            b"anything",
+            "{name} was left as it was"
+        );
+    }
+}
+
 /// The end frame of a snapshot holding `users` users and `rooms` rooms.
 fn end_frame(users: u64, rooms: u64) -> Vec<u8> {
     let mut end = vec![0x02];

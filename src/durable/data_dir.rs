@@ -229,7 +229,8 @@ fn sync_dir(_dir: &Path) -> std::io::Result<()> {
 /// The generation of a data file's name, if the name is exactly one the store writes: at least
 /// [`GENERATION_DIGITS`] digits, zero-padded to that width and no further. Any other name (`log-7`,
 /// `log-000000007`) is not the store's file, so it is neither read nor reported; reading it as
-/// generation 7 would open `log-00000007` instead, a different file.
+/// generation 7 would open `log-00000007` instead, a different file. A generation past `u64::MAX`
+/// reads as `u64::MAX`, which is out of range like it.
 fn parse_generation(name: &str, prefix: &str) -> Option<u64> {
     let digits = name.strip_prefix(prefix)?;
     if digits.len() < GENERATION_DIGITS
@@ -238,7 +239,8 @@ fn parse_generation(name: &str, prefix: &str) -> Option<u64> {
     {
         return None;
     }
-    digits.parse().ok()
+    // Digits only, so the parse fails only past u64::MAX: above MAX_GENERATION too.
+    Some(digits.parse().unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -283,6 +285,10 @@ mod tests {
         assert_eq!(
             parse_generation("log-100000000", LOG_PREFIX),
             Some(100_000_000)
+        );
+        assert_eq!(
+            parse_generation("log-18446744073709551616", LOG_PREFIX),
+            Some(u64::MAX)
         );
         for generation in [0, 7, 99_999_999, 100_000_000, MAX_GENERATION] {
             let name = format!("{LOG_PREFIX}{generation:0GENERATION_DIGITS$}");
