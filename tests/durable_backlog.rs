@@ -1,5 +1,6 @@
-//! In `Durability::Periodic`, the records waiting for a disk that does not make progress are
-//! bounded: past `DurableOptions::max_backlog_bytes`, a write waits for its record.
+//! A disk that does not make progress: in `Durability::Periodic`, the records waiting for it are
+//! bounded (past `DurableOptions::max_backlog_bytes`, a write waits for its record); in
+//! `Durability::Sync`, nothing that rests on a record returns before that record is durable.
 
 #![cfg(all(feature = "durable", unix))]
 
@@ -42,12 +43,8 @@ fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).unwrap().len()
 }
 
-/// A store in `Periodic` mode with a backlog limit of `limit` bytes whose flusher is stuck, as on
-/// a disk that stalls: a compaction closes the log and creates the next one as
-/// `log-00000001.tmp`, and a FIFO there makes creating it block until the FIFO is opened for
-/// reading. Returns the store once the log is closed (closing trims its preallocated zeros, just
-/// before the next log is created: records appended from then on stay in memory), with the FIFO
-/// to open to unstick it and the compaction's thread, which then ends with the store failed.
+/// A store in `Periodic` mode with a backlog limit of `limit` bytes whose flusher is stuck; see
+/// [`stalled`].
 fn stalled_store(
     dir: &Path,
     limit: u64,
@@ -56,13 +53,28 @@ fn stalled_store(
     PathBuf,
     JoinHandle<Result<(), StoreError>>,
 ) {
-    let store = Arc::new(
+    stalled(
+        dir,
         DurableOptions::new()
             .durability(Durability::Periodic(Duration::from_secs(3600)))
-            .max_backlog_bytes(limit)
-            .open(dir)
-            .unwrap(),
-    );
+            .max_backlog_bytes(limit),
+    )
+}
+
+/// A store opened with `options` whose flusher is stuck, as on a disk that stalls: a compaction closes the log and creates the next one as
+/// `log-00000001.tmp`, and a FIFO there makes creating it block until the FIFO is opened for
+/// reading. Returns the store once the log is closed (closing trims its preallocated zeros, just
+/// before the next log is created: records appended from then on stay in memory), with the FIFO
+/// to open to unstick it and the compaction's thread, which then ends with the store failed.
+fn stalled(
+    dir: &Path,
+    options: DurableOptions,
+) -> (
+    Arc<DurableStore>,
+    PathBuf,
+    JoinHandle<Result<(), StoreError>>,
+) {
+    let store = Arc::new(options.open(dir).unwrap());
     let fifo = dir.join("log-00000001.tmp");
     assert!(
         Command::new("mkfifo")
@@ -180,4 +192,53 @@ fn writers_that_give_up_while_they_wait_stay_within_the_backlog_limit() {
         "{applied} records (~{} bytes) held in memory with a {limit}-byte backlog limit",
         applied * 30
     );
+}
+
+#[test]
+fn in_sync_mode_a_mute_refused_for_the_limit_waits_for_the_record_it_rests_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, fifo, compaction) = stalled(
+        dir.path(),
+        DurableOptions::new()
+            .durability(Durability::Sync)
+            .mute_limit(1),
+    );
+    let user = UserId::new("u").unwrap();
+    let (first, second) = (
+        RoomId::new("first").unwrap(),
+        RoomId::new("second").unwrap(),
+    );
+
+    // The first mute is applied in memory; its record cannot reach the disk, so it waits.
+    let muting = {
+        let (store, user, room) = (Arc::clone(&store), user.clone(), first.clone());
+        thread::spawn(move || store.mute_sync(&user, &room))
+    };
+    wait_for("the first mute to be applied", || {
+        store.is_muted_sync(&user, &first)
+    });
+
+    // A second room is over the limit only because of the first, which a crash now would undo:
+    // the refusal must not be reported before that record is durable.
+    assert!(
+        !poll_once_and_drop(store.mute(&user, &second)),
+        "the refusal returned before the record it rests on was durable"
+    );
+    let refusing = {
+        let (store, user, room) = (Arc::clone(&store), user.clone(), second.clone());
+        thread::spawn(move || store.mute_sync(&user, &room))
+    };
+
+    // Unstick the flusher: the store fails, and both writers learn that the first record never
+    // reached the disk.
+    let _reader = File::open(&fifo).unwrap();
+    let _ = compaction.join().unwrap();
+    for writer in [muting, refusing] {
+        let written = writer.join().unwrap();
+        assert!(
+            matches!(written, Err(StoreError::Backend(_))),
+            "{written:?}"
+        );
+    }
+    assert!(!store.is_muted_sync(&user, &second));
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Durability {
     /// A change is on disk (written and `fdatasync`ed) before its operation returns; an operation
-    /// that changed nothing returns once every change before it is on disk. Concurrent writers
+    /// that changed nothing, or a mute refused for the per-user limit, returns once every change
+    /// before it is on disk. Concurrent writers
     /// share each sync (group commit), so throughput grows with the number of writers. A crash of
     /// the process or of the machine loses nothing that was acknowledged.
     #[default]

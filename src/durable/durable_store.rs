@@ -319,7 +319,7 @@ impl DurableStore {
         room: &RoomId,
         expiry: Expiry,
         actor: Actor,
-    ) -> Result<(MuteOutcome, Appended), StoreError> {
+    ) -> Result<(Result<MuteOutcome, StoreError>, Appended), StoreError> {
         self.change_user(user, |memory, now| {
             // The deadline is checked and computed against one reading of the clock. The change
             // then runs at the time it reads for itself (the same, or a moment later): a mute
@@ -328,11 +328,18 @@ impl DurableStore {
                 Expiry::Never => None,
                 expiry => expiry.deadline(memory.clock().now_ms())?,
             };
-            let outcome = memory.mute_at(user, room, deadline, actor.into(), now)?;
-            let change = outcome
-                .changed
-                .then_some(Change::Mute(user, room, deadline));
-            Ok((outcome, change))
+            match memory.mute_at(user, room, deadline, actor.into(), now) {
+                Ok(outcome) => {
+                    let change = outcome
+                        .changed
+                        .then_some(Change::Mute(user, room, deadline));
+                    Ok((Ok(outcome), change))
+                }
+                // A refusal for the limit rests on the user's rooms, which earlier writers may
+                // have changed without their records being on disk yet: like a change that
+                // changed nothing, it waits for them, so a crash cannot undo what it reported.
+                Err(refused) => Ok((Err(refused.into()), None)),
+            }
         })
     }
 
@@ -420,8 +427,9 @@ impl DurableStore {
     /// [`DurableOptions::max_backlog_bytes`]).
     ///
     /// # Errors
-    /// [`StoreError::MuteLimitExceeded`] as [`MuteStore::mute`]; [`StoreError::Backend`] when the
-    /// log cannot be written.
+    /// [`StoreError::MuteLimitExceeded`] as [`MuteStore::mute`] (in [`Durability::Sync`], once
+    /// every earlier change is durable, since the refusal rests on them); [`StoreError::Backend`]
+    /// when the log cannot be written.
     pub fn mute_sync(&self, user: &UserId, room: &RoomId) -> Result<MuteOutcome, StoreError> {
         self.mute_with_sync(user, room, Expiry::Never, Actor::User)
     }
@@ -442,7 +450,7 @@ impl DurableStore {
     ) -> Result<MuteOutcome, StoreError> {
         self.admit_blocking()?;
 
-        self.settle_blocking(self.mute_now(user, room, expiry, actor)?)
+        self.settle_blocking(self.mute_now(user, room, expiry, actor)?)?
     }
 
     /// Unmutes `room` for `user`, as the user; see [`MuteStore::unmute`]. Blocks as
@@ -613,7 +621,8 @@ impl MuteStore for DurableStore {
     ) -> Result<MuteOutcome, StoreError> {
         self.admit().await?;
 
-        self.settle(self.mute_now(user, room, expiry, actor)?).await
+        self.settle(self.mute_now(user, room, expiry, actor)?)
+            .await?
     }
 
     async fn unmute_by(
