@@ -1439,6 +1439,67 @@ fn sigterm_with_stdout_gone_stops_cleanly_without_a_panic() {
     assert!(status.success(), "{status:?}: {stderr}");
 }
 
+/// With stdout a pipe whose reader is gone before the server starts (`server | true`, a log
+/// shipper not yet up), the start-up line is lost, not a panic: the server serves, and stops
+/// cleanly on SIGTERM.
+#[cfg(unix)]
+#[test]
+fn a_server_whose_stdout_is_gone_from_the_start_still_serves() {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader); // every write to stdout now fails
+    // The start-up line cannot say where it listens: the test chooses the port.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|probe| probe.local_addr())
+        .expect("a free port")
+        .to_string();
+    let mut child = Command::new(server_binary())
+        .args(["--addr", &addr, "--memory", "--quiet"])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let stderr = child.stderr.take().map(drain).expect("stderr");
+    // Either it comes up and takes the connection, or it has ended; the deadline only keeps a
+    // broken server from hanging the test.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let connected = loop {
+        if child.try_wait().expect("try_wait").is_some() {
+            break false;
+        }
+        if TcpStream::connect(&addr).is_ok() {
+            break true;
+        }
+        assert!(std::time::Instant::now() < deadline, "never listened");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    if connected {
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("kill runs")
+                .success()
+        );
+    }
+    let status = child.wait().expect("the server ends");
+    let stderr = stderr.join().expect("stderr");
+    assert!(connected, "it ended before it served: {status:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(status.success(), "{status:?}: {stderr}");
+
+    // The help text, likewise.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let output = Command::new(server_binary())
+        .arg("--help")
+        .stdout(writer)
+        .output()
+        .expect("the server runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+}
+
 /// Files in the data directory that the store did not write are not its to delete, `*.tmp` ones
 /// included: `--data .` or `--data ~` must not destroy the user's files.
 #[cfg(unix)]

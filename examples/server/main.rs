@@ -39,7 +39,7 @@ async fn main() -> ExitCode {
     let args = match ServerArgs::parse(std::env::args_os().skip(1)) {
         Ok(Some(args)) => args,
         Ok(None) => {
-            println!("{USAGE}");
+            shutdown::say(USAGE);
             return ExitCode::SUCCESS;
         }
         Err(error) => {
@@ -119,7 +119,9 @@ async fn main() -> ExitCode {
     let local = listener
         .local_addr()
         .map_or_else(|_| args.addr.clone(), |addr| addr.to_string());
-    println!(
+    // Not `println!`, which panics when stdout is a pipe whose reader has gone: the line is then
+    // lost, and the server serves all the same.
+    shutdown::say(&format!(
         "mutestore example server listening on http://{local} (store: {store_name}; {seed_name}; \
          at most {} connections open, each closed after {} s without a request head or {} s \
          without write progress; a request not answered within {} s gets 408; event streams \
@@ -129,7 +131,7 @@ async fn main() -> ExitCode {
         args.write_timeout.as_secs(),
         args.request_timeout.as_secs(),
         args.max_streams_per_user
-    );
+    ));
     // The line is the signal that the server is up: make sure it is out even when piped.
     let _ = std::io::stdout().flush();
 
