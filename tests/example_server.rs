@@ -1500,6 +1500,24 @@ fn a_server_whose_stdout_is_gone_from_the_start_still_serves() {
     assert!(output.status.success(), "{:?}: {stderr}", output.status);
 }
 
+#[test]
+fn errors_with_stderr_gone_keep_their_exit_status() {
+    for (args, code) in [
+        (&["--bogus"][..], 2),
+        (&["--allow-origin", "https://a.example/"], 2),
+        (&["--seed", "/nonexistent/seed.json"], 1),
+    ] {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader); // every write to stderr now fails
+        let output = Command::new(server_binary())
+            .args(args)
+            .stderr(writer)
+            .output()
+            .expect("the server runs");
+        assert_eq!(output.status.code(), Some(code), "{args:?}");
+    }
+}
+
 /// Files in the data directory that the store did not write are not its to delete, `*.tmp` ones
 /// included: `--data .` or `--data ~` must not destroy the user's files.
 #[cfg(unix)]

@@ -43,7 +43,7 @@ async fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(error) => {
-            eprintln!("error: {error}\n\n{USAGE}");
+            shutdown::complain(&format!("error: {error}\n\n{USAGE}"));
             return ExitCode::from(2);
         }
     };
@@ -62,7 +62,7 @@ async fn main() -> ExitCode {
             match loaded {
                 Ok(seed) => (seed, format!("seed file {}", path.display())),
                 Err(problem) => {
-                    eprintln!("error: seed file {}: {problem}", path.display());
+                    shutdown::complain(&format!("error: seed file {}: {problem}", path.display()));
                     return ExitCode::FAILURE;
                 }
             }
@@ -73,7 +73,7 @@ async fn main() -> ExitCode {
         origins => match CorsPolicy::allow_origins(origins) {
             Ok(policy) => policy,
             Err(error) => {
-                eprintln!("error: --allow-origin: {error}");
+                shutdown::complain(&format!("error: --allow-origin: {error}"));
                 return ExitCode::from(2);
             }
         },
@@ -83,7 +83,7 @@ async fn main() -> ExitCode {
     let listener = match TcpListener::bind(&args.addr).await {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("error: cannot listen on {}: {error}", args.addr);
+            shutdown::complain(&format!("error: cannot listen on {}: {error}", args.addr));
             return ExitCode::FAILURE;
         }
     };
@@ -94,7 +94,7 @@ async fn main() -> ExitCode {
     } = match store::open_store(&args.store).await {
         Ok(opened) => opened,
         Err(problem) => {
-            eprintln!("error: cannot open the store: {problem}");
+            shutdown::complain(&format!("error: cannot open the store: {problem}"));
             return ExitCode::FAILURE;
         }
     };
@@ -112,7 +112,7 @@ async fn main() -> ExitCode {
     let signals = match ShutdownSignals::install() {
         Ok(signals) => signals,
         Err(error) => {
-            eprintln!("error: cannot listen for signals: {error}");
+            shutdown::complain(&format!("error: cannot listen for signals: {error}"));
             return ExitCode::FAILURE;
         }
     };

@@ -43,7 +43,7 @@ impl ShutdownSignals {
     #[cfg(not(unix))]
     async fn next(&mut self) -> (&'static str, i32) {
         if tokio::signal::ctrl_c().await.is_err() {
-            eprintln!("warning: cannot listen for Ctrl-C");
+            complain("warning: cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
         ("Ctrl-C", 130)
@@ -71,4 +71,11 @@ impl ShutdownSignals {
 /// A line on stdout. Never `println!`: with stdout a pipe whose reader has gone, it panics.
 pub fn say(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+/// A line on stderr, for errors and warnings. Never `eprintln!`, for the same reason as [`say`]:
+/// a panic would turn the exit status the error chose into 101, or, in a task, keep the server
+/// from stopping.
+pub fn complain(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

@@ -31,9 +31,9 @@ pub async fn watch(store: Arc<DurableStore>, failed: StoreFailed, stop: impl FnO
     loop {
         ticks.tick().await;
         if let Err(error) = store.health() {
-            eprintln!(
+            crate::shutdown::complain(&format!(
                 "error: the store has failed ({error}); stopping, so that a restart reopens it from disk"
-            );
+            ));
             failed.0.store(true, Ordering::Release);
             stop();
             return;
