@@ -1500,6 +1500,43 @@ fn a_server_whose_stdout_is_gone_from_the_start_still_serves() {
     assert!(output.status.success(), "{:?}: {stderr}", output.status);
 }
 
+#[cfg(unix)]
+#[test]
+fn a_server_whose_stderr_is_gone_still_answers_and_logs_nothing() {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader); // every write to stderr now fails, so every request's log line does
+    let mut child = Command::new(server_binary())
+        .args(["--addr", "127.0.0.1:0", "--memory"])
+        .stdout(Stdio::piped())
+        .stderr(writer)
+        .spawn()
+        .expect("the server starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut startup_line = String::new();
+    stdout
+        .read_line(&mut startup_line)
+        .expect("a start-up line");
+    let addr = startup_line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {startup_line:?}"))
+        .to_owned();
+    let server = Server {
+        child,
+        stdout,
+        stderr: None,
+        addr,
+        startup_line,
+    };
+    for _ in 0..2 {
+        let (status, body) = server.as_demo_user("DELETE", "/me/mute/demo-room");
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, _) = server.stop_with("TERM");
+    assert!(status.success(), "{status:?}");
+}
+
 #[test]
 fn errors_with_stderr_gone_keep_their_exit_status() {
     for (args, code) in [

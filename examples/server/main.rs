@@ -52,6 +52,9 @@ async fn main() -> ExitCode {
         .with_max_level(if args.quiet { Level::WARN } else { Level::INFO })
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // A log line that cannot be written is dropped; reporting that with `eprintln!` would panic
+        // the request's task when stderr is a pipe whose reader has gone.
+        .log_internal_errors(false)
         .init();
     let (seed, seed_name) = match &args.seed {
         None => (SeedData::demo(), "the built-in demo seed".to_owned()),
