@@ -19,6 +19,12 @@ const SMALL_BUCKETS: usize = 256;
 /// Maximum load, as a fraction `NUM / DEN` of the slots.
 const MAX_LOAD_NUM: usize = 4;
 const MAX_LOAD_DEN: usize = 5;
+/// Below this load, a removal shrinks the table back to the load it has right after growing
+/// (8/15, about 53%), so that its memory follows the users who are left. Between this and the
+/// maximum load a table neither grows nor shrinks, so it never does both in turn, and each
+/// resize is paid for by as many insertions or removals as a third of the entries it moves.
+const MIN_LOAD_NUM: usize = 1;
+const MIN_LOAD_DEN: usize = 4;
 
 #[derive(Default)]
 #[repr(align(64))]
@@ -137,6 +143,21 @@ impl UserTable {
         self.rebuild(buckets, rehash, |_| true);
     }
 
+    /// The bucket count a table of `len` entries is rebuilt to when it shrinks: a load of at most
+    /// 8/15, as right after growing.
+    fn buckets_for(len: usize) -> usize {
+        (len * 15 / 8 / SLOTS_PER_BUCKET + 1).max(MIN_BUCKETS)
+    }
+
+    /// Shrinks the table if its load fell below the minimum.
+    fn shrink_if_sparse(&mut self, rehash: &impl Fn(&[u8]) -> u64) {
+        if self.buckets.len() > MIN_BUCKETS
+            && self.len * MIN_LOAD_DEN < self.slot_count() * MIN_LOAD_NUM
+        {
+            self.rebuild(Self::buckets_for(self.len), rehash, |_| true);
+        }
+    }
+
     /// Moves every entry that `keep` accepts into a fresh array of `buckets` buckets.
     fn rebuild(
         &mut self,
@@ -185,6 +206,7 @@ impl UserTable {
                 hole = here;
             }
         }
+        self.shrink_if_sparse(&rehash);
         removed
     }
 
@@ -211,6 +233,7 @@ impl UserTable {
         }
         if dropping {
             self.rebuild(self.buckets.len(), &rehash, keep);
+            self.shrink_if_sparse(&rehash);
         }
         changed
     }
@@ -220,5 +243,117 @@ impl UserTable {
         for entry in self.buckets.iter().flat_map(|b| b.0.iter()).flatten() {
             visit(entry);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::UserId;
+    use crate::memory::user_entry::{RoomSet, UserEntry};
+    use std::hash::BuildHasher;
+
+    fn user(n: usize) -> UserId {
+        UserId::new(&format!("{:013}", 1_485_248_560_558 + n * 7919)).unwrap()
+    }
+
+    #[test]
+    fn removals_shrink_the_table_and_every_user_left_is_found() {
+        let hasher = foldhash::fast::RandomState::default();
+        let rehash = |bytes: &[u8]| hasher.hash_one(bytes);
+        let hash = |user: &UserId| hasher.hash_one(user.as_bytes());
+        let mut table = UserTable::default();
+        let users: Vec<UserId> = (0..10_000).map(user).collect();
+        for user in &users {
+            let entry = UserEntry {
+                key: KeyProbe::new(user).to_key(),
+                rooms: RoomSet::empty(),
+            };
+            table.insert_new(hash(user), entry, rehash);
+        }
+        let grown = table.buckets.len();
+        for (n, user) in users.iter().enumerate() {
+            if n % 20 != 0 {
+                assert!(
+                    table
+                        .remove(hash(user), &KeyProbe::new(user), rehash)
+                        .is_some()
+                );
+            }
+            let slots = table.slot_count();
+            assert!(
+                table.len() * MAX_LOAD_DEN <= slots * MAX_LOAD_NUM,
+                "over the maximum load after {n} removals"
+            );
+            assert!(
+                table.buckets.len() == MIN_BUCKETS
+                    || table.len() * MIN_LOAD_DEN >= slots * MIN_LOAD_NUM,
+                "under the minimum load after {n} removals: {} in {slots} slots",
+                table.len()
+            );
+        }
+        assert_eq!(table.len(), 500);
+        assert!(
+            table.buckets.len() * 4 < grown,
+            "{} buckets left of {grown}",
+            table.buckets.len()
+        );
+        for (n, user) in users.iter().enumerate() {
+            let found = table.find(hash(user), &KeyProbe::new(user)).is_some();
+            assert_eq!(found, n % 20 == 0, "user {n}");
+        }
+        // And back up, then down to nothing.
+        for user in users.iter().skip(1).step_by(20) {
+            let entry = UserEntry {
+                key: KeyProbe::new(user).to_key(),
+                rooms: RoomSet::empty(),
+            };
+            table.insert_new(hash(user), entry, rehash);
+        }
+        let kept: Vec<&UserId> = users
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| n % 20 < 2)
+            .map(|(_, u)| u)
+            .collect();
+        assert_eq!(table.len(), kept.len());
+        for user in &kept {
+            assert!(table.find(hash(user), &KeyProbe::new(user)).is_some());
+        }
+        for user in &kept {
+            assert!(
+                table
+                    .remove(hash(user), &KeyProbe::new(user), rehash)
+                    .is_some()
+            );
+        }
+        assert_eq!(table.len(), 0);
+        assert_eq!(table.buckets.len(), MIN_BUCKETS);
+    }
+
+    #[test]
+    fn dropping_entries_in_bulk_shrinks_the_table() {
+        let hasher = foldhash::fast::RandomState::default();
+        let rehash = |bytes: &[u8]| hasher.hash_one(bytes);
+        let hash = |user: &UserId| hasher.hash_one(user.as_bytes());
+        let mut table = UserTable::default();
+        let users: Vec<UserId> = (0..4_000).map(user).collect();
+        for user in &users {
+            let entry = UserEntry {
+                key: KeyProbe::new(user).to_key(),
+                rooms: RoomSet::empty(),
+            };
+            table.insert_new(hash(user), entry, rehash);
+        }
+        let grown = table.buckets.len();
+        let keep_key = KeyProbe::new(&users[7]).to_key();
+        table.change_all(|_| false, |entry| entry.key == keep_key, rehash);
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.buckets.len(), MIN_BUCKETS, "of {grown}");
+        assert!(
+            table
+                .find(hash(&users[7]), &KeyProbe::new(&users[7]))
+                .is_some()
+        );
     }
 }
