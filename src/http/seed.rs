@@ -38,6 +38,17 @@ pub enum SeedError {
         /// The JSON path of the field, e.g. `clientKeys[0]`.
         field: String,
     },
+    /// A key or token that no request could carry: it begins or ends with a space or a tab, which
+    /// HTTP strips from header values, or it holds a control character, which header values
+    /// cannot hold. Every request with it would be refused.
+    #[error(
+        "`{field}` could never be sent in a header: it begins or ends with a space or a tab, or \
+         holds a control character"
+    )]
+    UnsendableSecret {
+        /// The JSON path of the field, e.g. `users[0].token`.
+        field: String,
+    },
     /// A room id is not valid.
     #[error("`rooms[{index}]` is not a valid room id: {source}")]
     InvalidRoom {
@@ -130,7 +141,8 @@ pub struct SeedData {
 
 impl SeedData {
     /// Parses and validates a seed in its JSON form. Every field is required and no other field is
-    /// allowed; keys and tokens must not be empty, room ids and each profile's `_id` must be valid
+    /// allowed; keys and tokens must not be empty nor be what no header could carry (spaces or
+    /// tabs around them, control characters in them), room ids and each profile's `_id` must be valid
     /// ids, and neither user ids nor tokens may repeat.
     ///
     /// # Errors
@@ -160,11 +172,7 @@ impl SeedData {
             };
             let id =
                 UserId::new(id).map_err(|source| SeedError::InvalidUserId { index, source })?;
-            if user.token.is_empty() {
-                return Err(SeedError::EmptySecret {
-                    field: format!("users[{index}].token"),
-                });
-            }
+            check_secret(format!("users[{index}].token"), &user.token)?;
             if !ids.insert(id.clone()) {
                 return Err(SeedError::DuplicateUser { index });
             }
@@ -259,11 +267,25 @@ impl Default for SeedData {
 }
 
 fn check_secrets(name: &str, secrets: &[String]) -> Result<(), SeedError> {
-    match secrets.iter().position(String::is_empty) {
-        Some(index) => Err(SeedError::EmptySecret {
-            field: format!("{name}[{index}]"),
-        }),
-        None => Ok(()),
+    for (index, secret) in secrets.iter().enumerate() {
+        check_secret(format!("{name}[{index}]"), secret)?;
+    }
+    Ok(())
+}
+
+/// Refuses a key or token that no request could carry (see [`SeedError::UnsendableSecret`]).
+fn check_secret(field: String, secret: &str) -> Result<(), SeedError> {
+    let padded = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    let bytes = secret.as_bytes();
+    if bytes.is_empty() {
+        Err(SeedError::EmptySecret { field })
+    } else if padded(bytes.first())
+        || padded(bytes.last())
+        || bytes.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+    {
+        Err(SeedError::UnsendableSecret { field })
+    } else {
+        Ok(())
     }
 }
 
@@ -332,5 +354,48 @@ mod tests {
             error_of(r#"{"clientKeys":[""],"apiKeys":[],"rooms":[],"users":[]}"#),
             "`clientKeys[0]` is empty"
         );
+    }
+
+    #[test]
+    fn secrets_no_header_could_carry_are_refused() {
+        let unsendable = |field: &str| {
+            format!(
+                "`{field}` could never be sent in a header: it begins or ends with a space or a \
+                 tab, or holds a control character"
+            )
+        };
+        for bad in [" k", "k ", "\tk", "k\t", "k\nk", "k\u{7f}", "\r"] {
+            let keys = serde_json::json!({
+                "clientKeys": ["ok", bad], "apiKeys": [], "rooms": [], "users": []
+            });
+            assert_eq!(
+                error_of(&keys.to_string()),
+                unsendable("clientKeys[1]"),
+                "{bad:?}"
+            );
+            let keys = serde_json::json!({
+                "clientKeys": [], "apiKeys": [bad], "rooms": [], "users": []
+            });
+            assert_eq!(
+                error_of(&keys.to_string()),
+                unsendable("apiKeys[0]"),
+                "{bad:?}"
+            );
+            let token = serde_json::json!({
+                "clientKeys": [], "apiKeys": [], "rooms": [],
+                "users": [{"token": bad, "profile": {"_id": "x"}}]
+            });
+            assert_eq!(
+                error_of(&token.to_string()),
+                unsendable("users[0].token"),
+                "{bad:?}"
+            );
+        }
+        // Inside a secret, spaces and tabs are fine: a header value can hold them.
+        let seed = serde_json::json!({
+            "clientKeys": ["a key"], "apiKeys": ["an\tapi key"], "rooms": [],
+            "users": [{"token": "a token", "profile": {"_id": "x"}}]
+        });
+        assert!(SeedData::from_json(&seed.to_string()).is_ok());
     }
 }

@@ -66,6 +66,8 @@ impl CorsPolicy {
     }
 
     /// Only these origins, each of the form `scheme://host[:port]` (`https://chat.example.com`).
+    /// They are kept as browsers send them: scheme and host in lower case, without the scheme's
+    /// default port (`https://Chat.Example.com:443` allows `https://chat.example.com`).
     ///
     /// # Errors
     /// [`InvalidOrigin`] for the first origin not of that form (a trailing `/` or a path included).
@@ -118,6 +120,10 @@ impl Default for CorsPolicy {
     }
 }
 
+/// An allowed origin as browsers send it in `Origin` (RFC 6454): scheme and host in lower case,
+/// and no port where it is the scheme's default. The layer compares origins byte for byte, so
+/// `https://Chat.Example.com:443` is kept as `https://chat.example.com`, which is what a page
+/// there sends; kept as given, it would let nothing through.
 fn parse_origin(origin: &str) -> Result<HeaderValue, InvalidOrigin> {
     let invalid = || InvalidOrigin {
         origin: origin.to_owned(),
@@ -127,14 +133,33 @@ fn parse_origin(origin: &str) -> Result<HeaderValue, InvalidOrigin> {
         && scheme
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    // No path, query or fragment, and no user info (`user@host`), which an origin never has.
     let authority_ok = !authority.is_empty()
         && authority
             .bytes()
-            .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'?' | b'#' | b'*'));
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'?' | b'#' | b'*' | b'@'));
     if !scheme_ok || !authority_ok {
         return Err(invalid());
     }
-    HeaderValue::from_str(origin).map_err(|_| invalid())
+    let scheme = scheme.to_ascii_lowercase();
+    let mut authority = authority.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" | "ws" => Some(":80"),
+        "https" | "wss" => Some(":443"),
+        _ => None,
+    };
+    if let Some(port) = default_port
+        && authority.ends_with(port)
+        // `[::1]:443` ends with the port; an IPv6 address alone (`[::443]`) ends with `]`.
+        && authority.len() > port.len()
+    {
+        authority.truncate(authority.len() - port.len());
+    }
+    // A host, and a port if a colon says there is one.
+    if authority.starts_with(':') || authority.ends_with(':') {
+        return Err(invalid());
+    }
+    HeaderValue::from_str(&format!("{scheme}://{authority}")).map_err(|_| invalid())
 }
 
 #[cfg(test)]
@@ -163,5 +188,33 @@ mod tests {
         }
         assert!(CorsPolicy::disabled().layer().is_none());
         assert!(CorsPolicy::allow_any_origin().layer().is_some());
+    }
+
+    #[test]
+    fn origins_are_kept_as_browsers_send_them() {
+        for (given, kept) in [
+            ("https://Chat.Example.com", "https://chat.example.com"),
+            ("HTTPS://chat.example.com:443", "https://chat.example.com"),
+            ("http://localhost:80", "http://localhost"),
+            ("http://localhost:5173", "http://localhost:5173"),
+            ("https://a.example:80", "https://a.example:80"),
+            ("http://a.example:443", "http://a.example:443"),
+            ("https://[::1]:443", "https://[::1]"),
+            ("https://[::443]", "https://[::443]"),
+            ("app://Local", "app://local"),
+        ] {
+            assert_eq!(
+                CorsPolicy::allow_origins([given]).map(|policy| policy.origins),
+                Ok(Origins::List(vec![HeaderValue::from_static(kept)])),
+                "{given}"
+            );
+        }
+        for bad in [
+            "https://user@a.example",
+            "https://:443",
+            "https://a.example:",
+        ] {
+            assert!(CorsPolicy::allow_origins([bad]).is_err(), "{bad}");
+        }
     }
 }
