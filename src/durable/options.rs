@@ -108,8 +108,10 @@ impl DurableOptions {
     /// The bytes held stay within the limit plus one record (about 40 bytes, under 600 with the
     /// longest ids) per concurrent writer, and the buffers holding them within about twice that.
     /// 0 makes every change wait for its record, like [`Durability::Sync`]; `u64::MAX` removes the
-    /// bound. In [`Durability::Sync`] every change waits anyway, so the limit changes nothing
-    /// there.
+    /// bound. In [`Durability::Sync`] every change waits for its record anyway; there the limit
+    /// only makes a writer that comes once it is passed wait before it changes anything, so that
+    /// callers who give up while they wait (a dropped future) cannot pile records up. A small
+    /// limit there costs throughput: writers then share fewer syncs.
     #[must_use]
     pub fn max_backlog_bytes(mut self, bytes: u64) -> Self {
         self.max_backlog_bytes = bytes;
