@@ -66,6 +66,7 @@ on_both!(
     a_lost_expiry_index_entry_only_delays_the_purge,
     a_mute_whose_deadline_passes_before_it_runs_is_not_listed,
     a_store_with_the_longest_time_limit_serves,
+    a_url_that_asks_for_resp3_still_purges,
 );
 
 use std::collections::BTreeMap;
@@ -788,6 +789,41 @@ async fn a_store_with_the_longest_time_limit_serves(deployment: Deployment) {
     .await
     .expect("no operation panics");
     assert_eq!(served.unwrap(), (1, true));
+}
+
+async fn a_url_that_asks_for_resp3_still_purges(deployment: Deployment) {
+    // redis-rs takes `?protocol=resp3` in a URL, and RESP3 changes the shape of some replies
+    // (`WITHSCORES` as pairs); the store reads them as RESP2, so it speaks RESP2 whatever the URL.
+    let resp3 = |url: String| format!("{url}/?protocol=resp3");
+    let config = match deployment {
+        Deployment::Standalone => RedisConfig::standalone(&resp3(redis_env::standalone_url())),
+        Deployment::Cluster => {
+            RedisConfig::cluster(redis_env::cluster_nodes().into_iter().map(resp3))
+        }
+    }
+    .expect("valid URLs")
+    .with_key_prefix(&redis_env::unique_prefix())
+    .expect("a valid prefix");
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let store = connect(config.with_clock(clock.clone())).await;
+    let alice = user("alice");
+    let mut feed = store.subscribe(EventScope::All).unwrap();
+    store
+        .mute_with(&alice, &room("brief"), Expiry::After(ms(10)), Actor::User)
+        .await
+        .unwrap();
+    expect(
+        &mut feed,
+        &alice,
+        "brief",
+        true,
+        Some(START_MS + 10),
+        ChangeCause::User,
+    )
+    .await;
+    clock.advance(ms(20));
+    assert_eq!(store.expire_due().await.unwrap(), 1);
+    expect(&mut feed, &alice, "brief", false, None, ChangeCause::Expiry).await;
 }
 
 /// The key of one generation of `room` (docs/REDIS.md): the users its `forget_room`s still have to

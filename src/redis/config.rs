@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, ProtocolVersion};
 
 use super::keys::KeyPrefix;
 use crate::clock::{SharedClock, SystemClock};
@@ -81,6 +81,7 @@ pub struct RedisConfig {
 impl RedisConfig {
     /// One Redis server at `url`: `redis://[user][:password@]host[:port][/db]`, or
     /// `redis+unix:///path/to/socket`.
+    /// The store speaks RESP2 whatever protocol the URL asks for.
     ///
     /// # Errors
     /// [`RedisConfigError::InvalidUrl`] when the URL does not parse.
@@ -207,12 +208,20 @@ impl RedisConfig {
     }
 }
 
+/// Parses a server URL. The store reads replies as RESP2 gives them (`WITHSCORES` flat, for one),
+/// so it speaks RESP2 whatever protocol the URL asks for (`?protocol=resp3`).
 fn parse_url(url: &str, position: usize) -> Result<ConnectionInfo, RedisConfigError> {
-    url.into_connection_info()
+    let info = url
+        .into_connection_info()
         .map_err(|error| RedisConfigError::InvalidUrl {
             position,
             reason: error.to_string(),
-        })
+        })?;
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP2);
+    Ok(info.set_redis_settings(settings))
 }
 
 /// A server's address and database, and whether credentials are set, without the credentials.
