@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mutestore::{
-    Actor, Durability, DurableOptions, DurableStore, EventScope, Expiry, ManualClock, OpenError,
-    RoomId, StoreError, UserId,
+    Actor, Durability, DurableOptions, DurableStore, EventScope, Expiry, MAX_ID_BYTES, ManualClock,
+    OpenError, RoomId, StoreError, UserId,
 };
 
 fn user(name: &str) -> UserId {
@@ -110,6 +110,33 @@ fn a_lower_limit_at_reopen_keeps_every_room() {
         Err(StoreError::MuteLimitExceeded(_))
     ));
     assert!(!store.mute_sync(&alice, &room("r0")).unwrap().changed);
+}
+
+#[test]
+fn a_limit_past_what_a_snapshot_frame_holds_is_lowered_to_the_most_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    for (asked, kept) in [
+        (usize::MAX, DurableOptions::MAX_MUTE_LIMIT),
+        (
+            DurableOptions::MAX_MUTE_LIMIT + 1,
+            DurableOptions::MAX_MUTE_LIMIT,
+        ),
+        (
+            DurableOptions::MAX_MUTE_LIMIT,
+            DurableOptions::MAX_MUTE_LIMIT,
+        ),
+        (5000, 5000),
+    ] {
+        let store = DurableOptions::new()
+            .mute_limit(asked)
+            .open(dir.path())
+            .unwrap();
+        assert_eq!(store.mute_limit(), kept, "{asked}");
+    }
+    // Room ids of the longest length, each with a deadline, at that many rooms still fit the
+    // 32-bit length of the one frame that holds the user's list.
+    let longest_room = 2 + MAX_ID_BYTES + 10;
+    assert!(DurableOptions::MAX_MUTE_LIMIT * longest_room < u32::MAX as usize);
 }
 
 #[test]

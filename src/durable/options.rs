@@ -60,6 +60,11 @@ impl Default for DurableOptions {
 }
 
 impl DurableOptions {
+    /// The highest per-user limit a durable store takes (8,388,608 rooms). A snapshot keeps each
+    /// user's list in one frame, whose length is a 32-bit field: at most 268 bytes a room (the
+    /// longest id, its length and a deadline), this many rooms stay under 4 GiB.
+    pub const MAX_MUTE_LIMIT: usize = 1 << 23;
+
     /// [`Durability::Sync`], [`DEFAULT_MUTE_LIMIT`], [`DEFAULT_COMPACT_AFTER_BYTES`],
     /// [`DEFAULT_MAX_BACKLOG_BYTES`], the [`SystemClock`].
     #[must_use]
@@ -81,10 +86,11 @@ impl DurableOptions {
     }
 
     /// The most rooms one user may have muted. It applies to new mutes only: lowering it never
-    /// drops rooms already on disk.
+    /// drops rooms already on disk. A limit above [`MAX_MUTE_LIMIT`](Self::MAX_MUTE_LIMIT)
+    /// (`usize::MAX` for "no limit", say) is lowered to it.
     #[must_use]
     pub fn mute_limit(mut self, limit: usize) -> Self {
-        self.mute_limit = limit;
+        self.mute_limit = limit.min(Self::MAX_MUTE_LIMIT);
         self
     }
 
