@@ -11,7 +11,7 @@ use std::pin::pin;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -192,6 +192,45 @@ fn writers_that_give_up_while_they_wait_stay_within_the_backlog_limit() {
         "{applied} records (~{} bytes) held in memory with a {limit}-byte backlog limit",
         applied * 30
     );
+}
+
+/// A waker that does nothing; the test counts the clones of it that the store keeps.
+struct IdleWaker;
+
+impl Wake for IdleWaker {
+    fn wake(self: Arc<Self>) {}
+}
+
+#[test]
+fn writers_that_give_up_while_they_wait_leave_no_waker_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, fifo, compaction) = stalled_store(dir.path(), 512);
+
+    let idle = Arc::new(IdleWaker);
+    let waker = Waker::from(Arc::clone(&idle));
+    let room = RoomId::new("r").unwrap();
+    let mut waited = 0;
+    for n in 0..10_000 {
+        let user = UserId::new(&format!("user-{n}")).unwrap();
+        // Polled once, as a request that then times out, and dropped.
+        let mut future = pin!(store.mute(&user, &room));
+        if future
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_pending()
+        {
+            waited += 1;
+        }
+    }
+    // A future that gave up is gone, and so must be what it left to be woken with: otherwise
+    // every attempt made while the disk stalls holds memory (here a clone of the waker, in a
+    // runtime the task it belongs to) until the disk comes back, the growth the backlog limit
+    // is there to prevent.
+    let kept = Arc::strong_count(&idle) - 2;
+    let _reader = File::open(&fifo).unwrap();
+    let _ = compaction.join().unwrap();
+    assert!(waited > 9_000, "{waited} writes waited");
+    assert_eq!(kept, 0, "wakers of dropped futures kept by the store");
 }
 
 #[test]

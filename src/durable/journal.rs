@@ -53,8 +53,10 @@ pub(super) struct Journal {
     /// Paired with `durable_changed` for writers that wait by blocking.
     durable_lock: Mutex<()>,
     durable_changed: Condvar,
-    /// Async writers waiting, each with the sequence number it waits for.
-    wakers: Mutex<Vec<(u64, Waker)>>,
+    /// Async writers waiting, each with the sequence number it waits for and its future's key.
+    wakers: Mutex<Vec<(u64, u64, Waker)>>,
+    /// The key of the next future to wait: a future given up removes its wakers by it.
+    next_waiter: AtomicU64,
     /// Set once, when a write or sync fails; the store refuses changes from then on.
     failure: OnceLock<StorageFailure>,
 }
@@ -116,6 +118,7 @@ impl Journal {
             durable_lock: Mutex::new(()),
             durable_changed: Condvar::new(),
             wakers: Mutex::new(Vec::new()),
+            next_waiter: AtomicU64::new(0),
             failure: OnceLock::new(),
         }
     }
@@ -213,11 +216,17 @@ impl Journal {
         DurableWait::new(self, sequence)
     }
 
-    /// Registers `waker` to be woken when `sequence` is durable; `Some` instead when the wait is
-    /// already over.
+    /// A key for a future that waits, unique in this journal.
+    pub(super) fn waiter_key(&self) -> u64 {
+        self.next_waiter.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers `waker`, of the future with key `key`, to be woken when `sequence` is durable;
+    /// `Some` instead when the wait is already over.
     pub(super) fn register(
         &self,
         sequence: u64,
+        key: u64,
         waker: &Waker,
     ) -> Option<Result<(), StorageFailure>> {
         let mut wakers = self.wakers.lock();
@@ -228,8 +237,24 @@ impl Journal {
         }
         // A future polled again before it is released pushes a second entry; the spare wake-up
         // is harmless and rare, where looking for the old entry would cost every waiter a scan.
-        wakers.push((sequence, waker.clone()));
+        wakers.push((sequence, key, waker.clone()));
         None
+    }
+
+    /// Forgets the wakers of the future with key `key`, dropped before its wait was over: a
+    /// caller that gives up while the disk stalls leaves nothing behind.
+    pub(super) fn deregister(&self, key: u64) {
+        let mut given_up = Vec::new();
+        self.wakers.lock().retain_mut(|(_, waiting, waker)| {
+            if *waiting == key {
+                // Dropped once the lock is released: a waker's drop may run arbitrary code.
+                given_up.push(std::mem::replace(waker, Waker::noop().clone()));
+                false
+            } else {
+                true
+            }
+        });
+        drop(given_up);
     }
 
     /// Asks the flusher to sync everything appended so far; returns what to wait for.
@@ -330,7 +355,7 @@ impl Journal {
         drop(self.durable_lock.lock());
         self.durable_changed.notify_all();
         let mut woken = Vec::new();
-        self.wakers.lock().retain(|(waiting, waker)| {
+        self.wakers.lock().retain(|(waiting, _, waker)| {
             if released(*waiting) {
                 woken.push(waker.clone());
                 false
