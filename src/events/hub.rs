@@ -197,6 +197,20 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_feed_drops_what_was_queued_before_it() {
+        // Events queued before the loss are older than the state a subscriber reads after hearing
+        // of it: delivered after the notice, they would undo that state.
+        let hub = ChangeHub::new();
+        let mut all = hub.subscribe(EventScope::All);
+        hub.publish(&event("u", "before"));
+        hub.lag_all();
+        hub.publish(&event("u", "after"));
+        assert_eq!(all.try_recv(), Err(RecvError::Lagged(2)));
+        assert_eq!(all.try_recv().unwrap().unwrap().room.as_str(), "after");
+        assert_eq!(all.try_recv(), Ok(None));
+    }
+
+    #[test]
     fn recv_timeout_takes_a_timeout_no_instant_can_hold() {
         // `Duration::MAX` is how a caller says "as long as it takes".
         let hub = ChangeHub::new();

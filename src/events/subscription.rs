@@ -215,11 +215,15 @@ impl EventQueue {
         self.wake(state);
     }
 
-    /// Tells the subscriber that events were lost upstream.
+    /// Tells the subscriber that events were lost upstream. The events still queued are older
+    /// than the loss: they are dropped and counted with it, as on overflow, so that none of them
+    /// comes after the notice and undoes the state the subscriber reads again.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))] // Only a networked backend's feed.
     pub(super) fn lag(&self, missed: u64) {
         let mut state = self.state.lock();
-        state.dropped += missed.max(1);
+        let queued = state.events.len() as u64;
+        state.events.clear();
+        state.dropped += queued + missed.max(1);
         self.wake(state);
     }
 
