@@ -43,8 +43,9 @@ use crate::store::MuteStore;
 /// - In [`Durability::Sync`] (the default) a change returns once it is on disk. Writers waiting
 ///   at the same time share one `fdatasync` (group commit). The async methods wait without holding
 ///   a runtime thread: a dedicated flusher thread syncs and wakes them. The `_sync` methods block
-///   the calling thread instead. A change is made when its future is first polled; dropping the
-///   future while it waits for the disk does not undo it.
+///   the calling thread instead. A change is made when its future is first polled (or, past the
+///   backlog limit, once earlier records are durable); dropping the future while it waits for the
+///   disk does not undo a change already made, and one dropped before it makes nothing.
 /// - In [`Durability::Periodic`] a change returns once applied in memory, unless the records
 ///   waiting for the disk pass [`DurableOptions::max_backlog_bytes`]: then it waits for its record
 ///   to be durable, as in `Sync`, so a stalled disk slows writers down instead of filling memory.
