@@ -51,10 +51,14 @@ fn writer_ids(writer: usize) -> (Vec<UserId>, Vec<RoomId>) {
     (users, rooms)
 }
 
+/// Each writer's ids, made once before any timing.
+type WriterIds = Arc<Vec<(Vec<UserId>, Vec<RoomId>)>>;
+
 /// Runs `total` operations over `writers` concurrent tasks; returns the time taken.
 fn run_writers(
     runtime: &tokio::runtime::Runtime,
     store: &Arc<DurableStore>,
+    ids: &WriterIds,
     writers: usize,
     total: u64,
     round: &mut u64,
@@ -67,8 +71,9 @@ fn run_writers(
         let tasks: Vec<_> = (0..writers)
             .map(|writer| {
                 let store = Arc::clone(store);
+                let ids = Arc::clone(ids);
                 tokio::spawn(async move {
-                    let (users, rooms) = writer_ids(writer);
+                    let (users, rooms) = &ids[writer];
                     for n in first..first + per_writer {
                         // Passes over the users alternate: mute a room, unmute it, mute the
                         // other room, unmute it; so every operation changes the user's set.
@@ -105,12 +110,13 @@ fn writes(c: &mut Criterion) {
         ("sync", Durability::Sync),
         ("periodic_1s", Durability::Periodic(Duration::from_secs(1))),
     ];
+    let ids: WriterIds = Arc::new((0..50).map(writer_ids).collect());
     for (mode, durability) in modes {
         for writers in [1, 50] {
             let (store, _dir) = open(durability);
             let mut round = 0;
             group.bench_function(format!("{mode}/{writers}_writers"), |b| {
-                b.iter_custom(|ops| run_writers(&runtime, &store, writers, ops, &mut round));
+                b.iter_custom(|ops| run_writers(&runtime, &store, &ids, writers, ops, &mut round));
             });
         }
     }
