@@ -19,11 +19,11 @@ impl BenchStore for RwLockBaseline {
     fn mute(&self, user: &UserId, room: &RoomId) -> bool {
         let mut map = self.0.write();
         match map.get_mut(user.as_str()) {
-            Some(set) => set.insert(room.to_string()),
+            Some(set) => set.insert(room.as_str().to_owned()),
             None => map
-                .entry(user.to_string())
+                .entry(user.as_str().to_owned())
                 .or_default()
-                .insert(room.to_string()),
+                .insert(room.as_str().to_owned()),
         }
     }
     fn unmute(&self, user: &UserId, room: &RoomId) -> bool {
@@ -57,12 +57,12 @@ impl BenchStore for DashMapBaseline {
     }
     fn mute(&self, user: &UserId, room: &RoomId) -> bool {
         if let Some(mut set) = self.0.get_mut(user.as_str()) {
-            return set.insert(room.to_string());
+            return set.insert(room.as_str().to_owned());
         }
         self.0
-            .entry(user.to_string())
+            .entry(user.as_str().to_owned())
             .or_default()
-            .insert(room.to_string())
+            .insert(room.as_str().to_owned())
     }
     fn unmute(&self, user: &UserId, room: &RoomId) -> bool {
         self.0
