@@ -822,7 +822,9 @@ async fn a_url_that_asks_for_resp3_still_purges(deployment: Deployment) {
     )
     .await;
     clock.advance(ms(20));
-    assert_eq!(store.expire_due().await.unwrap(), 1);
+    // The store's own background purge may get there first, so the count is 0 or 1; what must
+    // hold is that the call succeeds and the expiry event goes out.
+    assert!(store.expire_due().await.unwrap() <= 1);
     expect(&mut feed, &alice, "brief", false, None, ChangeCause::Expiry).await;
 }
 
