@@ -99,10 +99,19 @@ fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
     })
 }
 
+/// Sends `signal` (e.g. `TERM`) to the process `pid`.
+fn send_signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -{signal} {pid}");
+}
+
 impl Server {
     /// Starts the server on an ephemeral port and waits for its start-up line.
     fn start(extra_args: &[&str]) -> Self {
-        let mut child = Command::new(server_binary())
+        let child = Command::new(server_binary())
             .args(["--addr", "127.0.0.1:0"])
             .args(store_args(extra_args))
             .args(extra_args)
@@ -110,6 +119,12 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the server starts");
+        Self::started(child)
+    }
+
+    /// A server spawned with its stdout piped, once it has printed its start-up line; its stderr
+    /// is drained if piped.
+    fn started(mut child: Child) -> Self {
         let stderr = child.stderr.take().map(drain);
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut startup_line = String::new();
@@ -167,11 +182,7 @@ impl Server {
     /// Sends `signal` (e.g. `TERM`) and waits for the process to end: its status, and the rest of
     /// its stdout.
     fn stop_with(mut self, signal: &str) -> (ExitStatus, String) {
-        let killed = Command::new("kill")
-            .args([format!("-{signal}"), self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(killed.success());
+        send_signal(self.child.id(), signal);
         let status = self.child.wait().expect("the server ends");
         let mut rest = String::new();
         self.stdout
@@ -830,11 +841,7 @@ impl Server {
         limit: std::time::Duration,
     ) -> (ExitStatus, std::time::Duration, String) {
         let started = std::time::Instant::now();
-        let killed = Command::new("kill")
-            .args([format!("-{signal}"), self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(killed.success());
+        send_signal(self.child.id(), signal);
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("a status") {
                 break status;
@@ -1371,16 +1378,8 @@ fn a_second_signal_stops_a_server_that_waits_on_a_half_sent_head() {
     // Time for the server to take the connection; if it has not, the first signal stops it and
     // the test shows nothing, but does not fail.
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let pid = server.child.id().to_string();
-    let signal = |name: &str| {
-        assert!(
-            Command::new("kill")
-                .args([format!("-{name}"), pid.clone()])
-                .status()
-                .expect("kill runs")
-                .success()
-        );
-    };
+    let pid = server.child.id();
+    let signal = |name: &str| send_signal(pid, name);
     signal("TERM");
     // The second signal goes only once the first is seen, so the two cannot merge into one.
     let mut line = String::new();
@@ -1426,13 +1425,7 @@ fn sigterm_with_stdout_gone_stops_cleanly_without_a_panic() {
     stdout.read_line(&mut line).expect("a start-up line");
     assert!(line.contains("listening"), "{line}");
     drop(stdout); // the reader goes away
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill runs")
-            .success()
-    );
+    send_signal(child.id(), "TERM");
     let status = child.wait().expect("the server ends");
     let stderr = stderr.join().expect("stderr");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -1473,13 +1466,7 @@ fn a_server_whose_stdout_is_gone_from_the_start_still_serves() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     if connected {
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .expect("kill runs")
-                .success()
-        );
+        send_signal(child.id(), "TERM");
     }
     let status = child.wait().expect("the server ends");
     let stderr = stderr.join().expect("stderr");
@@ -1505,30 +1492,14 @@ fn a_server_whose_stdout_is_gone_from_the_start_still_serves() {
 fn a_server_whose_stderr_is_gone_still_answers_and_logs_nothing() {
     let (reader, writer) = std::io::pipe().expect("a pipe");
     drop(reader); // every write to stderr now fails, so every request's log line does
-    let mut child = Command::new(server_binary())
-        .args(["--addr", "127.0.0.1:0", "--memory"])
-        .stdout(Stdio::piped())
-        .stderr(writer)
-        .spawn()
-        .expect("the server starts");
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-    let mut startup_line = String::new();
-    stdout
-        .read_line(&mut startup_line)
-        .expect("a start-up line");
-    let addr = startup_line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {startup_line:?}"))
-        .to_owned();
-    let server = Server {
-        child,
-        stdout,
-        stderr: None,
-        addr,
-        startup_line,
-    };
+    let server = Server::started(
+        Command::new(server_binary())
+            .args(["--addr", "127.0.0.1:0", "--memory"])
+            .stdout(Stdio::piped())
+            .stderr(writer)
+            .spawn()
+            .expect("the server starts"),
+    );
     for _ in 0..2 {
         let (status, body) = server.as_demo_user("DELETE", "/me/mute/demo-room");
         assert_eq!(status, 200, "{body}");

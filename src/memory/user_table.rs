@@ -257,6 +257,17 @@ mod tests {
         UserId::new(&format!("{:013}", 1_485_248_560_558 + n * 7919)).unwrap()
     }
 
+    /// Inserts `users`, each with no rooms.
+    fn insert_all(table: &mut UserTable, users: &[UserId], hash: impl Fn(&[u8]) -> u64 + Copy) {
+        for user in users {
+            let entry = UserEntry {
+                key: KeyProbe::new(user).to_key(),
+                rooms: RoomSet::empty(),
+            };
+            table.insert_new(hash(user.as_bytes()), entry, hash);
+        }
+    }
+
     #[test]
     fn removals_shrink_the_table_and_every_user_left_is_found() {
         let hasher = foldhash::fast::RandomState::default();
@@ -264,13 +275,7 @@ mod tests {
         let hash = |user: &UserId| hasher.hash_one(user.as_bytes());
         let mut table = UserTable::default();
         let users: Vec<UserId> = (0..10_000).map(user).collect();
-        for user in &users {
-            let entry = UserEntry {
-                key: KeyProbe::new(user).to_key(),
-                rooms: RoomSet::empty(),
-            };
-            table.insert_new(hash(user), entry, rehash);
-        }
+        insert_all(&mut table, &users, rehash);
         let grown = table.buckets.len();
         for (n, user) in users.iter().enumerate() {
             if n % 20 != 0 {
@@ -303,13 +308,8 @@ mod tests {
             assert_eq!(found, n % 20 == 0, "user {n}");
         }
         // And back up, then down to nothing.
-        for user in users.iter().skip(1).step_by(20) {
-            let entry = UserEntry {
-                key: KeyProbe::new(user).to_key(),
-                rooms: RoomSet::empty(),
-            };
-            table.insert_new(hash(user), entry, rehash);
-        }
+        let returning: Vec<UserId> = users.iter().skip(1).step_by(20).cloned().collect();
+        insert_all(&mut table, &returning, rehash);
         let kept: Vec<&UserId> = users
             .iter()
             .enumerate()
@@ -338,13 +338,7 @@ mod tests {
         let hash = |user: &UserId| hasher.hash_one(user.as_bytes());
         let mut table = UserTable::default();
         let users: Vec<UserId> = (0..4_000).map(user).collect();
-        for user in &users {
-            let entry = UserEntry {
-                key: KeyProbe::new(user).to_key(),
-                rooms: RoomSet::empty(),
-            };
-            table.insert_new(hash(user), entry, rehash);
-        }
+        insert_all(&mut table, &users, rehash);
         let grown = table.buckets.len();
         let keep_key = KeyProbe::new(&users[7]).to_key();
         table.change_all(|_| false, |entry| entry.key == keep_key, rehash);
