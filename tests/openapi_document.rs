@@ -1,10 +1,17 @@
 //! The OpenAPI document kept in the repository describes exactly the routes the adapter serves.
 
-use std::collections::BTreeSet;
+mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::client::{parse_raw_response, raw_exchange};
+use common::failing::FailingAuthenticator;
+use common::server::TestServer;
+use common::{API_KEY, CLIENT_KEY, TOKEN};
 use mutestore::{
-    ApiRequest, ErrorCode, MemoryStore, MuteApi, OPENAPI_JSON, Operation, SeedAuthenticator,
-    SeedData, SeedDirectory,
+    API_KEY_HEADER, ApiRequest, CLIENT_KEY_HEADER, CorsPolicy, ErrorCode, MAX_BODY_BYTES,
+    MAX_HEADER_COUNT, MemoryStore, MuteApi, MuteStore, OPENAPI_JSON, Operation, RoomId,
+    SeedAuthenticator, SeedData, SeedDirectory, TOKEN_HEADER, UserId,
 };
 use serde_json::Value;
 
@@ -206,4 +213,273 @@ fn it_documents_mute_bodies_mute_until_and_the_event_stream() {
         assert_eq!(parsed.as_str(), *cause);
     }
     assert_eq!(causes, ["user", "admin", "expiry", "forget"]);
+}
+
+/// The error statuses of one operation, each with the `error.code`s and the headers (of
+/// [`ERROR_HEADERS`]) its responses carry.
+type ErrorAnswers = BTreeMap<u16, (BTreeSet<String>, BTreeSet<String>)>;
+
+/// The headers an error response may carry besides `Content-Type`, lower case.
+const ERROR_HEADERS: [&str; 2] = ["allow", "retry-after"];
+
+/// What the document says each error status of `operation` can carry: the codes its description
+/// lists after "Possible `error.code`:", and the headers it declares.
+fn documented_errors(operation: Operation) -> ErrorAnswers {
+    let doc = document();
+    let responses =
+        doc["paths"][operation.path()][operation.method().to_ascii_lowercase()]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{}: responses", operation.operation_id()))
+            .clone();
+    let mut errors = ErrorAnswers::new();
+    for (status, response) in responses {
+        let status: u16 = status.parse().expect("a status");
+        if status < 400 {
+            continue;
+        }
+        let description = response["description"].as_str().expect("a description");
+        let (_, listed) = description
+            .split_once("Possible `error.code`: ")
+            .unwrap_or_else(|| panic!("{status}: no codes in {description:?}"));
+        let listed = listed.split(['.', ';']).next().unwrap_or_default();
+        let codes = listed
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect();
+        let headers = response["headers"]
+            .as_object()
+            .map(|headers| headers.keys().map(|h| h.to_ascii_lowercase()).collect())
+            .unwrap_or_default();
+        errors.insert(status, (codes, headers));
+    }
+    errors
+}
+
+/// One request sent to a fresh server.
+#[derive(Debug, Clone)]
+struct Probe {
+    method: &'static str,
+    path: String,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+    /// Sent raw with a malformed chunked body instead of `body`: a body that cannot be read.
+    unreadable_body: bool,
+}
+
+/// `operation`'s path with these ids.
+fn concrete_path(operation: Operation, uid: &str, room: &str) -> String {
+    operation
+        .path()
+        .replace("{uid}", uid)
+        .replace("{room}", room)
+}
+
+/// Every credential, valid: each endpoint reads only its own.
+fn good_credentials() -> Vec<(String, Vec<u8>)> {
+    [
+        (CLIENT_KEY_HEADER, CLIENT_KEY),
+        (TOKEN_HEADER, TOKEN),
+        (API_KEY_HEADER, API_KEY),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.as_bytes().to_vec()))
+    .collect()
+}
+
+/// Requests that, between them, meet every check `operation` makes: a valid one, then each way of
+/// being wrong (one at a time), and every method its path does not serve.
+fn probes(operation: Operation) -> Vec<Probe> {
+    let base = Probe {
+        method: operation.method(),
+        path: concrete_path(operation, "demo-user", "room-1"),
+        headers: good_credentials(),
+        body: Vec::new(),
+        unreadable_body: false,
+    };
+    let mut probes = vec![base.clone()];
+    for (uid, room) in [
+        ("", ""),
+        ("nobody", "room-1"),
+        ("demo-user", "no-such-room"),
+    ] {
+        probes.push(Probe {
+            path: concrete_path(operation, uid, room),
+            ..base.clone()
+        });
+    }
+    for (header, value) in [
+        (None, ""),
+        (Some(CLIENT_KEY_HEADER), "wrong"),
+        (Some(TOKEN_HEADER), "wrong"),
+        (Some(API_KEY_HEADER), "wrong"),
+    ] {
+        let headers = match header {
+            None => Vec::new(),
+            Some(header) => good_credentials()
+                .into_iter()
+                .map(|(name, old)| {
+                    let new = if name == header { value.into() } else { old };
+                    (name, new)
+                })
+                .collect(),
+        };
+        probes.push(Probe {
+            headers,
+            ..base.clone()
+        });
+    }
+    let mut too_many = good_credentials();
+    too_many.extend((0..MAX_HEADER_COUNT).map(|n| (format!("x-filler-{n}"), Vec::new())));
+    probes.push(Probe {
+        headers: too_many,
+        ..base.clone()
+    });
+    let too_large = vec![b' '; usize::try_from(MAX_BODY_BYTES).expect("a size") + 1];
+    for body in [&b"{}"[..], br#"{"untilMS":0}"#, &too_large] {
+        probes.push(Probe {
+            body: body.to_vec(),
+            ..base.clone()
+        });
+    }
+    probes.push(Probe {
+        unreadable_body: true,
+        ..base.clone()
+    });
+    for method in ["GET", "PUT", "POST", "DELETE", "OPTIONS", "PATCH", "TRACE"] {
+        let served = Operation::ALL
+            .iter()
+            .any(|op| op.path() == operation.path() && op.method() == method);
+        if !served {
+            probes.push(Probe {
+                method,
+                ..base.clone()
+            });
+        }
+    }
+    probes
+}
+
+/// How many kinds of server [`probe_app`] makes.
+const PROBE_SERVERS: usize = 4;
+
+/// Server number `server` (below [`PROBE_SERVERS`]), fresh: between them, the servers lead to every
+/// answer a store or host can give. Streams are refused everywhere (limit 0), so that no probe
+/// waits on an endless stream.
+async fn probe_app(server: usize) -> axum::Router {
+    let seed = SeedData::demo();
+    let api = |store: MemoryStore| {
+        MuteApi::new(
+            store,
+            SeedAuthenticator::new(&seed),
+            SeedDirectory::new(&seed),
+        )
+        .with_max_streams_per_user(0)
+        .into_router(CorsPolicy::disabled())
+    };
+    match server {
+        0 => api(MemoryStore::new()),
+        1 => {
+            // demo-user has muted room-1: the admin's unmute passes its checks.
+            let store = MemoryStore::new();
+            let user = UserId::new("demo-user").expect("an id");
+            let room = RoomId::new("room-1").expect("an id");
+            store.mute(&user, &room).await.expect("a mute");
+            api(store)
+        }
+        2 => api(MemoryStore::with_mute_limit(0)),
+        3 => MuteApi::new(
+            MemoryStore::new(),
+            FailingAuthenticator,
+            SeedDirectory::new(&seed),
+        )
+        .with_max_streams_per_user(0)
+        .into_router(CorsPolicy::disabled()),
+        _ => panic!("no server {server}"),
+    }
+}
+
+/// The status, `error.code` and [`ERROR_HEADERS`] of the answer to `probe`, sent to `server`.
+async fn answer(server: axum::Router, probe: &Probe) -> (u16, String, BTreeSet<String>) {
+    let server = TestServer::serve(server).await;
+    let (status, headers, json) = if probe.unreadable_body {
+        let mut raw = format!("{} {} HTTP/1.1\r\nHost: x\r\n", probe.method, probe.path);
+        for (name, value) in &probe.headers {
+            raw.push_str(&format!("{name}: {}\r\n", String::from_utf8_lossy(value)));
+        }
+        raw.push_str("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n");
+        let (status, head, json) =
+            parse_raw_response(&raw_exchange(server.addr, raw.as_bytes()).await);
+        let headers = head
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, _)| name.trim().to_ascii_lowercase())
+            .collect::<Vec<_>>();
+        (status, headers, json)
+    } else {
+        let headers: Vec<(&str, &[u8])> = probe
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_slice()))
+            .collect();
+        let reply = server
+            .client
+            .send(probe.method, &probe.path, &headers, probe.body.clone())
+            .await;
+        let names = reply.headers.keys().map(|name| name.to_string()).collect();
+        let json = if reply.status >= 400 {
+            reply.json()
+        } else {
+            Value::Null
+        };
+        (reply.status, names, json)
+    };
+    let code = json["error"]["code"].as_str().unwrap_or("OK").to_owned();
+    let headers = headers
+        .into_iter()
+        .filter(|name| ERROR_HEADERS.contains(&name.as_str()))
+        .collect();
+    (status, code, headers)
+}
+
+#[tokio::test]
+async fn every_operation_documents_exactly_the_errors_it_answers() {
+    // Through the axum router, as the document describes the API served over HTTP: every error
+    // status an operation answers is documented on it, with every `error.code` it comes with, and
+    // nothing is documented that no request gets. A header an answer carries is declared on it.
+    for operation in Operation::ALL {
+        let mut answered = ErrorAnswers::new();
+        for server in 0..PROBE_SERVERS {
+            for probe in probes(operation) {
+                let (status, code, headers) = answer(probe_app(server).await, &probe).await;
+                if status >= 400 {
+                    let (codes, seen) = answered.entry(status).or_default();
+                    codes.insert(code);
+                    seen.extend(headers);
+                }
+            }
+        }
+        let documented = documented_errors(operation);
+        let id = operation.operation_id();
+        let codes = |answers: &ErrorAnswers| -> BTreeMap<u16, BTreeSet<String>> {
+            answers
+                .iter()
+                .map(|(status, (codes, _))| (*status, codes.clone()))
+                .collect()
+        };
+        assert_eq!(
+            codes(&answered),
+            codes(&documented),
+            "{id}: answered vs documented"
+        );
+        for (status, (_, headers)) in &answered {
+            let declared = &documented[status].1;
+            assert!(
+                headers.is_subset(declared),
+                "{id} {status}: sends {headers:?}, declares {declared:?}"
+            );
+        }
+    }
 }
