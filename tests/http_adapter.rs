@@ -865,6 +865,18 @@ async fn one_stream_past_the_per_user_limit_is_429_until_one_of_the_users_stream
             }
         })
     );
+    // A place frees when one of the user's streams ends, which no one can foresee: the header
+    // asks for the least wait, the stream's own reconnection delay in seconds.
+    assert_eq!(refused.header("Retry-After"), Some("2"));
+    assert_eq!(
+        refused.header("Retry-After"),
+        Some(
+            mutestore::RECONNECT_DELAY_MS
+                .div_ceil(1000)
+                .to_string()
+                .as_str()
+        )
+    );
     assert_eq!(
         api.stream_shutdown().open_streams(),
         mutestore::DEFAULT_MAX_STREAMS_PER_USER,
@@ -931,6 +943,11 @@ async fn the_stream_limit_is_the_hosts_to_set_and_zero_refuses_every_stream() {
             "code": "TOO_MANY_STREAMS",
             "message": "This server opens no event streams."
         })
+    );
+    assert_eq!(
+        refused.header("Retry-After"),
+        None,
+        "no wait gets a stream at 0"
     );
     assert_eq!(none.stream_shutdown().open_streams(), 0);
     // The limit is the last check: credentials come first.

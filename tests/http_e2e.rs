@@ -1393,6 +1393,33 @@ async fn a_stream_past_the_per_user_limit_is_429_and_a_client_that_leaves_frees_
         None,
         "no Origin, no CORS header: an ordinary refusal"
     );
+    assert_eq!(refused.header("retry-after"), Some("2"));
+    // A page's script reads the stream with `fetch`: CORS lets it read `Retry-After` too.
+    let from_page = common::events::open_with(
+        &server.client,
+        "GET",
+        &[
+            ("Origin", ALLOWED_ORIGIN.as_bytes()),
+            ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
+            ("IM-Authorization", TOKEN.as_bytes()),
+        ],
+    )
+    .await
+    .expect_refused();
+    from_page.expect_error(429, "Too Many Requests", "TOO_MANY_STREAMS");
+    assert_eq!(from_page.header("retry-after"), Some("2"));
+    assert_eq!(
+        from_page.header("access-control-allow-origin"),
+        Some(ALLOWED_ORIGIN)
+    );
+    let exposed = from_page
+        .header("access-control-expose-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.split(',').any(|name| name.trim() == "retry-after"),
+        "{exposed:?}"
+    );
     // Another user is not held back by mine.
     let mut theirs = common::events::open_as(&server.client, TOKEN_2).await;
     assert_eq!(shutdown.open_streams(), 3, "the refusal opened nothing");

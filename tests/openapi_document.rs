@@ -201,6 +201,7 @@ fn it_documents_mute_bodies_mute_until_and_the_event_stream() {
     for status in ["401", "403", "405", "429"] {
         assert!(events["responses"][status].is_object(), "{status}");
     }
+    assert!(events["responses"]["429"]["headers"]["Retry-After"].is_object());
     let causes: Vec<&str> =
         doc["components"]["schemas"]["ChangeEvent"]["properties"]["cause"]["enum"]
             .as_array()

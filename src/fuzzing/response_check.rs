@@ -76,7 +76,7 @@ impl Observed {
 
     /// The headers the contract speaks of, for comparing two transports.
     pub(crate) fn contract_headers(&self) -> Vec<(&str, Vec<&str>)> {
-        ["content-type", "allow", "cache-control"]
+        ["content-type", "allow", "cache-control", "retry-after"]
             .into_iter()
             .map(|name| (name, self.header_values(name)))
             .collect()

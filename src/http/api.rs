@@ -20,7 +20,7 @@ use super::reply::ApiReply;
 use super::request::ApiRequest;
 use super::response::ApiResponse;
 use super::routes::{Operation, RouteMatch, match_route};
-use super::streams_per_user::{DEFAULT_MAX_STREAMS_PER_USER, StreamsPerUser};
+use super::streams_per_user::{DEFAULT_MAX_STREAMS_PER_USER, STREAM_RETRY_AFTER, StreamsPerUser};
 use super::user_object::UserObject;
 use super::user_profile::UserProfile;
 use crate::error::{StoreError, rooms_noun};
@@ -119,9 +119,11 @@ impl<S, A, D> MuteApi<S, A, D> {
 
     /// Sets how many `GET /me/events` streams one user may have open at once
     /// ([`DEFAULT_MAX_STREAMS_PER_USER`] unless set). One more is refused with
-    /// `429 TOO_MANY_STREAMS`, a message that gives the limit, and no stream; the others are
-    /// untouched. A stream stops counting when it ends or is dropped (its client left, the server
-    /// stopped), so the client can open one again at once.
+    /// `429 TOO_MANY_STREAMS`, a message that gives the limit, `Retry-After: 2` (seconds, the
+    /// delay a stream's `retry:` frame asks for; the least a client should wait, since when a
+    /// place frees depends on the user's other streams), and no stream; the others are untouched.
+    /// A stream stops counting when it ends or is dropped (its client left, the server stopped),
+    /// so the client can open one again at once.
     ///
     /// Streams are counted per authenticated user id, whatever the connection or client key, so
     /// one user's streams never take another's places. `0` refuses every stream (the endpoint
@@ -436,12 +438,17 @@ fn mute_limit_error(limit: usize) -> ApiError {
 /// The refusal of an event stream when the cap is 0: no count to compare the user's streams with.
 pub(crate) const NO_STREAMS_MESSAGE: &str = "This server opens no event streams.";
 
+/// The refusal of a stream past the per-user limit, with `Retry-After` when waiting can help: a
+/// place frees when one of the user's streams ends. At 0 no stream ever opens, so none is sent.
 fn too_many_streams_error(limit: usize) -> ApiError {
-    let message = match limit {
-        0 => NO_STREAMS_MESSAGE.to_owned(),
-        _ => format!("The user already has as many event streams open as allowed: {limit}."),
-    };
-    ApiError::with_message(ErrorCode::TooManyStreams, message)
+    match limit {
+        0 => ApiError::with_message(ErrorCode::TooManyStreams, NO_STREAMS_MESSAGE),
+        _ => ApiError::with_message(
+            ErrorCode::TooManyStreams,
+            format!("The user already has as many event streams open as allowed: {limit}."),
+        )
+        .with_header("Retry-After", STREAM_RETRY_AFTER),
+    }
 }
 
 fn store_failed(error: StoreError) -> ApiError {

@@ -53,12 +53,13 @@ pub(crate) fn success(
     }
 }
 
-/// A refused request: the code, a message for people, and for a 405 the methods allowed.
+/// A refused request: the code, a message for people, and a header some refusals carry (`Allow`
+/// on a 405, `Retry-After` on a 429 that a later request may pass).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ApiError {
     code: ErrorCode,
     message: Cow<'static, str>,
-    allow: Option<String>,
+    header: Option<(&'static str, Cow<'static, str>)>,
 }
 
 impl ApiError {
@@ -67,7 +68,7 @@ impl ApiError {
         Self {
             code,
             message: Cow::Borrowed(code.default_message()),
-            allow: None,
+            header: None,
         }
     }
 
@@ -77,19 +78,26 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
-            allow: None,
+            header: None,
         }
     }
 
     /// A `405` listing the methods the path accepts.
     pub(crate) fn method_not_allowed(allow: String) -> Self {
-        Self {
-            allow: Some(allow),
-            ..Self::new(ErrorCode::MethodNotAllowed)
-        }
+        Self::new(ErrorCode::MethodNotAllowed).with_header("Allow", allow)
     }
 
-    /// The error envelope, with `Allow` on a 405.
+    /// The same refusal, with the header `name` set to `value` in its response.
+    pub(crate) fn with_header(
+        mut self,
+        name: &'static str,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        self.header = Some((name, value.into()));
+        self
+    }
+
+    /// The error envelope, with its header if it has one.
     pub(crate) fn into_response(self) -> ApiResponse {
         let envelope = ErrorEnvelope {
             rc: self.code.status(),
@@ -106,8 +114,8 @@ impl ApiError {
                 return ApiResponse::json(500, SERIALIZATION_FAILED);
             }
         };
-        match self.allow {
-            Some(allow) => response.with_header("Allow", allow),
+        match self.header {
+            Some((name, value)) => response.with_header(name, value),
             None => response,
         }
     }
@@ -182,6 +190,11 @@ mod tests {
         }
         let response = ApiError::method_not_allowed("POST, DELETE".into()).into_response();
         assert_eq!(response.header("Allow"), Some("POST, DELETE"));
+        let response = ApiError::new(ErrorCode::TooManyStreams)
+            .with_header("Retry-After", "2")
+            .into_response();
+        assert_eq!(response.header("Retry-After"), Some("2"));
+        assert_eq!(response.header("Allow"), None);
     }
 
     #[test]

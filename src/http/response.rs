@@ -14,7 +14,8 @@ pub(crate) type Headers = SmallVec<[(&'static str, Cow<'static, str>); 2]>;
 /// A response of the adapter: a status, a few headers and a JSON body.
 ///
 /// The headers always include `Content-Type: application/json; charset=utf-8`; a `405` also has
-/// `Allow`, and responses about a user have `Cache-Control: no-store`.
+/// `Allow`, a `429` for a user's stream past the limit `Retry-After`, and responses about a user
+/// have `Cache-Control: no-store`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiResponse {
     status: u16,

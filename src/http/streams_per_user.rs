@@ -12,6 +12,13 @@ use crate::ids::UserId;
 /// [`MuteApi::with_max_streams_per_user`](crate::MuteApi::with_max_streams_per_user).
 pub const DEFAULT_MAX_STREAMS_PER_USER: usize = 4;
 
+/// The `Retry-After` of a stream refused because the user has as many open as allowed, in
+/// seconds: [`RECONNECT_DELAY_MS`](crate::RECONNECT_DELAY_MS) rounded up to whole seconds, the
+/// delay every stream already asks of a client before it reconnects. When a place frees depends on
+/// the user's other streams, which the server cannot foresee, so this is the least a client should
+/// wait, not a promise. A limit of 0 gets none: no wait would help.
+pub(crate) const STREAM_RETRY_AFTER: &str = "2";
+
 /// The event streams open per user, for one API, and the most one user may have.
 ///
 /// Only users with a stream open have an entry: a user's entry goes when their last stream does,
@@ -113,6 +120,12 @@ mod tests {
         assert!(counts.try_open(&me).is_none());
         drop((second, again, theirs));
         assert_eq!(counts.users(), 0, "no entry is left behind");
+    }
+
+    #[test]
+    fn the_retry_after_is_the_reconnect_delay_in_whole_seconds() {
+        let seconds = crate::RECONNECT_DELAY_MS.div_ceil(1000);
+        assert_eq!(STREAM_RETRY_AFTER, seconds.to_string());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderName, HeaderValue, Method};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -14,8 +14,9 @@ const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
 /// The client key is public and web SDKs call `/me` endpoints from pages, so a browser must be let
 /// through its CORS preflight (a `DELETE` with the `IM-CLIENT-KEY` and `IM-Authorization` headers
 /// always needs one). An allowed origin gets the methods `GET`, `POST` and `DELETE` and the request
-/// headers `IM-CLIENT-KEY`, `IM-Authorization` and `Content-Type`. The admin header `IM-API-KEY`
-/// is never allowed: the admin key belongs on servers, not in pages.
+/// headers `IM-CLIENT-KEY`, `IM-Authorization` and `Content-Type`, and its scripts may read the
+/// response header `Retry-After` (sent with a refused event stream; browsers hide it otherwise).
+/// The admin header `IM-API-KEY` is never allowed: the admin key belongs on servers, not in pages.
 ///
 /// ```
 /// use mutestore::CorsPolicy;
@@ -109,6 +110,7 @@ impl CorsPolicy {
                     HeaderName::from_static("im-authorization"),
                     CONTENT_TYPE,
                 ])
+                .expose_headers([RETRY_AFTER])
                 .max_age(self.max_age),
         )
     }

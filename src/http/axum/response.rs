@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use axum::body::{Body, Bytes};
-use axum::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
@@ -41,6 +41,7 @@ pub(crate) fn header_name(name: &str) -> Option<HeaderName> {
         "Content-Type" => Some(CONTENT_TYPE),
         "Cache-Control" => Some(CACHE_CONTROL),
         "Allow" => Some(ALLOW),
+        "Retry-After" => Some(RETRY_AFTER),
         other => HeaderName::from_bytes(other.as_bytes()).ok(),
     }
 }
@@ -51,7 +52,13 @@ mod tests {
 
     #[test]
     fn known_names_are_the_parsed_ones() {
-        for name in ["Content-Type", "Cache-Control", "Allow", "X-Other"] {
+        for name in [
+            "Content-Type",
+            "Cache-Control",
+            "Allow",
+            "Retry-After",
+            "X-Other",
+        ] {
             assert_eq!(
                 header_name(name),
                 HeaderName::from_bytes(name.as_bytes()).ok()
