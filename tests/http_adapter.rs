@@ -1007,6 +1007,37 @@ async fn wrong_methods_and_unknown_paths() {
         .handle(&Call::me("POST", "/me/mute/room-1?mute=false").request())
         .await;
     assert_eq!(json_of(&response)["result"]["mute"], json!(["room-1"]));
+    // Nor is a fragment, which no request target carries: it is dropped, as hyper drops it, not
+    // taken into the last segment (`room-2#x` would be a room that does not exist).
+    for path in [
+        "/me/mute/room-2#x",
+        "/me/mute/room-2#x?y",
+        "/me/mute/room-2?y#x",
+    ] {
+        let response = api.handle(&Call::me("POST", path).request()).await;
+        assert_eq!(code_of(&response), "OK", "{path}");
+        assert_eq!(
+            json_of(&response)["result"]["mute"],
+            json!(["room-1", "room-2"]),
+            "{path}"
+        );
+    }
+    for (method, path, code) in [
+        ("GET", "/me#top", "OK"),
+        ("GET", "/openapi.json#/paths", "OK"),
+        ("POST", "/me/mute/#x", "INVALID_PARAMETER"),
+        ("GET", "/me/mute/room-1#x", "METHOD_NOT_ALLOWED"),
+        ("GET", "/me/#x", "NOT_FOUND"),
+        ("GET", "#/me", "NOT_FOUND"),
+    ] {
+        let response = api.handle(&Call::me(method, path).request()).await;
+        assert_eq!(code_of(&response), code, "{method} {path}");
+    }
+    // `%23` is a `#` inside an id, not a fragment.
+    let response = api
+        .handle(&Call::me("DELETE", "/me/mute/room%231").request())
+        .await;
+    assert_eq!(code_of(&response), "ROOM_NOT_FOUND");
 }
 
 #[tokio::test]

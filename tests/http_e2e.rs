@@ -807,6 +807,48 @@ async fn hostile_requests_never_break_the_server() {
     assert!(server.my_rooms().await.is_empty());
 }
 
+#[tokio::test]
+async fn a_fragment_in_the_target_is_dropped_over_http_and_in_the_adapter_alike() {
+    // No request target carries a `#fragment`; a client that sends one anyway gets the same
+    // answer from the adapter called directly as from the router behind hyper, which drops it.
+    use mutestore::{ApiRequest, MuteApi, SeedAuthenticator, SeedDirectory};
+    let server = TestServer::demo().await;
+    let seed = SeedData::demo();
+    let direct = MuteApi::new(
+        MemoryStore::new(),
+        SeedAuthenticator::new(&seed),
+        SeedDirectory::new(&seed),
+    );
+    for (method, target) in [
+        ("POST", "/me/mute/room-2#x"),
+        ("GET", "/me#top"),
+        ("POST", "/me/mute/room-3?a=b#x"),
+        ("DELETE", "/me/mute/room-2#x?y"),
+        ("GET", "/openapi.json#/paths"),
+        ("POST", "/me/mute/#x"),
+        ("GET", "/me/mute/room-1#x"),
+        ("GET", "/me/#x"),
+    ] {
+        let raw = format!(
+            "{method} {target} HTTP/1.1\r\nHost: x\r\nIM-CLIENT-KEY: {CLIENT_KEY}\r\n\
+             IM-Authorization: {TOKEN}\r\nConnection: close\r\n\r\n"
+        );
+        let (status, _, json) =
+            parse_raw_response(&raw_exchange(server.addr, raw.as_bytes()).await);
+        let request = ApiRequest::new(method, target)
+            .with_header("IM-CLIENT-KEY", CLIENT_KEY.as_bytes())
+            .with_header("IM-Authorization", TOKEN.as_bytes());
+        let response = direct.handle(&request).await;
+        let expected: Value = serde_json::from_slice(response.body()).expect("JSON");
+        assert_eq!(
+            (status, json),
+            (response.status(), expected),
+            "{method} {target}"
+        );
+    }
+    assert_eq!(server.my_rooms().await, ["room-3"]);
+}
+
 /// Like `raw_exchange`, but a connection reset by the server counts as an empty answer.
 async fn raw_exchange_lenient(addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -48,7 +48,10 @@ impl<'a> ApiRequest<'a> {
     ///
     /// `method` is compared as is (methods are case-sensitive). `path` is the request target's path
     /// exactly as received, still percent-encoded: `%2F` inside a segment must reach the adapter
-    /// as `%2F`, not as a `/` that would split the segment. A query string after `?` is ignored.
+    /// as `%2F`, not as a `/` that would split the segment. A query string after `?` is ignored,
+    /// and so is a fragment after `#`: no request target has one (RFC 9112), and hyper and the
+    /// `http` crate drop one a client sends anyway, so the adapter answers such a request as the
+    /// axum router does. A `#` inside an id is sent as `%23`.
     #[must_use]
     pub fn new(method: &'a str, path: &'a str) -> Self {
         Self {
@@ -100,13 +103,15 @@ impl<'a> ApiRequest<'a> {
         self.method
     }
 
-    /// The raw path, without any query string.
+    /// The raw path, without any query string or fragment: the target up to its first `?` or `#`.
     #[must_use]
     pub fn path(&self) -> &'a str {
-        match self.path.split_once('?') {
-            Some((path, _query)) => path,
-            None => self.path,
-        }
+        let end = self
+            .path
+            .bytes()
+            .position(|byte| matches!(byte, b'?' | b'#'))
+            .unwrap_or(self.path.len());
+        self.path.get(..end).unwrap_or(self.path)
     }
 
     /// The value of the header `name` (any ASCII case) when it was sent exactly once; `None` when it
@@ -178,6 +183,22 @@ mod tests {
         assert_eq!(request.header("IM-Authorization"), None);
         assert!(request.has_header("IM-AUTHORIZATION"));
         assert!(!request.has_header("IM-API-KEY"));
+    }
+
+    #[test]
+    fn the_path_ends_at_a_query_or_a_fragment() {
+        for (target, path) in [
+            ("/me", "/me"),
+            ("/me?x=1", "/me"),
+            ("/me#x", "/me"),
+            ("/me#x?y", "/me"),
+            ("/me?y#x", "/me"),
+            ("/me/mute/a%23b#c", "/me/mute/a%23b"),
+            ("#", ""),
+            ("", ""),
+        ] {
+            assert_eq!(ApiRequest::new("GET", target).path(), path, "{target}");
+        }
     }
 
     #[test]
