@@ -83,7 +83,9 @@ pub trait MuteStore: Send + Sync {
     }
 
     /// Removes `room` from `user`'s set on behalf of `actor`; unmuting a room that is not muted
-    /// changes nothing. O(1) in the size of the set and of the store.
+    /// changes nothing. O(1) in the size of the set and of the store in
+    /// [`MemoryStore`](crate::MemoryStore) and `DurableStore`; `RedisStore` removes the room in
+    /// O(log n) and reads the user's list back in O(n).
     ///
     /// # Errors
     /// [`StoreError::Backend`] when storage fails.
