@@ -17,10 +17,11 @@ pub(crate) const INLINE_ROOMS: usize = 3;
 
 /// A user's muted rooms at one moment, oldest mute first, each room once.
 ///
-/// It is a snapshot: later operations on the store do not change it. Taking one is O(1) whatever the
-/// number of rooms (a short list is copied, a long one is shared with the store until the store next
-/// changes that user's set), so returning it from every operation costs nothing that grows with the
-/// set.
+/// It is a snapshot: later operations on the store do not change it. In the in-memory store, taking
+/// one is O(1) whatever the number of rooms (a short list is copied, a long one is shared with the
+/// store until the store next changes that user's set), so returning it from every operation costs
+/// nothing that grows with the set; the exception is a read of a user one of whose timed mutes has
+/// lapsed but is not purged yet, which builds a new list without it.
 ///
 /// Timed mutes carry their deadline ([`until`](Self::until), [`deadlines`](Self::deadlines)); a
 /// lapsed mute is never in a list.
