@@ -43,8 +43,8 @@ pub enum RecvError {
 ///
 /// Events are queued as changes happen and taken with [`recv`](Self::recv) (async),
 /// [`recv_timeout`](Self::recv_timeout) (blocking) or [`try_recv`](Self::try_recv). A subscriber
-/// that falls [`DEFAULT_EVENT_BUFFER`] events behind gets [`RecvError::Lagged`] once, then the
-/// changes from then on: nothing is skipped silently. Dropping the subscription unsubscribes.
+/// that falls more than [`DEFAULT_EVENT_BUFFER`] events behind gets [`RecvError::Lagged`] once,
+/// then the changes from then on: nothing is skipped silently. Dropping the subscription unsubscribes.
 pub struct Subscription {
     queue: Arc<EventQueue>,
     hub: Weak<HubInner>,
