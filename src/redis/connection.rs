@@ -13,14 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use redis::{
-    ErrorKind, FromRedisValue, RedisResult, Script, ScriptInvocation, ServerErrorKind, Value,
-};
+use redis::{ErrorKind, FromRedisValue, RedisResult, ScriptInvocation, ServerErrorKind, Value};
 
 use super::cluster_slots::SlotOwners;
 use super::config::Topology;
 use super::link::Link;
 use super::node_pipelines::KeyedCommand;
+use super::scripts::LuaScript;
 
 /// One run of a script for [`RedisConnection::eval_each`]: its keys, all in the Cluster slot
 /// `slot`, and its arguments.
@@ -117,31 +116,41 @@ impl RedisConnection {
         self.link().invoke(invocation).await
     }
 
-    /// Sends commands on single keys, pipelined: one pipeline to a standalone server, or one per
-    /// Cluster node, all nodes at once. Returns the replies in the order of `commands`; any error
-    /// reply fails the whole call.
-    pub(crate) async fn query_each(&self, commands: Vec<KeyedCommand>) -> RedisResult<Vec<Value>> {
-        self.link()
-            .query_each(commands, &self.shared.owners)
-            .await?
-            .into_iter()
-            .collect()
+    /// The time by which each node must have answered a round trip that starts now: the
+    /// timeout from now (`None`: no limit, for a timeout too large to add).
+    fn round_trip_deadline(&self) -> Option<tokio::time::Instant> {
+        tokio::time::Instant::now().checked_add(self.shared.timeout)
     }
 
-    /// Runs `script` once per call, pipelined as [`query_each`](Self::query_each) sends commands.
-    /// When some calls find the script missing on their node (`NOSCRIPT`: a node restarted or
-    /// failed over), loads it (on every primary of a Cluster) and sends those calls again. Returns
-    /// the replies in the order of `calls`; any other error fails the whole call.
+    /// Sends commands on single keys, pipelined: one pipeline to a standalone server, or one per
+    /// Cluster node, all nodes at once, each node within the timeout. Returns each command's reply
+    /// in the order of `commands`, an error reply as an error: on a Cluster, a node that fails or
+    /// does not answer in time fails its own commands and no others. Fails as a whole only when
+    /// nothing could be sent (the standalone server failed; the slot map could not be had).
+    pub(crate) async fn query_each(
+        &self,
+        commands: Vec<KeyedCommand>,
+    ) -> RedisResult<Vec<RedisResult<Value>>> {
+        self.link()
+            .query_each(commands, &self.shared.owners, self.round_trip_deadline())
+            .await
+    }
+
+    /// Runs `script` once per call, pipelined as [`query_each`](Self::query_each) sends commands,
+    /// and with the same results: each call's reply or error, in the order of `calls`. Calls that
+    /// find the script missing on their node (`NOSCRIPT`: a node restarted or failed over) are
+    /// sent again, within the timeout again, with the script's text (`EVAL`, which also leaves the
+    /// script on the node), so that no node depends on another being up (loading the script on
+    /// every primary of a Cluster would fail while one is down).
     pub(crate) async fn eval_each(
         &self,
-        script: &Script,
+        script: &LuaScript,
         calls: &[ScriptCall],
-    ) -> RedisResult<Vec<Value>> {
-        let link = self.link();
-        let evalsha = |call: &ScriptCall| {
-            let mut command = redis::cmd("EVALSHA");
+    ) -> RedisResult<Vec<RedisResult<Value>>> {
+        let command = |name: &str, body: &str, call: &ScriptCall| {
+            let mut command = redis::cmd(name);
             command
-                .arg(script.get_hash())
+                .arg(body)
                 .arg(call.keys.len())
                 .arg(&call.keys)
                 .arg(&call.args);
@@ -150,8 +159,13 @@ impl RedisConnection {
                 command,
             }
         };
-        let mut replies = link
-            .query_each(calls.iter().map(evalsha).collect(), &self.shared.owners)
+        let mut replies = self
+            .query_each(
+                calls
+                    .iter()
+                    .map(|call| command("EVALSHA", script.hash(), call))
+                    .collect(),
+            )
             .await?;
         let missing: Vec<usize> = replies
             .iter()
@@ -163,19 +177,25 @@ impl RedisConnection {
             })
             .map(|(position, _)| position)
             .collect();
-        if !missing.is_empty() {
-            link.load(script).await?;
-            let again = link
-                .query_each(
-                    missing.iter().map(|&p| evalsha(&calls[p])).collect(),
-                    &self.shared.owners,
-                )
-                .await?;
+        if missing.is_empty() {
+            return Ok(replies);
+        }
+        // Should nothing go out this time, those calls keep their `NOSCRIPT` error and the rest
+        // their replies.
+        if let Ok(again) = self
+            .query_each(
+                missing
+                    .iter()
+                    .map(|&p| command("EVAL", script.code(), &calls[p]))
+                    .collect(),
+            )
+            .await
+        {
             for (position, reply) in missing.into_iter().zip(again) {
                 replies[position] = reply;
             }
         }
-        replies.into_iter().collect()
+        Ok(replies)
     }
 
     /// Positions of `slots` grouped by the node serving them: one group on a standalone server.

@@ -10,11 +10,14 @@ use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, Cmd, FromRedisValue, RedisResult, Script, ScriptInvocation, Value};
+use redis::{Client, Cmd, FromRedisValue, RedisResult, ScriptInvocation, Value};
+use tokio::time::Instant;
 
 use super::cluster_slots::SlotOwners;
 use super::config::Topology;
-use super::node_pipelines::{KeyedCommand, query_each_on_cluster, reply_result, slot_owners};
+use super::node_pipelines::{
+    KeyedCommand, by_deadline, no_answer, query_each_on_cluster, reply_result, slot_owners,
+};
 
 /// The shortest and the longest wait between two reconnection attempts to a standalone server.
 /// Short, so that service resumes soon after the server does.
@@ -72,15 +75,6 @@ impl Link {
         }
     }
 
-    /// Loads `script` on the server, or on every primary of the Cluster.
-    pub(crate) async fn load(&self, script: &Script) -> RedisResult<()> {
-        match self {
-            Self::Standalone(manager) => script.load_async(&mut manager.clone()).await?,
-            Self::Cluster(cluster) => script.load_async(&mut cluster.clone()).await?,
-        };
-        Ok(())
-    }
-
     /// Positions of `slots` grouped by the node serving them (by the slot map in `owners`, fetched
     /// when missing): one group on a standalone server.
     pub(crate) async fn node_groups(
@@ -109,12 +103,14 @@ impl Link {
 
     /// Sends commands on single keys, pipelined: one pipeline to a standalone server, or one per
     /// Cluster node, all nodes at once (with the slot map in `owners`). Returns each command's
-    /// reply in the order of `commands`, an error reply as an error; fails as a whole when the
-    /// pipeline (standalone) or the slot map (Cluster) cannot be had.
+    /// reply in the order of `commands`, an error reply as an error; a Cluster node that fails or
+    /// does not answer by `deadline` (`None`: no deadline) fails its own commands only. Fails as a
+    /// whole when the pipeline (standalone) or the slot map (Cluster) cannot be had by `deadline`.
     pub(crate) async fn query_each(
         &self,
         commands: Vec<KeyedCommand>,
         owners: &Mutex<Option<Arc<SlotOwners>>>,
+        deadline: Option<Instant>,
     ) -> RedisResult<Vec<RedisResult<Value>>> {
         if commands.is_empty() {
             return Ok(Vec::new());
@@ -126,10 +122,15 @@ impl Link {
                 for keyed in commands {
                     pipeline.add_command(keyed.command);
                 }
-                let values: Vec<Value> = pipeline.query_async(&mut manager.clone()).await?;
+                let mut manager = manager.clone();
+                let values: Vec<Value> = by_deadline(deadline, pipeline.query_async(&mut manager))
+                    .await
+                    .unwrap_or_else(|| Err(no_answer()))?;
                 Ok(values.into_iter().map(reply_result).collect())
             }
-            Self::Cluster(cluster) => query_each_on_cluster(cluster, owners, &commands).await,
+            Self::Cluster(cluster) => {
+                query_each_on_cluster(cluster, owners, &commands, deadline).await
+            }
         }
     }
 }

@@ -1,13 +1,15 @@
 //! Per-node pipelines on a Cluster: commands on single keys, grouped by the node serving each
 //! key's slot, one pipeline per node, all nodes at once.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::future::join_all;
 use parking_lot::Mutex;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
-use redis::{Cmd, ErrorKind, RedisResult, ServerErrorKind, Value};
+use redis::{Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
+use tokio::time::Instant;
 
 use super::cluster_slots::SlotOwners;
 
@@ -15,6 +17,23 @@ use super::cluster_slots::SlotOwners;
 pub(crate) struct KeyedCommand {
     pub(crate) slot: u16,
     pub(crate) command: Cmd,
+}
+
+/// `work`'s output, or `None` when `deadline` passes first (`None`: no deadline).
+pub(crate) async fn by_deadline<T>(
+    deadline: Option<Instant>,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, work).await.ok(),
+        None => Some(work.await),
+    }
+}
+
+/// The error of a command whose node did not answer by the deadline: an I/O timeout, as redis-rs
+/// reports its own.
+pub(crate) fn no_answer() -> RedisError {
+    std::io::Error::from(std::io::ErrorKind::TimedOut).into()
 }
 
 /// The slot map in `owners_cache`, fetched (`CLUSTER SLOTS`) and kept there when missing.
@@ -40,14 +59,18 @@ pub(crate) async fn slot_owners(
 }
 
 /// Sends `commands` grouped by node, using (and filling, and dropping when stale) the slot map in
-/// `owners_cache`. Returns each command's reply, in the order of `commands`; fails as a whole only
-/// when the slot map cannot be fetched.
+/// `owners_cache`. Returns each command's reply, in the order of `commands`: a node that fails, or
+/// does not answer by `deadline`, fails its own commands and no others. Fails as a whole only when
+/// the slot map cannot be fetched by `deadline`.
 pub(crate) async fn query_each_on_cluster(
     connection: &ClusterConnection,
     owners_cache: &Mutex<Option<Arc<SlotOwners>>>,
     commands: &[KeyedCommand],
+    deadline: Option<Instant>,
 ) -> RedisResult<Vec<RedisResult<Value>>> {
-    let owners = slot_owners(connection, owners_cache).await?;
+    let owners = by_deadline(deadline, slot_owners(connection, owners_cache))
+        .await
+        .unwrap_or_else(|| Err(no_answer()))?;
     // One group per node; slots no node serves (in the map we hold) go to a last group.
     let unserved = owners.node_count();
     let mut groups: Vec<Vec<usize>> = vec![Vec::new(); unserved + 1];
@@ -56,11 +79,16 @@ pub(crate) async fn query_each_on_cluster(
         groups[node].push(position);
     }
     let groups: Vec<Vec<usize>> = groups.into_iter().filter(|g| !g.is_empty()).collect();
-    let answers = join_all(
-        groups
-            .iter()
-            .map(|positions| query_group(connection, commands, positions)),
-    )
+    // Each node by the deadline: one that does not answer leaves the others' replies standing. Its
+    // slots may have moved (a failover), so the map is fetched again next time.
+    let answers = join_all(groups.iter().map(|positions| async move {
+        by_deadline(deadline, query_group(connection, commands, positions))
+            .await
+            .unwrap_or_else(|| GroupAnswer {
+                values: positions.iter().map(|_| Err(no_answer())).collect(),
+                fell_back: true,
+            })
+    }))
     .await;
     if answers.iter().any(|answer| answer.fell_back) {
         *owners_cache.lock() = None;
@@ -90,8 +118,8 @@ pub(crate) fn reply_result(value: Value) -> RedisResult<Value> {
 }
 
 /// Whether a command that failed with `error` should be sent again through the Cluster
-/// connection's own routing: every error but `NOSCRIPT`, which the caller handles by loading the
-/// script (sending it again would only fail the same way).
+/// connection's own routing: every error but `NOSCRIPT`, which the caller handles by sending the
+/// script's text (sending it again would only fail the same way).
 fn worth_resending(error: &redis::RedisError) -> bool {
     error.kind() != ErrorKind::Server(ServerErrorKind::NoScript)
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::{join, try_join};
-use redis::{FromRedisValue, RedisResult, Script, Value};
+use redis::{FromRedisValue, RedisResult, Value};
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
@@ -21,8 +21,8 @@ use super::expiry_task::{self, ExpiryWake};
 use super::keys::{EXPIRY_BUCKETS, expiry_bucket};
 use super::node_pipelines::KeyedCommand;
 use super::scripts::{
-    EXPIRE_USER, FORGET_ROOM_OF_USER, FORGET_USER, INDEX_DEADLINE, IS_MUTED, MUTE, MUTED_AMONG,
-    MUTED_AMONG_ON_NODE, MUTED_ROOMS, SETTLE_EXPIRY_ENTRY, START_FORGETTING_ROOM,
+    EXPIRE_USER, FORGET_ROOM_OF_USER, FORGET_USER, INDEX_DEADLINE, IS_MUTED, LuaScript, MUTE,
+    MUTED_AMONG, MUTED_AMONG_ON_NODE, MUTED_ROOMS, SETTLE_EXPIRY_ENTRY, START_FORGETTING_ROOM,
     TAKE_FORGET_BATCH, UNMUTE,
 };
 use crate::error::{MuteLimitExceeded, StoreError};
@@ -271,7 +271,7 @@ impl StoreCore {
     /// Runs `script` on `user`'s two keys.
     async fn invoke_user<T: FromRedisValue>(
         &self,
-        script: &Script,
+        script: &LuaScript,
         user: &[u8],
         args: &[&[u8]],
     ) -> RedisResult<T> {
@@ -516,12 +516,12 @@ impl StoreCore {
                 }
             })
             .collect();
-        let script: &Script = if cluster {
+        let script: &LuaScript = if cluster {
             &MUTED_AMONG_ON_NODE
         } else {
             &MUTED_AMONG
         };
-        let replies = self.connection.eval_each(script, &calls).await?;
+        let replies = every_reply(self.connection.eval_each(script, &calls).await?)?;
         let mut muted = vec![false; users.len()];
         for (chunk, reply) in chunks.iter().zip(replies) {
             let flags: Vec<i64> = redis::from_redis_value(reply)?;
@@ -558,6 +558,7 @@ impl StoreCore {
             .connection
             .eval_each(&IS_MUTED, &calls)
             .await
+            .and_then(every_reply)
             .map_err(failed("muted_among"))?;
         if muted.len() != users.len() {
             return Err(unexpected("muted_among", "fewer replies than users"));
@@ -640,6 +641,7 @@ impl StoreCore {
             .connection
             .eval_each(&FORGET_ROOM_OF_USER, &calls)
             .await
+            .and_then(every_reply)
             .map_err(failed("forget_room"))?;
         let mut had_it: usize = 0;
         let mut published: usize = 0;
@@ -726,6 +728,7 @@ impl StoreCore {
                 .connection
                 .query_each(commands)
                 .await
+                .and_then(every_reply)
                 .map_err(failed("expire_due"))?;
             let mut earliest: Option<u64> = None;
             for reply in replies {
@@ -805,6 +808,7 @@ impl StoreCore {
             .connection
             .query_each(commands)
             .await
+            .and_then(every_reply)
             .map_err(failed("expire_due"))?;
         let mut entries: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new();
         let mut full = Vec::new();
@@ -842,6 +846,7 @@ impl StoreCore {
             .connection
             .eval_each(&EXPIRE_USER, &purges)
             .await
+            .and_then(every_reply)
             .map_err(failed("expire_due"))?;
         let mut step = Pass::default();
         let mut settles = Vec::with_capacity(entries.len());
@@ -861,6 +866,7 @@ impl StoreCore {
             .connection
             .eval_each(&SETTLE_EXPIRY_ENTRY, &settles)
             .await
+            .and_then(every_reply)
             .map_err(failed("expire_due"))?;
         step.settled = settled.iter().filter(|s| **s == Value::Int(1)).count();
         Ok((step, full))
@@ -890,6 +896,11 @@ fn call_nonce(token: &[u8], number: u64) -> Vec<u8> {
     nonce.push(b'.');
     nonce.extend_from_slice(number.to_string().as_bytes());
     nonce
+}
+
+/// Every reply, or the first error: for an operation that needs them all.
+fn every_reply(replies: Vec<RedisResult<Value>>) -> RedisResult<Vec<Value>> {
+    replies.into_iter().collect()
 }
 
 /// A script's reply as `T`.

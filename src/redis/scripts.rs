@@ -18,7 +18,39 @@
 
 use std::sync::LazyLock;
 
-use redis::Script;
+use redis::{Script, ScriptInvocation, ToRedisArgs};
+
+/// A Lua script: redis-rs's [`Script`], which runs it by its hash (`EVALSHA`), and its text, which
+/// `EVAL` sends to a node that does not have it yet (see
+/// [`RedisConnection::eval_each`](super::connection::RedisConnection::eval_each)).
+pub(crate) struct LuaScript {
+    script: Script,
+    code: String,
+}
+
+impl LuaScript {
+    fn new(code: &str) -> Self {
+        Self {
+            script: Script::new(code),
+            code: code.to_owned(),
+        }
+    }
+
+    /// An invocation with a first key, as [`Script::key`].
+    pub(crate) fn key<T: ToRedisArgs>(&self, key: T) -> ScriptInvocation<'_> {
+        self.script.key(key)
+    }
+
+    /// The script's SHA1 hash, in hexadecimal, for `EVALSHA`.
+    pub(crate) fn hash(&self) -> &str {
+        self.script.get_hash()
+    }
+
+    /// The script's text, for `EVAL`.
+    pub(crate) fn code(&self) -> &str {
+        &self.code
+    }
+}
 
 /// Helpers shared by the user scripts. `ARGV[1]` is always the user, and the last two arguments the
 /// events channel and the origin tag of the change (empty when nobody waits for it).
@@ -65,8 +97,8 @@ end
 ";
 
 /// A user script: [`USER_PRELUDE`] then `body`.
-fn user_script(body: &str) -> Script {
-    Script::new(&format!("{USER_PRELUDE}{body}"))
+fn user_script(body: &str) -> LuaScript {
+    LuaScript::new(&format!("{USER_PRELUDE}{body}"))
 }
 
 /// `KEYS` the user's `u` and `d`; `ARGV` user, room, limit, now, deadline (empty for none), cause,
@@ -81,7 +113,7 @@ fn user_script(body: &str) -> Script {
 /// later: a deadline at or before `now` makes a mute that lapses at once (as in memory). It is
 /// made, with its event, and the purge removes it, with its `expiry` event; but it is already
 /// unmuted to every read, so the lists returned leave it out.
-pub(crate) static MUTE: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static MUTE: LazyLock<LuaScript> = LazyLock::new(|| {
     user_script(
         r"
 local u, d = KEYS[1], KEYS[2]
@@ -141,7 +173,7 @@ return {status, published, rooms, redis.call('ZRANGEBYSCORE', d, '(' .. now, '+i
 /// `KEYS` the user's `u` and `d`; `ARGV` user, room, now, cause, channel, origin.
 ///
 /// Returns `{removed, published, rooms, deadlines}` with `removed` 1 or 0.
-pub(crate) static UNMUTE: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static UNMUTE: LazyLock<LuaScript> = LazyLock::new(|| {
     user_script(
         r"
 local u, d = KEYS[1], KEYS[2]
@@ -160,7 +192,7 @@ return {removed, published, redis.call('ZRANGE', u, 0, -1), redis.call('ZRANGE',
 
 /// `KEYS` the user's `u` and `d`; `ARGV` user, now, channel, origin. Deletes both and returns
 /// `{published, rooms, deadlines}`: the rooms the user had (lapsed ones purged first).
-pub(crate) static FORGET_USER: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static FORGET_USER: LazyLock<LuaScript> = LazyLock::new(|| {
     user_script(
         r"
 local u, d = KEYS[1], KEYS[2]
@@ -185,7 +217,7 @@ return {publish(), rooms, deadlines}
 /// same call that finds it there replies the same without doing anything: a pipeline that redis-rs sends again (on a redirect) then
 /// counts each user once. The key is the batch's, so a later batch of the same run that visits the
 /// user again (listed in a later generation) does the work.
-pub(crate) static FORGET_ROOM_OF_USER: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static FORGET_ROOM_OF_USER: LazyLock<LuaScript> = LazyLock::new(|| {
     user_script(
         r"
 local u, d = KEYS[1], KEYS[2]
@@ -209,7 +241,7 @@ return {removed, published}
 /// how many it purged, and the earliest deadline left (empty when none). A run of the same call
 /// sent again replies the same counts (see [`FORGET_ROOM_OF_USER`]), and the earliest deadline of
 /// its time.
-pub(crate) static EXPIRE_USER: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static EXPIRE_USER: LazyLock<LuaScript> = LazyLock::new(|| {
     user_script(
         r"
 local u, d = KEYS[1], KEYS[2]
@@ -225,8 +257,8 @@ return {purged, published, first[2] or ''}
 
 /// `KEYS` the user's `u` and `d`; `ARGV` now. Returns `{rooms, deadlines}` without the rooms
 /// whose deadline is at or before `now`.
-pub(crate) static MUTED_ROOMS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static MUTED_ROOMS: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
         r"
 local u, d = KEYS[1], KEYS[2]
 if redis.call('EXISTS', d) == 0 then
@@ -255,8 +287,8 @@ return {rooms, redis.call('ZRANGEBYSCORE', d, '(' .. now, '+inf', 'WITHSCORES')}
 
 /// `KEYS` the user's `u` and `d`; `ARGV` room, now. Returns 1 when the user has muted the room and
 /// its deadline, if any, is after `now`; else 0.
-pub(crate) static IS_MUTED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static IS_MUTED: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
         r"
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   return 0
@@ -292,16 +324,16 @@ return out
 /// users at once, on a standalone server (where keys of any slot may be declared together): one
 /// script costs Redis about what one `ZSCORE` per user does, where a script per user costs several
 /// times more.
-pub(crate) static MUTED_AMONG: LazyLock<Script> =
-    LazyLock::new(|| Script::new(&format!("local names = KEYS\n{MUTED_AMONG_BODY}")));
+pub(crate) static MUTED_AMONG: LazyLock<LuaScript> =
+    LazyLock::new(|| LuaScript::new(&format!("local names = KEYS\n{MUTED_AMONG_BODY}")));
 
 /// `ARGV` room, now, then the `u` and `d` keys of each user in turn (no `KEYS`). [`MUTED_AMONG`]
 /// on a Cluster node, for users in any slots the node serves: a Cluster refuses declared keys of
 /// several slots, but a script flagged `allow-cross-slot-keys` (Redis 7.0 and later) may read
 /// undeclared keys of every slot its node holds. It fails on a key of a slot the node does not
 /// serve (the slot map moved) or on an older Redis; the store then asks per user.
-pub(crate) static MUTED_AMONG_ON_NODE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
+pub(crate) static MUTED_AMONG_ON_NODE: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(&format!(
         "#!lua flags=allow-cross-slot-keys,no-writes\n\
          local names = {{}}\n\
          for i = 3, #ARGV do names[#names + 1] = ARGV[i] end\n\
@@ -317,8 +349,8 @@ pub(crate) static MUTED_AMONG_ON_NODE: LazyLock<Script> = LazyLock::new(|| {
 /// drop the entry on the strength of a user script that ran before this mute's.
 ///
 /// [`MAX_DEADLINE_MS`]: crate::MAX_DEADLINE_MS
-pub(crate) static INDEX_DEADLINE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static INDEX_DEADLINE: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
         r"
 local hint = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if hint and tonumber(hint) <= tonumber(ARGV[2]) then
@@ -335,8 +367,8 @@ return 1
 /// deadline after the purge (empty for none). Only if the entry still has the score read: moves it
 /// to the earliest deadline, or removes it. Returns 1 when it did, 0 when the entry had changed
 /// (a mute came in meanwhile; the entry stays, and the next purge looks again).
-pub(crate) static SETTLE_EXPIRY_ENTRY: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static SETTLE_EXPIRY_ENTRY: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
         r"
 local hint = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not hint or tonumber(hint) ~= tonumber(ARGV[2]) then
@@ -362,8 +394,8 @@ return 1
 /// sent twice, so no generation key is ever made twice. A to-visit set left by an earlier version
 /// is merged into the index first, so that its users join the new generation. Returns how many
 /// generations are left to visit, this one included.
-pub(crate) static START_FORGETTING_ROOM: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static START_FORGETTING_ROOM: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
         r"
 local index, generations, legacy = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('EXISTS', legacy) == 1 then
@@ -395,8 +427,8 @@ return redis.call('SCARD', generations)
 /// the list (a generation never gains users after its start, so an empty one is done). The
 /// generation keys are not declared: the script builds them from the stamps, and they share the
 /// room's hash tag, hence its slot.
-pub(crate) static TAKE_FORGET_BATCH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static TAKE_FORGET_BATCH: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
         r"
 local generations = KEYS[1]
 local stamps = redis.call('SMEMBERS', generations)
