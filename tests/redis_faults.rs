@@ -626,3 +626,167 @@ async fn a_purge_at_the_memory_limit_still_purges() {
     assert_eq!(left, 0, "bob's lapsed mute is purged");
     assert!(purged.is_ok(), "the purge at the memory limit: {purged:?}");
 }
+
+/// The node of `cluster` that serves `key`'s slot (the others answer `MOVED`).
+fn holder_of(cluster: &ClusterProcesses, key: &str) -> usize {
+    cluster
+        .nodes
+        .iter()
+        .position(|node| {
+            redis::cmd("EXISTS")
+                .arg(key)
+                .query::<i64>(&mut node_connection(node))
+                .is_ok()
+        })
+        .expect("some node serves every slot")
+}
+
+/// How many rooms `user` has in Redis under the default prefix, lapsed or not, on `node`.
+fn stored_rooms(node: &ServerProcess, user: &str) -> usize {
+    redis::cmd("ZCARD")
+        .arg(default_user_key(user))
+        .query(&mut node_connection(node))
+        .unwrap()
+}
+
+/// Waits until none of `names` has a room left in Redis, on its node by `node_of`.
+async fn until_purged(
+    cluster: &ClusterProcesses,
+    node_of: &std::collections::HashMap<String, usize>,
+    names: &[String],
+) {
+    for name in names {
+        while stored_rooms(&cluster.nodes[node_of[name]], name) > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The users named `<stem>-<n>` for `n` below `count`, each muted in `room` until `after` from now.
+async fn timed_mutes(store: &RedisStore, stem: &str, count: usize, after: Duration) -> Vec<String> {
+    let names: Vec<String> = (0..count).map(|n| format!("{stem}-{n}")).collect();
+    for name in &names {
+        store
+            .mute_with(
+                &user(name),
+                &room("lobby"),
+                mutestore::Expiry::After(after),
+                mutestore::Actor::User,
+            )
+            .await
+            .unwrap();
+    }
+    names
+}
+
+/// With `cluster-require-full-coverage no`, the nodes left serve their slots while one is down. A
+/// purge, the background task's and `expire_due`, must then purge every lapsed mute whose user and
+/// expiry index bucket it can reach (on nodes that lost their scripts too), and `expire_due` must
+/// still report that it could not do everything; the background task purges the rest once the node
+/// is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_with_a_cluster_node_down_purges_what_the_other_nodes_hold() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    let mut cluster = ClusterProcesses::start();
+    for node in &cluster.nodes {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("cluster-require-full-coverage")
+            .arg("no")
+            .query(&mut node_connection(node))
+            .unwrap();
+    }
+    let clock = Arc::new(mutestore::ManualClock::new(1_000_000));
+    let config = RedisConfig::cluster(cluster.urls())
+        .unwrap()
+        .with_timeout(TIMEOUT)
+        .with_clock(clock.clone());
+    let store = RedisStore::connect(config).await.unwrap();
+    // Left to the background task, then to `expire_due`.
+    let early = timed_mutes(&store, "early", 40, Duration::from_millis(50)).await;
+    let late = timed_mutes(&store, "late", 40, Duration::from_secs(3600)).await;
+    // Where each user's rooms and expiry index entry are.
+    let user_node: HashMap<String, usize> = early
+        .iter()
+        .chain(&late)
+        .map(|name| (name.clone(), holder_of(&cluster, &default_user_key(name))))
+        .collect();
+    let mut bucket_node: HashMap<String, usize> = HashMap::new();
+    for bucket in 0..16 {
+        let key = format!("mutestore:x:{{x{bucket:x}}}");
+        let node = holder_of(&cluster, &key);
+        let listed: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&key)
+            .arg(0)
+            .arg(-1)
+            .query(&mut node_connection(&cluster.nodes[node]))
+            .unwrap();
+        for name in listed {
+            bucket_node.insert(name, node);
+        }
+    }
+    assert_eq!(bucket_node.len(), user_node.len(), "every user is indexed");
+    let down = 1;
+    let reachable = |names: &[String]| -> Vec<String> {
+        names
+            .iter()
+            .filter(|&name| bucket_node[name] != down && user_node[name] != down)
+            .cloned()
+            .collect()
+    };
+    let (early_reachable, late_reachable) = (reachable(&early), reachable(&late));
+    assert!(
+        !early_reachable.is_empty()
+            && !late_reachable.is_empty()
+            && early_reachable.len() < early.len(),
+        "some users, not all, are reachable with node {down} down"
+    );
+    cluster.nodes[down].kill();
+    clock.advance(Duration::from_millis(100));
+    no_hang(
+        "the background purge with a node down",
+        until_purged(&cluster, &user_node, &early_reachable),
+    )
+    .await;
+
+    // The nodes left lose their scripts (as on a restart): the purge's scripts must reach them
+    // again without the node that is down.
+    for (number, node) in cluster.nodes.iter().enumerate() {
+        if number != down {
+            let _: () = redis::cmd("SCRIPT")
+                .arg("FLUSH")
+                .query(&mut node_connection(node))
+                .unwrap();
+        }
+    }
+    clock.advance(Duration::from_secs(3600));
+    let purged = no_hang("expire_due with a node down", store.expire_due()).await;
+    // The background task may have purged some first; between them, every reachable user's lapsed
+    // mute is gone.
+    for name in &late_reachable {
+        assert_eq!(
+            stored_rooms(&cluster.nodes[user_node[name]], name),
+            0,
+            "{name}'s lapsed mute is purged although node {down} is down (expire_due: {purged:?})"
+        );
+    }
+    assert!(
+        matches!(purged, Err(StoreError::Backend(_))),
+        "the purge could not reach node {down} and says so: {purged:?}"
+    );
+
+    // Once the node is back, the background task purges the rest by itself.
+    cluster.nodes[down].restart();
+    cluster.wait_until_ok();
+    no_hang(
+        "the background purge after the restart",
+        until_purged(&cluster, &user_node, &[early, late].concat()),
+    )
+    .await;
+    let again = until_it_serves("expire_due after the restart", async || {
+        store.expire_due().await
+    })
+    .await;
+    assert_eq!(again, 0, "nothing is left to purge");
+}

@@ -27,6 +27,20 @@ pub(crate) enum RedisBackendError {
         operation: &'static str,
         detail: &'static str,
     },
+    /// A purge did what it could reach and left the rest for a later one: some expiry index
+    /// buckets could not be read, or some due users could not be purged (their node is down, say).
+    #[error(
+        "redis expire_due: purged {purged} lapsed mutes; left for a later purge {unread} expiry \
+         index buckets it could not read and {unfinished} due users it could not finish; first \
+         failure: {first}"
+    )]
+    PurgeIncomplete {
+        purged: usize,
+        unread: usize,
+        unfinished: usize,
+        #[source]
+        first: Box<RedisBackendError>,
+    },
 }
 
 impl From<RedisBackendError> for StoreError {

@@ -143,7 +143,10 @@ impl RedisConfig {
     /// Fails any operation that has not finished after `timeout` (default
     /// [`DEFAULT_REDIS_TIMEOUT`]) with [`StoreError::Backend`](crate::StoreError::Backend). It
     /// bounds the whole operation, every round trip and reconnection attempt included, except
-    /// [`forget_room`](crate::MuteStore::forget_room), which applies it to each batch of users.
+    /// [`forget_room`](crate::MuteStore::forget_room), which applies it to each batch of users,
+    /// and [`expire_due`](crate::MuteStore::expire_due), which applies it to each round trip of
+    /// each step, on each Cluster node separately (so that a node down does not keep the others'
+    /// lapsed mutes from being purged).
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;

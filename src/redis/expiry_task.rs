@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use super::backend_error::RedisBackendError;
 use super::redis_store::StoreCore;
 
 /// The longest sleep between two looks at the expiry index.
@@ -62,30 +63,64 @@ impl ExpiryWake {
 }
 
 /// Runs the purge loop for the store behind `core` until the store is gone.
+///
+/// A round that fails in part (a Cluster node down) still purges what the other nodes hold; what
+/// it could not reach is looked at again within [`MAX_SLEEP`]. Failures have no caller to go to:
+/// they are logged (see [`log_round`]).
 pub(crate) async fn run(core: Weak<StoreCore>, wake: Arc<ExpiryWake>) {
+    let mut failing = false;
     loop {
         let Some(live) = core.upgrade() else { return };
         let now = live.now_ms();
-        let earliest = live.earliest_indexed().await;
-        let sleep = match earliest {
-            Ok(Some(earliest)) if earliest <= now => match live.expire_pass(now, &[]).await {
-                // Something was done: look again at once.
-                Ok(pass) if pass.settled > 0 => continue,
-                // Entries due but none settled (mutes changing them meanwhile): try again later
-                // rather than spin.
-                Ok(_) | Err(_) => MAX_SLEEP,
-            },
-            Ok(earliest) => {
-                let next = [earliest, wake.take()].into_iter().flatten().min();
-                next.map_or(MAX_SLEEP, |next| {
-                    Duration::from_millis(next.saturating_sub(now)).clamp(MIN_SLEEP, MAX_SLEEP)
-                })
+        let (earliest, unread) = live.earliest_indexed().await;
+        let (sleep, failure) = match earliest {
+            Some(earliest) if earliest <= now => {
+                let pass = live.expire_pass(now, &[]).await;
+                // Something was done: look again at once. Entries due but none settled (mutes
+                // changing them meanwhile, their users' node down): try again later rather than
+                // spin.
+                let sleep = if pass.settled > 0 {
+                    Duration::ZERO
+                } else {
+                    MAX_SLEEP
+                };
+                // The pass tried every bucket, those the look could not read included: its
+                // outcome is the whole story.
+                (sleep, pass.outcome().err())
             }
-            Err(_) => MAX_SLEEP,
+            earliest => {
+                let next = [earliest, wake.take()].into_iter().flatten().min();
+                let sleep = next.map_or(MAX_SLEEP, |next| {
+                    Duration::from_millis(next.saturating_sub(now)).clamp(MIN_SLEEP, MAX_SLEEP)
+                });
+                (sleep, unread)
+            }
         };
+        failing = log_round(failing, failure.as_ref());
         drop(live);
-        let _ = tokio::time::timeout(sleep, wake.notify.notified()).await;
+        if !sleep.is_zero() {
+            let _ = tokio::time::timeout(sleep, wake.notify.notified()).await;
+        }
     }
+}
+
+/// Logs how a round went: a failure at `warn` when the round before went well, at `debug` while
+/// failures go on (a round a second or more during an outage), and at `info` the first round that
+/// goes well again. Returns whether this round failed.
+fn log_round(was_failing: bool, failure: Option<&RedisBackendError>) -> bool {
+    match failure {
+        Some(error) if was_failing => {
+            tracing::debug!(%error, "the purge of lapsed mutes failed again; it will retry");
+        }
+        Some(error) => tracing::warn!(
+            %error,
+            "the purge of lapsed mutes failed in part or in full; it will retry within a second \
+             (reads never see a lapsed mute meanwhile, but its expiry event waits)"
+        ),
+        None if was_failing => tracing::info!("the purge of lapsed mutes works again"),
+        None => {}
+    }
+    failure.is_some()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::{join, try_join};
-use redis::{FromRedisValue, RedisResult, Value};
+use redis::{FromRedisValue, RedisError, RedisResult, Value};
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
@@ -85,6 +85,10 @@ const EXPIRY_BATCH: usize = 128;
 /// - Each store runs a background task that purges lapsed mutes at their deadlines (and looks at
 ///   the expiry index at least once a second); several processes may purge at once, and each
 ///   lapsed mute is purged, with one `expiry` event, by exactly one of them.
+/// - A purge does all it can reach: on a Cluster with a node down (and
+///   `cluster-require-full-coverage no`), [`expire_due`](MuteStore::expire_due) purges the mutes
+///   the other nodes hold, then returns [`StoreError::Backend`] saying what it left; the
+///   background task logs such failures through `tracing` and tries again within a second.
 ///
 /// It needs a Tokio runtime with timers enabled (as `#[tokio::main]` gives); its two background
 /// tasks stop when it is dropped.
@@ -125,8 +129,8 @@ struct Changed<T> {
     published: usize,
 }
 
-/// What one purge pass did.
-#[derive(Debug, Default, Clone, Copy)]
+/// What one purge pass did, and what it left for a later one.
+#[derive(Debug, Default)]
 pub(crate) struct Pass {
     /// Lapsed mutes removed.
     pub(crate) purged: usize,
@@ -134,6 +138,72 @@ pub(crate) struct Pass {
     pub(crate) settled: usize,
     /// Event messages published.
     published: usize,
+    /// Expiry index buckets whose due entries could not be read: the pass went on without them.
+    unread: usize,
+    /// Due entries it read but could not finish (their user's purge or their settle failed):
+    /// they stay in the index, and the pass went on past them.
+    unfinished: usize,
+    /// The first failure, if anything was left.
+    first_failure: Option<RedisBackendError>,
+}
+
+impl Pass {
+    /// Adds what `other` did and left.
+    fn absorb(&mut self, other: Pass) {
+        self.purged = self.purged.saturating_add(other.purged);
+        self.settled = self.settled.saturating_add(other.settled);
+        self.published = self.published.saturating_add(other.published);
+        self.unread += other.unread;
+        self.unfinished += other.unfinished;
+        if self.first_failure.is_none() {
+            self.first_failure = other.first_failure;
+        }
+    }
+
+    /// Records `count` buckets left unread because of `error`.
+    fn skip_buckets(&mut self, count: usize, error: RedisBackendError) {
+        self.unread += count;
+        self.first_failure.get_or_insert(error);
+    }
+
+    /// Records `count` due entries left unfinished because of `error`.
+    fn leave_entries(&mut self, count: usize, error: RedisBackendError) {
+        self.unfinished += count;
+        self.first_failure.get_or_insert(error);
+    }
+
+    /// How many mutes the pass purged when it left nothing, else what it left: the first failure
+    /// alone when it could read no bucket at all.
+    pub(crate) fn outcome(self) -> Result<usize, RedisBackendError> {
+        match self.first_failure {
+            None => Ok(self.purged),
+            Some(first) if self.unread == EXPIRY_BUCKETS && self.purged == 0 => Err(first),
+            Some(first) => Err(RedisBackendError::PurgeIncomplete {
+                purged: self.purged,
+                unread: self.unread,
+                unfinished: self.unfinished,
+                first: Box::new(first),
+            }),
+        }
+    }
+}
+
+/// A purge's command that failed.
+fn purge_failed(source: RedisError) -> RedisBackendError {
+    RedisBackendError::Redis {
+        operation: "expire_due",
+        source,
+    }
+}
+
+/// A purge's reply as `T`.
+fn parse_purge_reply<T: FromRedisValue>(reply: RedisResult<Value>) -> Result<T, RedisBackendError> {
+    redis::from_redis_value(reply.map_err(purge_failed)?).map_err(|_| {
+        RedisBackendError::UnexpectedReply {
+            operation: "expire_due",
+            detail: "a purge reply has an unexpected shape",
+        }
+    })
 }
 
 impl RedisStore {
@@ -711,85 +781,98 @@ impl StoreCore {
         })
     }
 
-    /// The earliest entry of the expiry index: a time at or before the earliest deadline of some
-    /// user, `None` when the index is empty.
-    pub(crate) async fn earliest_indexed(&self) -> Result<Option<u64>, StoreError> {
-        self.within("expire_due", async {
-            let commands = (0..EXPIRY_BUCKETS)
-                .map(|bucket| {
-                    let key = self.config.key_prefix.expiry_bucket_key(bucket);
-                    let slot = key_slot(&key);
-                    let mut command = redis::cmd("ZRANGE");
-                    command.arg(key).arg(0).arg(0).arg("WITHSCORES");
-                    KeyedCommand { slot, command }
-                })
-                .collect();
-            let replies = self
-                .connection
-                .query_each(commands)
-                .await
-                .and_then(every_reply)
-                .map_err(failed("expire_due"))?;
-            let mut earliest: Option<u64> = None;
-            for reply in replies {
-                let first: Vec<Vec<u8>> = parse_reply("expire_due", reply)?;
-                if let [_, score] = first.as_slice() {
-                    let score = parse_index_score(score)
-                        .ok_or_else(|| unexpected("expire_due", "an index score is not a time"))?;
-                    earliest = Some(earliest.map_or(score, |e| e.min(score)));
+    /// The earliest entry of the expiry index (16 `ZRANGE 0 0`, one pipeline per node, each node
+    /// within the timeout): a time at or before the earliest deadline of some user, `None` when
+    /// the buckets read are empty. With it, the first failure when some bucket could not be read:
+    /// the earliest is then that of the others.
+    pub(crate) async fn earliest_indexed(&self) -> (Option<u64>, Option<RedisBackendError>) {
+        let commands = (0..EXPIRY_BUCKETS)
+            .map(|bucket| {
+                let key = self.config.key_prefix.expiry_bucket_key(bucket);
+                let slot = key_slot(&key);
+                let mut command = redis::cmd("ZRANGE");
+                command.arg(key).arg(0).arg(0).arg("WITHSCORES");
+                KeyedCommand { slot, command }
+            })
+            .collect();
+        let replies = match self.connection.query_each(commands).await {
+            Ok(replies) => replies,
+            Err(error) => {
+                self.connection.report(false);
+                return (None, Some(purge_failed(error)));
+            }
+        };
+        let mut earliest: Option<u64> = None;
+        let mut failure = None;
+        let mut read_any = false;
+        for reply in replies {
+            let first =
+                parse_purge_reply::<Vec<Vec<u8>>>(reply).and_then(|first| match &*first {
+                    [_, score] => parse_index_score(score).map(Some).ok_or(
+                        RedisBackendError::UnexpectedReply {
+                            operation: "expire_due",
+                            detail: "an index score is not a time",
+                        },
+                    ),
+                    _ => Ok(None),
+                });
+            match first {
+                Ok(score) => {
+                    read_any = true;
+                    if let Some(score) = score {
+                        earliest = Some(earliest.map_or(score, |e| e.min(score)));
+                    }
+                }
+                Err(error) => {
+                    failure.get_or_insert(error);
                 }
             }
-            Ok(earliest)
-        })
-        .await
+        }
+        self.connection.report(read_any);
+        (earliest, failure)
     }
 
-    /// Purges every mute lapsed at `now`, visiting the users the expiry index lists as due, each
-    /// step within the timeout.
-    pub(crate) async fn expire_pass(&self, now: u64, origin: &[u8]) -> Result<Pass, StoreError> {
+    /// Purges every mute lapsed at `now` that it can reach, visiting the users the expiry index
+    /// lists as due, step by step, each round trip of a step within the timeout on each node.
+    /// A bucket it cannot read is left for a later pass; so is a due user whose purge fails (the
+    /// pass goes on past its entry). What it left, [`Pass::outcome`] tells.
+    pub(crate) async fn expire_pass(&self, now: u64, origin: &[u8]) -> Pass {
         let mut pass = Pass::default();
-        let mut buckets: Vec<usize> = (0..EXPIRY_BUCKETS).collect();
+        let mut buckets: Vec<(usize, usize)> = (0..EXPIRY_BUCKETS).map(|b| (b, 0)).collect();
         let token = run_token();
         for number in 0_u64.. {
             if buckets.is_empty() {
                 break;
             }
             let nonce = call_nonce(&token, number);
-            let (step, full) = self
-                .within(
-                    "expire_due",
-                    self.expire_step(&buckets, now, &nonce, origin),
-                )
-                .await?;
-            pass.purged = pass.purged.saturating_add(step.purged);
-            pass.settled = pass.settled.saturating_add(step.settled);
-            pass.published = pass.published.saturating_add(step.published);
-            if step.settled == 0 {
-                // Every entry changed under us: leave them to the next pass rather than spin.
-                break;
-            }
-            buckets = full;
+            let (step, more) = self.expire_step(&buckets, now, &nonce, origin).await;
+            pass.absorb(step);
+            buckets = more;
         }
-        Ok(pass)
+        pass
     }
 
-    /// One step of a purge: takes up to [`EXPIRY_BATCH`] due entries of each of `buckets`, purges
-    /// those users (each user's script decides, atomically, which mutes have lapsed, so that
-    /// concurrent purges send each `expiry` event once), and moves each entry to the user's next
-    /// deadline or removes it, unless a mute changed it meanwhile. Returns what it did and the
-    /// buckets that had more due entries than it took.
+    /// One step of a purge: takes up to [`EXPIRY_BATCH`] due entries of each of `buckets` (each a
+    /// bucket and how many of its due entries to pass over: those earlier steps of the pass left
+    /// in place), purges those users (each user's script decides, atomically, which mutes have
+    /// lapsed, so that concurrent purges send each `expiry` event once), and moves each entry to
+    /// the user's next deadline or removes it, unless a mute changed it meanwhile. Each of the
+    /// three round trips goes to every node at once, each node within the timeout: what one node
+    /// fails to do leaves the others' work standing. Returns what it did and left, and the buckets
+    /// that had more due entries than it took, with the number of entries it left in place there.
     async fn expire_step(
         &self,
-        buckets: &[usize],
+        buckets: &[(usize, usize)],
         now: u64,
         nonce: &[u8],
         origin: &[u8],
-    ) -> Result<(Pass, Vec<usize>), StoreError> {
+    ) -> (Pass, Vec<(usize, usize)>) {
+        let mut step = Pass::default();
         let prefix = &self.config.key_prefix;
         let now_arg = now.to_string();
         let commands = buckets
             .iter()
-            .map(|&bucket| {
+            .map(|&(bucket, skip)| {
                 let key = prefix.expiry_bucket_key(bucket);
                 let slot = key_slot(&key);
                 let mut command = redis::cmd("ZRANGEBYSCORE");
@@ -799,31 +882,41 @@ impl StoreCore {
                     .arg(&now_arg)
                     .arg("WITHSCORES")
                     .arg("LIMIT")
-                    .arg(0)
+                    .arg(skip)
                     .arg(EXPIRY_BATCH);
                 KeyedCommand { slot, command }
             })
             .collect();
-        let replies = self
-            .connection
-            .query_each(commands)
-            .await
-            .and_then(every_reply)
-            .map_err(failed("expire_due"))?;
-        let mut entries: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new();
-        let mut full = Vec::new();
-        for (&bucket, reply) in buckets.iter().zip(replies) {
-            let flat: Vec<Vec<u8>> = parse_reply("expire_due", reply)?;
-            if flat.len() / 2 >= EXPIRY_BATCH {
-                full.push(bucket);
+        let replies = match self.connection.query_each(commands).await {
+            Ok(replies) => replies,
+            Err(error) => {
+                self.connection.report(false);
+                step.skip_buckets(buckets.len(), purge_failed(error));
+                return (step, Vec::new());
             }
+        };
+        // Each entry: its bucket's position in `buckets`, the user, the score read.
+        let mut entries: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new();
+        // Per bucket: whether it had more due entries, and how many it leaves in place.
+        let mut more = vec![false; buckets.len()];
+        let mut left = vec![0_usize; buckets.len()];
+        for (at, reply) in replies.into_iter().enumerate() {
+            let flat: Vec<Vec<u8>> = match parse_purge_reply(reply) {
+                Ok(flat) => flat,
+                Err(error) => {
+                    step.skip_buckets(1, error);
+                    continue;
+                }
+            };
+            more[at] = flat.len() / 2 >= EXPIRY_BATCH;
             let mut pairs = flat.into_iter();
             while let (Some(user), Some(score)) = (pairs.next(), pairs.next()) {
-                entries.push((bucket, user, score));
+                entries.push((at, user, score));
             }
         }
+        self.connection.report(step.unread < buckets.len());
         if entries.is_empty() {
-            return Ok((Pass::default(), Vec::new()));
+            return (step, Vec::new());
         }
         let lifetime = self.once_lifetime_ms();
         let purges: Vec<ScriptCall> = entries
@@ -842,34 +935,74 @@ impl StoreCore {
                 )
             })
             .collect();
-        let purged = self
-            .connection
-            .eval_each(&EXPIRE_USER, &purges)
-            .await
-            .and_then(every_reply)
-            .map_err(failed("expire_due"))?;
-        let mut step = Pass::default();
+        let purged = match self.connection.eval_each(&EXPIRE_USER, &purges).await {
+            Ok(purged) => purged,
+            Err(error) => {
+                // Nothing went out: every entry stays.
+                step.leave_entries(entries.len(), purge_failed(error));
+                for &(at, _, _) in &entries {
+                    left[at] += 1;
+                }
+                Vec::new()
+            }
+        };
         let mut settles = Vec::with_capacity(entries.len());
-        for ((bucket, user, score), reply) in entries.into_iter().zip(purged) {
+        let mut settling = Vec::with_capacity(entries.len());
+        for ((at, user, score), reply) in entries.into_iter().zip(purged) {
             let (count, published, earliest): (usize, usize, Vec<u8>) =
-                parse_reply("expire_due", reply)?;
+                match parse_purge_reply(reply) {
+                    Ok(done) => done,
+                    Err(error) => {
+                        // The entry stays, for a later pass to visit the user again.
+                        step.leave_entries(1, error);
+                        left[at] += 1;
+                        continue;
+                    }
+                };
             step.purged = step.purged.saturating_add(count);
             step.published = step.published.saturating_add(published);
-            let key = prefix.expiry_bucket_key(bucket);
+            let key = prefix.expiry_bucket_key(buckets[at].0);
             settles.push(ScriptCall {
                 slot: key_slot(&key),
                 keys: vec![key],
                 args: vec![user, score, earliest],
             });
+            settling.push(at);
         }
-        let settled = self
+        let settled = match self
             .connection
             .eval_each(&SETTLE_EXPIRY_ENTRY, &settles)
             .await
-            .and_then(every_reply)
-            .map_err(failed("expire_due"))?;
-        step.settled = settled.iter().filter(|s| **s == Value::Int(1)).count();
-        Ok((step, full))
+        {
+            Ok(settled) => settled,
+            Err(error) => {
+                step.leave_entries(settles.len(), purge_failed(error));
+                for &at in &settling {
+                    left[at] += 1;
+                }
+                Vec::new()
+            }
+        };
+        for (at, reply) in settling.into_iter().zip(settled) {
+            match reply {
+                Ok(Value::Int(1)) => step.settled += 1,
+                // The entry changed meanwhile and stays, due or not.
+                Ok(_) => left[at] += 1,
+                Err(error) => {
+                    step.leave_entries(1, purge_failed(error));
+                    left[at] += 1;
+                }
+            }
+        }
+        // A bucket with more due entries is read again, past those this step left in place: what
+        // it settled has left the due range (a user's next deadline is after `now`).
+        let next = buckets
+            .iter()
+            .zip(more.iter().zip(left))
+            .filter(|(_, (more, _))| **more)
+            .map(|(&(bucket, skip), (_, left))| (bucket, skip + left))
+            .collect();
+        (step, next)
     }
 }
 
@@ -1021,11 +1154,11 @@ impl MuteStore for RedisStore {
         let core = &*self.core;
         let now = core.now_ms();
         let pending = core.feed.expect();
-        let pass = core.expire_pass(now, &origin_of(pending.as_ref())).await?;
+        let pass = core.expire_pass(now, &origin_of(pending.as_ref())).await;
         if let Some(pending) = pending {
             pending.wait(pass.published, core.config.timeout).await;
         }
-        Ok(pass.purged)
+        Ok(pass.outcome()?)
     }
 
     fn subscribe(&self, scope: EventScope) -> Result<Subscription, StoreError> {
@@ -1034,5 +1167,79 @@ impl MuteStore for RedisStore {
 
     fn mute_limit(&self) -> usize {
         self.core.config.mute_limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused() -> RedisBackendError {
+        purge_failed(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into())
+    }
+
+    fn unexpected_purge() -> RedisBackendError {
+        RedisBackendError::UnexpectedReply {
+            operation: "expire_due",
+            detail: "a purge reply has an unexpected shape",
+        }
+    }
+
+    #[test]
+    fn a_pass_that_left_nothing_counts_its_purges() {
+        let mut pass = Pass::default();
+        pass.absorb(Pass {
+            purged: 3,
+            settled: 3,
+            ..Pass::default()
+        });
+        pass.absorb(Pass {
+            purged: 2,
+            settled: 1,
+            ..Pass::default()
+        });
+        assert_eq!(pass.outcome().unwrap(), 5);
+    }
+
+    #[test]
+    fn a_pass_that_left_work_says_what_it_did_and_left() {
+        let mut pass = Pass {
+            purged: 7,
+            ..Pass::default()
+        };
+        pass.skip_buckets(5, refused());
+        pass.leave_entries(2, unexpected_purge());
+        let error = pass.outcome().unwrap_err();
+        assert!(matches!(
+            &error,
+            RedisBackendError::PurgeIncomplete {
+                purged: 7,
+                unread: 5,
+                unfinished: 2,
+                first,
+            } if matches!(**first, RedisBackendError::Redis { .. })
+        ));
+        let text = error.to_string();
+        for part in [
+            "purged 7",
+            "5 expiry index buckets",
+            "2 due users",
+            "refused",
+        ] {
+            assert!(text.contains(part), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_pass_that_reached_nothing_fails_with_its_first_failure() {
+        let mut pass = Pass::default();
+        pass.skip_buckets(EXPIRY_BUCKETS, refused());
+        assert!(matches!(
+            pass.outcome(),
+            Err(RedisBackendError::Redis {
+                operation: "expire_due",
+                ..
+            })
+        ));
     }
 }
