@@ -51,7 +51,7 @@ use crate::store::MuteStore;
 ///    before the mute limit's, also `400 INVALID_PARAMETER`;
 /// 4. for `GET /me/events`, last, the caller's open streams: `429 TOO_MANY_STREAMS` when they
 ///    already have as many open as [`with_max_streams_per_user`](Self::with_max_streams_per_user)
-///    allows ([`DEFAULT_MAX_STREAMS_PER_USER`](crate::DEFAULT_MAX_STREAMS_PER_USER) unless set).
+///    allows ([`DEFAULT_MAX_STREAMS_PER_USER`] unless set).
 ///
 /// A refused request changes nothing. Store and host failures answer `500 INTERNAL_ERROR` and are
 /// logged with `tracing`; their text never reaches the client.
