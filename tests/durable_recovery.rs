@@ -1311,3 +1311,85 @@ fn the_largest_generation_opens_and_a_rotation_past_it_fails_the_store() {
     let store = DurableStore::open(dir.path()).unwrap();
     assert_eq!(store.muted_rooms_sync(&alice), ["kept"]);
 }
+
+/// One snapshot frame's users, each a name and its rooms.
+type Frame<'a> = &'a [(&'a str, &'a [&'a str])];
+
+/// A snapshot in the plain format (frame kind 0x01) holding `frames` of users, each user a name
+/// and its rooms, with an end frame whose totals match what the frames list; and an empty log of
+/// the same generation.
+fn write_plain_snapshot(dir: &Path, frames: &[Frame<'_>]) -> PathBuf {
+    let mut payloads = Vec::new();
+    let (mut users, mut rooms) = (0, 0);
+    for frame in frames {
+        let mut payload = vec![0x01];
+        for (name, listed) in *frame {
+            id(&mut payload, name);
+            payload.push(listed.len() as u8);
+            for room in *listed {
+                id(&mut payload, room);
+            }
+            users += 1;
+            rooms += listed.len() as u64;
+        }
+        payloads.push(payload);
+    }
+    payloads.push(end_frame(users, rooms));
+    let snapshot = dir.join("snapshot-00000001");
+    fs::write(&snapshot, data_file(b"MUTESNP1", 1, &payloads)).unwrap();
+    fs::write(dir.join("log-00000001"), data_file(b"MUTELOG1", 1, &[])).unwrap();
+    snapshot
+}
+
+/// A store lists each user once, each with the rooms it has, each room once. A snapshot that
+/// breaks that, though its checksums and totals hold, is damage: loading it would merge the
+/// listings silently.
+#[test]
+fn a_snapshot_listing_a_user_or_a_room_twice_is_damage() {
+    let sound = tempfile::tempdir().unwrap();
+    write_plain_snapshot(
+        sound.path(),
+        &[
+            &[("alice", &["a", "b"])],
+            &[("bob", &["a"]), ("carol", &["c"])],
+        ],
+    );
+    let store = DurableStore::open(sound.path()).unwrap();
+    assert_eq!(
+        state(&store),
+        [
+            ("alice".to_owned(), vec!["a".to_owned(), "b".to_owned()]),
+            ("bob".to_owned(), vec!["a".to_owned()]),
+            ("carol".to_owned(), vec!["c".to_owned()]),
+        ]
+    );
+    drop(store);
+
+    let cases: [(&str, &[Frame<'_>]); 4] = [
+        (
+            "a user in two frames",
+            &[&[("alice", &["a", "b"])], &[("alice", &["c"])]],
+        ),
+        (
+            "a user twice in one frame",
+            &[&[("alice", &["a"]), ("bob", &["b"]), ("alice", &["c"])]],
+        ),
+        (
+            "a room twice for one user",
+            &[&[("alice", &["a", "b", "a"])]],
+        ),
+        (
+            "a user with no rooms",
+            &[&[("alice", &[]), ("bob", &["b"])]],
+        ),
+    ];
+    for (case, frames) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let snapshot = write_plain_snapshot(dir.path(), frames);
+        match DurableStore::open(dir.path()) {
+            Err(OpenError::Damaged { path, .. }) => assert_eq!(path, snapshot, "{case}"),
+            Err(other) => panic!("{case}: {other}"),
+            Ok(store) => panic!("{case}: opened, with {:?}", state(&store)),
+        }
+    }
+}

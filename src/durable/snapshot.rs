@@ -289,6 +289,15 @@ pub(super) fn load_snapshot(
     if let Some((offset, e)) = first_failure {
         return Err(damaged(offset, e.to_string()));
     }
+    // A store lists only users with rooms; one listed with none leaves no user in memory. (A user
+    // listed twice was caught as it loaded.)
+    let with_rooms = memory.user_count() as u64;
+    if with_rooms != users {
+        return Err(damaged(
+            end_offset,
+            format!("the frames list {users} users, {with_rooms} of them with rooms"),
+        ));
+    }
     if (users, rooms) != expected {
         return Err(damaged(
             end_offset,
@@ -380,7 +389,7 @@ fn load_chunk(payload: &[u8], timed: bool, memory: &MemoryStore) -> Result<(u64,
         } else {
             (head, false)
         };
-        for _ in 0..count {
+        for listed in 0..count {
             let room = reader.room()?;
             let until = if with_deadlines {
                 match reader.count()? {
@@ -391,8 +400,15 @@ fn load_chunk(payload: &[u8], timed: bool, memory: &MemoryStore) -> Result<(u64,
             } else {
                 None
             };
-            // The store has no limit while it loads, so the mute cannot be refused.
-            let _ = memory.mute_at(&user, &room, until, ChangeCause::User, &now);
+            // The store has no limit while it loads, so the mute cannot be refused. A store lists
+            // each user once and each of a user's rooms once, so after the user's n-th room the
+            // list holds n rooms; more or fewer is a room listed twice, or a user listed twice
+            // (whichever listing loads second finds the other's rooms).
+            if let Ok(outcome) = memory.mute_at(&user, &room, until, ChangeCause::User, &now)
+                && outcome.rooms.len() as u64 != listed + 1
+            {
+                return Err(WireError::Repeated);
+            }
         }
         users += 1;
         rooms += count;

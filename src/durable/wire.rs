@@ -43,6 +43,9 @@ pub(super) enum WireError {
     /// A mute's deadline is 0 or after the latest a store accepts.
     #[error("a deadline ({0} ms since the epoch) is out of range")]
     DeadlineOutOfRange(u64),
+    /// A snapshot lists a user twice, or a room twice for one user, which no store writes.
+    #[error("a user, or a room of one user, is listed twice")]
+    Repeated,
 }
 
 /// Reads values one after the other from a frame's payload.
