@@ -499,12 +499,29 @@ fn move_slot(cluster: &ClusterProcesses, slot: u16, from: usize, to: usize) {
     cluster.wait_until_ok();
 }
 
+/// The hash of `id` its keys are tagged with (docs/REDIS.md).
+fn key_tag(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// The key of `user`'s muted rooms under the default prefix (docs/REDIS.md).
 fn default_user_key(user: &str) -> String {
-    let hash = user.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("mutestore:u:{{{hash:016x}}}{user}")
+    format!("mutestore:u:{{{:016x}}}{user}", key_tag(user))
+}
+
+/// The key of `room`'s index under the default prefix (docs/REDIS.md).
+fn default_room_index_key(room: &str) -> String {
+    format!("mutestore:r:{{{:016x}}}{room}", key_tag(room))
+}
+
+/// The key of `user`'s expiry index bucket under the default prefix: the bucket is the XOR of the
+/// 16 hex digits of the user's tag (docs/REDIS.md).
+fn default_bucket_key(user: &str) -> String {
+    let tag = key_tag(user);
+    let bucket = (0..16).fold(0, |bucket, digit| bucket ^ ((tag >> (4 * digit)) & 0xf));
+    format!("mutestore:x:{{x{bucket:x}}}")
 }
 
 /// redis-rs retries a whole pipeline, on the node a `MOVED` reply names, when any one of its replies
@@ -689,14 +706,7 @@ async fn a_purge_with_a_cluster_node_down_purges_what_the_other_nodes_hold() {
     use std::collections::HashMap;
     use std::sync::Arc;
     let mut cluster = ClusterProcesses::start();
-    for node in &cluster.nodes {
-        let _: () = redis::cmd("CONFIG")
-            .arg("SET")
-            .arg("cluster-require-full-coverage")
-            .arg("no")
-            .query(&mut node_connection(node))
-            .unwrap();
-    }
+    serve_partial_coverage(&cluster);
     let clock = Arc::new(mutestore::ManualClock::new(1_000_000));
     let config = RedisConfig::cluster(cluster.urls())
         .unwrap()
@@ -754,10 +764,7 @@ async fn a_purge_with_a_cluster_node_down_purges_what_the_other_nodes_hold() {
     // again without the node that is down.
     for (number, node) in cluster.nodes.iter().enumerate() {
         if number != down {
-            let _: () = redis::cmd("SCRIPT")
-                .arg("FLUSH")
-                .query(&mut node_connection(node))
-                .unwrap();
+            flush_scripts(node);
         }
     }
     clock.advance(Duration::from_secs(3600));
@@ -789,4 +796,142 @@ async fn a_purge_with_a_cluster_node_down_purges_what_the_other_nodes_hold() {
     })
     .await;
     assert_eq!(again, 0, "nothing is left to purge");
+}
+
+/// Sets `cluster-require-full-coverage no` on every node: the nodes left then serve their slots
+/// while one is down.
+fn serve_partial_coverage(cluster: &ClusterProcesses) {
+    for node in &cluster.nodes {
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("cluster-require-full-coverage")
+            .arg("no")
+            .query(&mut node_connection(node))
+            .unwrap();
+    }
+}
+
+/// Drops every script `node` holds, as a restart or a failover to a replica does.
+fn flush_scripts(node: &ServerProcess) {
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query(&mut node_connection(node))
+        .unwrap();
+}
+
+/// With a primary that does not answer (a host down or cut off: its connections stay open, as a
+/// frozen process's do) and `cluster-require-full-coverage no`, the nodes left lose their scripts
+/// (as on a restart or a failover) before each operation: every single-script operation on a user
+/// and rooms whose keys they hold must still succeed. The store sends the script's text to the
+/// key's own node; loading the script on every primary (redis-rs's `Script`, `SCRIPT LOAD`) would
+/// wait for the silent one until the timeout.
+///
+/// A killed process would not do: its connection is refused at once, and redis-rs 1.8.1 then
+/// leaves the node out of `SCRIPT LOAD` (checked by hand), so the load succeeds on the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_lost_with_a_cluster_node_down_run_on_the_nodes_left() {
+    let cluster = ClusterProcesses::start();
+    serve_partial_coverage(&cluster);
+    // Roomy: the test checks that each operation succeeds, not how fast.
+    let config = RedisConfig::cluster(cluster.urls())
+        .unwrap()
+        .with_timeout(Duration::from_secs(2));
+    let store = RedisStore::connect(config).await.unwrap();
+    let down = 1;
+    // A user whose rooms and expiry index bucket, and two rooms whose indexes, are on the nodes
+    // left.
+    let name = (0..)
+        .map(|n| format!("user-{n}"))
+        .find(|name| {
+            holder_of(&cluster, &default_user_key(name)) != down
+                && holder_of(&cluster, &default_bucket_key(name)) != down
+        })
+        .unwrap();
+    let rooms: Vec<String> = (0..)
+        .map(|n| format!("room-{n}"))
+        .filter(|room| holder_of(&cluster, &default_room_index_key(room)) != down)
+        .take(2)
+        .collect();
+    let (alice, lobby, later) = (user(&name), room(&rooms[0]), room(&rooms[1]));
+    // Every script has run on the nodes once.
+    store.mute(&alice, &lobby).await.unwrap();
+    assert_all_ok(&every_operation(&store, &alice, std::slice::from_ref(&alice)).await);
+
+    cluster.nodes[down].pause();
+    let lose_scripts = || {
+        for (number, node) in cluster.nodes.iter().enumerate() {
+            if number != down {
+                flush_scripts(node);
+            }
+        }
+    };
+    for round in 0..2 {
+        lose_scripts();
+        let mute = no_hang("mute", store.mute(&alice, &lobby)).await;
+        assert!(
+            mute.as_ref().is_ok_and(|outcome| outcome.changed),
+            "mute {round} with node {down} down: {mute:?}"
+        );
+        lose_scripts();
+        let unmute = no_hang("unmute", store.unmute(&alice, &lobby)).await;
+        assert!(
+            unmute.as_ref().is_ok_and(|outcome| outcome.changed),
+            "unmute {round} with node {down} down: {unmute:?}"
+        );
+    }
+    lose_scripts();
+    let timed = mutestore::Expiry::After(Duration::from_secs(3600));
+    let timed_mute = no_hang(
+        "timed mute",
+        store.mute_with(&alice, &later, timed, mutestore::Actor::User),
+    )
+    .await;
+    assert!(timed_mute.is_ok(), "timed mute: {timed_mute:?}");
+    lose_scripts();
+    store.mute(&alice, &lobby).await.unwrap();
+    lose_scripts();
+    let is_muted = no_hang("is_muted", store.is_muted(&alice, &lobby)).await;
+    assert!(matches!(is_muted, Ok(true)), "is_muted: {is_muted:?}");
+    lose_scripts();
+    let muted = no_hang("muted_rooms", store.muted_rooms(&alice)).await;
+    assert!(
+        muted
+            .as_ref()
+            .is_ok_and(|muted| *muted == [rooms[1].as_str(), rooms[0].as_str()]),
+        "muted_rooms: {muted:?}"
+    );
+    // The room's index lists alice alone, whose node is up.
+    lose_scripts();
+    let forgotten = no_hang("forget_room", store.forget_room(&lobby)).await;
+    assert!(matches!(forgotten, Ok(1)), "forget_room: {forgotten:?}");
+    lose_scripts();
+    let forgot = no_hang("forget_user", store.forget_user(&alice)).await;
+    assert!(
+        forgot
+            .as_ref()
+            .is_ok_and(|muted| *muted == [rooms[1].as_str()]),
+        "forget_user: {forgot:?}"
+    );
+}
+
+/// A standalone server that lost its scripts (a restart, `SCRIPT FLUSH`) runs them again from
+/// their text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_lost_on_a_standalone_server_run_again() {
+    let server = ServerProcess::start(&[]);
+    let config = RedisConfig::standalone(&server.url())
+        .unwrap()
+        .with_timeout(Duration::from_secs(2));
+    let store = RedisStore::connect(config).await.unwrap();
+    let (alice, lobby) = (user("alice"), room("lobby"));
+    assert_all_ok(&every_operation(&store, &alice, std::slice::from_ref(&alice)).await);
+    flush_scripts(&server);
+    assert_all_ok(&every_operation(&store, &alice, std::slice::from_ref(&alice)).await);
+    flush_scripts(&server);
+    let timed = mutestore::Expiry::After(Duration::from_secs(3600));
+    store
+        .mute_with(&alice, &lobby, timed, mutestore::Actor::User)
+        .await
+        .unwrap();
+    assert_eq!(store.muted_rooms(&alice).await.unwrap(), ["lobby"]);
 }

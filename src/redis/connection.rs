@@ -13,20 +13,49 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use redis::{ErrorKind, FromRedisValue, RedisResult, ScriptInvocation, ServerErrorKind, Value};
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, RedisResult, ServerErrorKind, Value};
 
-use super::cluster_slots::SlotOwners;
+use super::cluster_slots::{SlotOwners, key_slot};
 use super::config::Topology;
 use super::link::Link;
 use super::node_pipelines::KeyedCommand;
 use super::scripts::LuaScript;
 
-/// One run of a script for [`RedisConnection::eval_each`]: its keys, all in the Cluster slot
-/// `slot`, and its arguments.
+/// One run of a script for [`RedisConnection::eval`] or [`RedisConnection::eval_each`]: its keys,
+/// all in the Cluster slot `slot`, and its arguments.
 pub(crate) struct ScriptCall {
     pub(crate) slot: u16,
     pub(crate) keys: Vec<Vec<u8>>,
     pub(crate) args: Vec<Vec<u8>>,
+}
+
+impl ScriptCall {
+    /// A call on `keys`, at least one and all in one slot (that of the first), with `args`.
+    pub(crate) fn on_keys(keys: Vec<Vec<u8>>, args: Vec<Vec<u8>>) -> Self {
+        debug_assert!(!keys.is_empty(), "a script call names its keys");
+        Self {
+            slot: keys.first().map_or(0, |key| key_slot(key)),
+            keys,
+            args,
+        }
+    }
+
+    /// The command that runs the call: `name` is `EVALSHA` with the script's hash as `body`, or
+    /// `EVAL` with its text. A Cluster connection routes it by its first key.
+    fn command(&self, name: &str, body: &str) -> Cmd {
+        let mut command = redis::cmd(name);
+        command
+            .arg(body)
+            .arg(self.keys.len())
+            .arg(&self.keys)
+            .arg(&self.args);
+        command
+    }
+}
+
+/// Whether `error` says that the node does not have the script (`NOSCRIPT`): the call did not run.
+fn script_missing(error: &RedisError) -> bool {
+    error.kind() == ErrorKind::Server(ServerErrorKind::NoScript)
 }
 
 /// How long every operation must have failed before the link is replaced: three timeouts, and at
@@ -108,12 +137,25 @@ impl RedisConnection {
         self.link().query(command).await
     }
 
-    /// Runs a script (by its hash, loading it first where the server does not know it yet).
-    pub(crate) async fn invoke<T: FromRedisValue>(
+    /// Runs `script` once, for `call`, on the node serving the call's keys: by its hash
+    /// (`EVALSHA`), and when that node does not have it (`NOSCRIPT`: it restarted or failed over,
+    /// or its scripts were flushed), again with the script's text (`EVAL`, which also leaves the
+    /// script on the node), on the same node. No other node is involved: redis-rs's `Script` would
+    /// load the script with `SCRIPT LOAD`, which a Cluster connection sends to every primary, and
+    /// which therefore fails (or waits until the timeout) while any primary does not answer. A
+    /// call that came back `NOSCRIPT` did not run, so it runs at most once here.
+    pub(crate) async fn eval<T: FromRedisValue>(
         &self,
-        invocation: &ScriptInvocation<'_>,
+        script: &LuaScript,
+        call: &ScriptCall,
     ) -> RedisResult<T> {
-        self.link().invoke(invocation).await
+        let link = self.link();
+        match link.query(&call.command("EVALSHA", script.hash())).await {
+            Err(error) if script_missing(&error) => {
+                link.query(&call.command("EVAL", script.code())).await
+            }
+            result => result,
+        }
     }
 
     /// The time by which each node must have answered a round trip that starts now: the
@@ -147,17 +189,9 @@ impl RedisConnection {
         script: &LuaScript,
         calls: &[ScriptCall],
     ) -> RedisResult<Vec<RedisResult<Value>>> {
-        let command = |name: &str, body: &str, call: &ScriptCall| {
-            let mut command = redis::cmd(name);
-            command
-                .arg(body)
-                .arg(call.keys.len())
-                .arg(&call.keys)
-                .arg(&call.args);
-            KeyedCommand {
-                slot: call.slot,
-                command,
-            }
+        let command = |name: &str, body: &str, call: &ScriptCall| KeyedCommand {
+            slot: call.slot,
+            command: call.command(name, body),
         };
         let mut replies = self
             .query_each(
@@ -170,11 +204,7 @@ impl RedisConnection {
         let missing: Vec<usize> = replies
             .iter()
             .enumerate()
-            .filter(|(_, reply)| {
-                reply
-                    .as_ref()
-                    .is_err_and(|e| e.kind() == ErrorKind::Server(ServerErrorKind::NoScript))
-            })
+            .filter(|(_, reply)| reply.as_ref().is_err_and(script_missing))
             .map(|(position, _)| position)
             .collect();
         if missing.is_empty() {

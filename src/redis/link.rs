@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, Cmd, FromRedisValue, RedisResult, ScriptInvocation, Value};
+use redis::{Client, Cmd, FromRedisValue, RedisResult, Value};
 use tokio::time::Instant;
 
 use super::cluster_slots::SlotOwners;
@@ -61,17 +61,6 @@ impl Link {
         match self {
             Self::Standalone(manager) => command.query_async(&mut manager.clone()).await,
             Self::Cluster(cluster) => command.query_async(&mut cluster.clone()).await,
-        }
-    }
-
-    /// Runs a script (by its hash, loading it first where the server does not know it yet).
-    pub(crate) async fn invoke<T: FromRedisValue>(
-        &self,
-        invocation: &ScriptInvocation<'_>,
-    ) -> RedisResult<T> {
-        match self {
-            Self::Standalone(manager) => invocation.invoke_async(&mut manager.clone()).await,
-            Self::Cluster(cluster) => invocation.invoke_async(&mut cluster.clone()).await,
         }
     }
 

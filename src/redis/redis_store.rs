@@ -338,20 +338,15 @@ impl StoreCore {
         lifetime.as_millis().to_string()
     }
 
-    /// Runs `script` on `user`'s two keys.
-    async fn invoke_user<T: FromRedisValue>(
+    /// Runs `script` on `user`'s two keys, on their node (see [`RedisConnection::eval`]).
+    async fn eval_user<T: FromRedisValue>(
         &self,
         script: &LuaScript,
         user: &[u8],
         args: &[&[u8]],
     ) -> RedisResult<T> {
-        let prefix = &self.config.key_prefix;
-        let mut invocation = script.key(prefix.user_key(user));
-        invocation.key(prefix.deadline_key(user));
-        for arg in args {
-            invocation.arg(*arg);
-        }
-        self.connection.invoke(&invocation).await
+        let call = self.user_call(user, args.iter().map(|arg| arg.to_vec()).collect());
+        self.connection.eval(script, &call).await
     }
 
     /// Adds `user` to `room`'s index.
@@ -369,10 +364,12 @@ impl StoreCore {
             .config
             .key_prefix
             .expiry_bucket_key(expiry_bucket(user.as_bytes()));
-        let mut invocation = INDEX_DEADLINE.key(bucket);
-        invocation.arg(user.as_bytes()).arg(deadline);
+        let call = ScriptCall::on_keys(
+            vec![bucket],
+            vec![user.as_bytes().to_vec(), deadline.to_string().into_bytes()],
+        );
         self.connection
-            .invoke::<()>(&invocation)
+            .eval::<()>(&INDEX_DEADLINE, &call)
             .await
             .map_err(failed("mute"))
     }
@@ -405,7 +402,7 @@ impl StoreCore {
         let now_arg = self.now_ms().max(now).to_string();
         let until = deadline.map(|d| d.to_string()).unwrap_or_default();
         let (status, published, rooms, deadlines): (i64, usize, Vec<Vec<u8>>, Vec<Vec<u8>>) = self
-            .invoke_user(
+            .eval_user(
                 &MUTE,
                 user.as_bytes(),
                 &[
@@ -470,7 +467,7 @@ impl StoreCore {
         // Judged at the time it is sent (see `mute_now`).
         let now = self.now_ms().max(now).to_string();
         let (removed, published, rooms, deadlines): (i64, usize, Vec<Vec<u8>>, Vec<Vec<u8>>) = self
-            .invoke_user(
+            .eval_user(
                 &UNMUTE,
                 user.as_bytes(),
                 &[
@@ -496,7 +493,7 @@ impl StoreCore {
     async fn muted_rooms_now(&self, user: &UserId) -> Result<MuteList, StoreError> {
         let now = self.now_ms().to_string();
         let (rooms, deadlines): (Vec<Vec<u8>>, Vec<Vec<u8>>) = self
-            .invoke_user(&MUTED_ROOMS, user.as_bytes(), &[now.as_bytes()])
+            .eval_user(&MUTED_ROOMS, user.as_bytes(), &[now.as_bytes()])
             .await
             .map_err(failed("muted_rooms"))?;
         timed_list("muted_rooms", rooms, deadlines)
@@ -505,7 +502,7 @@ impl StoreCore {
     async fn is_muted_now(&self, user: &UserId, room: &RoomId) -> Result<bool, StoreError> {
         let now = self.now_ms().to_string();
         let muted: i64 = self
-            .invoke_user(
+            .eval_user(
                 &IS_MUTED,
                 user.as_bytes(),
                 &[room.as_bytes(), now.as_bytes()],
@@ -641,15 +638,16 @@ impl StoreCore {
     async fn start_forgetting(&self, room: &RoomId, token: &[u8]) -> Result<i64, StoreError> {
         let prefix = &self.config.key_prefix;
         let (before, after) = prefix.room_generation_key_parts(room.as_bytes());
-        let mut invocation = START_FORGETTING_ROOM.key(prefix.room_index_key(room.as_bytes()));
-        invocation
-            .key(prefix.room_generations_key(room.as_bytes()))
-            .key(prefix.legacy_forgetting_key(room.as_bytes()))
-            .arg(before)
-            .arg(after)
-            .arg(token);
+        let call = ScriptCall::on_keys(
+            vec![
+                prefix.room_index_key(room.as_bytes()),
+                prefix.room_generations_key(room.as_bytes()),
+                prefix.legacy_forgetting_key(room.as_bytes()),
+            ],
+            vec![before, after, token.to_vec()],
+        );
         self.connection
-            .invoke(&invocation)
+            .eval(&START_FORGETTING_ROOM, &call)
             .await
             .map_err(failed("forget_room"))
     }
@@ -665,11 +663,13 @@ impl StoreCore {
     ) -> Result<Option<(usize, usize)>, StoreError> {
         let prefix = &self.config.key_prefix;
         let (before, after) = prefix.room_generation_key_parts(room.as_bytes());
-        let mut take = TAKE_FORGET_BATCH.key(prefix.room_generations_key(room.as_bytes()));
-        take.arg(before).arg(after).arg(FORGET_ROOM_BATCH);
+        let take = ScriptCall::on_keys(
+            vec![prefix.room_generations_key(room.as_bytes())],
+            vec![before, after, FORGET_ROOM_BATCH.to_string().into_bytes()],
+        );
         let taken: Vec<Value> = self
             .connection
-            .invoke(&take)
+            .eval(&TAKE_FORGET_BATCH, &take)
             .await
             .map_err(failed("forget_room"))?;
         let (stamp, users): (Vec<u8>, Vec<Vec<u8>>) = match <[Value; 2]>::try_from(taken) {
@@ -768,7 +768,7 @@ impl StoreCore {
     ) -> Result<Changed<MuteList>, StoreError> {
         let now = self.now_ms().to_string();
         let (published, rooms, deadlines): (usize, Vec<Vec<u8>>, Vec<Vec<u8>>) = self
-            .invoke_user(
+            .eval_user(
                 &FORGET_USER,
                 user.as_bytes(),
                 &[user.as_bytes(), now.as_bytes(), &self.channel, &origin],

@@ -18,32 +18,31 @@
 
 use std::sync::LazyLock;
 
-use redis::{Script, ScriptInvocation, ToRedisArgs};
+use redis::Script;
 
-/// A Lua script: redis-rs's [`Script`], which runs it by its hash (`EVALSHA`), and its text, which
-/// `EVAL` sends to a node that does not have it yet (see
-/// [`RedisConnection::eval_each`](super::connection::RedisConnection::eval_each)).
+/// A Lua script: its SHA1 hash, which `EVALSHA` runs it by, and its text, which `EVAL` sends to a
+/// node that does not have it yet (see [`RedisConnection::eval`] and
+/// [`RedisConnection::eval_each`]). Scripts are never loaded with `SCRIPT LOAD`: on a Cluster that
+/// goes to every primary, and fails while one is down.
+///
+/// [`RedisConnection::eval`]: super::connection::RedisConnection::eval
+/// [`RedisConnection::eval_each`]: super::connection::RedisConnection::eval_each
 pub(crate) struct LuaScript {
-    script: Script,
+    hash: String,
     code: String,
 }
 
 impl LuaScript {
     fn new(code: &str) -> Self {
         Self {
-            script: Script::new(code),
+            hash: Script::new(code).get_hash().to_owned(),
             code: code.to_owned(),
         }
     }
 
-    /// An invocation with a first key, as [`Script::key`].
-    pub(crate) fn key<T: ToRedisArgs>(&self, key: T) -> ScriptInvocation<'_> {
-        self.script.key(key)
-    }
-
     /// The script's SHA1 hash, in hexadecimal, for `EVALSHA`.
     pub(crate) fn hash(&self) -> &str {
-        self.script.get_hash()
+        &self.hash
     }
 
     /// The script's text, for `EVAL`.
