@@ -1315,17 +1315,7 @@ async fn the_event_stream_needs_the_credentials_of_get_me() {
         assert_eq!(reply.header("allow"), Some("GET"), "{method}");
     }
     // CORS as on every route.
-    let reader = common::events::open_with(
-        &server.client,
-        "GET",
-        &[
-            ("Origin", ALLOWED_ORIGIN.as_bytes()),
-            ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
-            ("IM-Authorization", TOKEN.as_bytes()),
-        ],
-    )
-    .await
-    .expect_stream();
+    let reader = open_events_from_page(&server.client).await.expect_stream();
     assert_eq!(
         reader
             .headers
@@ -1437,17 +1427,7 @@ async fn a_stream_past_the_per_user_limit_is_429_and_a_client_that_leaves_frees_
     );
     assert_eq!(refused.header("retry-after"), Some("2"));
     // A page's script reads the stream with `fetch`: CORS lets it read `Retry-After` too.
-    let from_page = common::events::open_with(
-        &server.client,
-        "GET",
-        &[
-            ("Origin", ALLOWED_ORIGIN.as_bytes()),
-            ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
-            ("IM-Authorization", TOKEN.as_bytes()),
-        ],
-    )
-    .await
-    .expect_refused();
+    let from_page = open_events_from_page(&server.client).await.expect_refused();
     from_page.expect_error(429, "Too Many Requests", "TOO_MANY_STREAMS");
     assert_eq!(from_page.header("retry-after"), Some("2"));
     assert_eq!(
@@ -1574,4 +1554,19 @@ async fn the_request_log_holds_the_path_and_never_the_query_string() {
     assert!(text.contains("/me"), "{text}");
     assert!(!text.contains("query-secret"), "{text}");
     assert!(!text.contains("demo-token"), "{text}");
+}
+
+/// `GET /me/events` as a page's script sends it: with the allowed `Origin` and the demo user's
+/// credentials.
+async fn open_events_from_page(client: &common::client::HttpClient) -> common::events::Opened {
+    common::events::open_with(
+        client,
+        "GET",
+        &[
+            ("Origin", ALLOWED_ORIGIN.as_bytes()),
+            ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
+            ("IM-Authorization", TOKEN.as_bytes()),
+        ],
+    )
+    .await
 }
