@@ -684,6 +684,36 @@ async fn a_browser_delete_preflight_passes_for_allowed_origins_only() {
         assert_eq!(plain.header("allow"), Some("POST, DELETE"));
     }
 
+    // A page's script that uses an allowed method on a path without it gets the 405, and can
+    // read its `Allow`.
+    let wrong_method = server
+        .client
+        .send(
+            "POST",
+            "/me",
+            &[
+                ("Origin", ALLOWED_ORIGIN.as_bytes()),
+                ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
+                ("IM-Authorization", TOKEN.as_bytes()),
+            ],
+            Vec::new(),
+        )
+        .await;
+    wrong_method.expect_error(405, "Method Not Allowed", "METHOD_NOT_ALLOWED");
+    assert_eq!(wrong_method.header("allow"), Some("GET"));
+    assert_eq!(
+        wrong_method.header("access-control-allow-origin"),
+        Some(ALLOWED_ORIGIN)
+    );
+    let exposed = wrong_method
+        .header("access-control-expose-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.split(',').any(|name| name.trim() == "allow"),
+        "{exposed:?}"
+    );
+
     // The actual request carries the header the browser checks.
     let actual = server
         .client

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderName, HeaderValue, Method};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -15,7 +15,8 @@ const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
 /// through its CORS preflight (a `DELETE` with the `IM-CLIENT-KEY` and `IM-Authorization` headers
 /// always needs one). An allowed origin gets the methods `GET`, `POST` and `DELETE` and the request
 /// headers `IM-CLIENT-KEY`, `IM-Authorization` and `Content-Type`, and its scripts may read the
-/// response header `Retry-After` (sent with a refused event stream; browsers hide it otherwise).
+/// response headers `Retry-After` (sent with a refused event stream) and `Allow` (sent with a 405),
+/// which browsers hide otherwise.
 /// The admin header `IM-API-KEY` is never allowed: the admin key belongs on servers, not in pages.
 ///
 /// ```
@@ -110,7 +111,7 @@ impl CorsPolicy {
                     HeaderName::from_static("im-authorization"),
                     CONTENT_TYPE,
                 ])
-                .expose_headers([RETRY_AFTER])
+                .expose_headers([RETRY_AFTER, ALLOW])
                 .max_age(self.max_age),
         )
     }
