@@ -4,12 +4,16 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use super::unique_prefix;
 
 /// How long a server may take to answer PING after starting.
 const START_DEADLINE: Duration = Duration::from_secs(20);
+
+/// How many ports a new server tries before its test gives up.
+const START_ATTEMPTS: usize = 5;
 
 /// The redis-server binary: `MUTESTORE_REDIS_SERVER`, else `redis-server` on the `PATH`.
 pub fn server_binary() -> String {
@@ -27,15 +31,31 @@ pub fn cli_binary() -> String {
     }
 }
 
-/// A loopback port nothing listens on, with the Cluster bus port (port + 10000) free too.
+/// The ports [`free_port`] hands out: below Linux's default range of ephemeral ports
+/// (32768-60999), as their Cluster bus ports (port + 10000) are too. A port the OS picked for an
+/// outgoing connection, as every Redis client makes, could otherwise be taken between the check
+/// and the server's bind.
+const PORTS: std::ops::Range<u16> = 20_000..22_700;
+
+/// How many ports this process has handed out: each call gets a port no earlier call got.
+static HANDED_OUT: AtomicU16 = AtomicU16::new(0);
+
+/// A loopback port nothing listens on, with the Cluster bus port (port + 10000) free too, and not
+/// handed out before by this process. Processes start at different places in [`PORTS`], and
+/// [`ServerProcess::start`] moves on to another port if its server cannot bind the one it got.
 pub fn free_port() -> u16 {
-    loop {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        let port = listener.local_addr().expect("a bound address").port();
-        if port > 20000 && port < 55000 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+    let span = PORTS.end - PORTS.start;
+    let offset = (std::process::id() % u32::from(span)) as u16;
+    for _ in 0..span {
+        let n = HANDED_OUT.fetch_add(1, Ordering::Relaxed) % span;
+        let port = PORTS.start + (offset + n) % span;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok()
+        {
             return port;
         }
     }
+    panic!("no free loopback port in {PORTS:?}");
 }
 
 /// A redis-server child process.
@@ -50,12 +70,9 @@ impl ServerProcess {
     /// Starts a server with an append-only file synced on every write, so that data survives a
     /// kill, and `extra` arguments.
     pub fn start(extra: &[&str]) -> Self {
-        let port = free_port();
         let dir = std::env::temp_dir().join(unique_prefix().replace(':', "-"));
         std::fs::create_dir_all(&dir).expect("create the server's directory");
         let mut args: Vec<String> = [
-            "--port",
-            &port.to_string(),
             "--bind",
             "127.0.0.1",
             "--dir",
@@ -74,13 +91,24 @@ impl ServerProcess {
         .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut server = Self {
-            port,
+            port: 0,
             dir,
             args,
             child: None,
         };
-        server.spawn();
-        server
+        // Another process may take the port between the check and the bind: the server then
+        // exits at once, and another port is tried.
+        for _ in 0..START_ATTEMPTS {
+            server.port = free_port();
+            match server.try_spawn() {
+                Ok(()) => return server,
+                Err(exited) => eprintln!("redis-server on port {}: {exited}", server.port),
+            }
+        }
+        panic!(
+            "redis-server did not start on any of {START_ATTEMPTS} ports; see {}",
+            server.dir.join("redis.log").display()
+        );
     }
 
     /// The port it listens on.
@@ -93,8 +121,23 @@ impl ServerProcess {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Starts the process on its port, which must be free: after a kill, the port it had.
     fn spawn(&mut self) {
+        if let Err(exited) = self.try_spawn() {
+            panic!(
+                "redis-server on port {}: {exited}; see {}",
+                self.port,
+                self.dir.join("redis.log").display()
+            );
+        }
+    }
+
+    /// Starts the process and waits until it answers; `Err` if it exited first, as a server does
+    /// when its port is taken.
+    fn try_spawn(&mut self) -> Result<(), String> {
         let child = Command::new(server_binary())
+            .arg("--port")
+            .arg(self.port.to_string())
             .args(&self.args)
             .current_dir(&self.dir)
             .stdin(Stdio::null())
@@ -108,10 +151,12 @@ impl ServerProcess {
                 )
             });
         self.child = Some(child);
-        self.wait_until_it_answers();
+        self.wait_until_it_answers()
     }
 
-    fn wait_until_it_answers(&self) {
+    /// Waits until this process answers PING; `Err` if it exited first. Without that check, a
+    /// server that could not bind its port would pass for another process's server on it.
+    fn wait_until_it_answers(&mut self) -> Result<(), String> {
         let started = Instant::now();
         let password = self
             .args
@@ -122,13 +167,39 @@ impl ServerProcess {
             Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
             None => self.url(),
         };
+        let pid = self
+            .child
+            .as_ref()
+            .expect("the server was just spawned")
+            .id();
         loop {
+            let child = self.child.as_mut().expect("the server was just spawned");
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Err(format!("exited ({status}) before it answered"));
+            }
             if let Ok(client) = redis::Client::open(url.as_str())
                 && let Ok(mut connection) =
                     client.get_connection_with_timeout(Duration::from_millis(200))
                 && redis::cmd("PING").query::<String>(&mut connection).is_ok()
             {
-                return;
+                // A server answered: ours only if it runs as our process.
+                let answering = redis::cmd("INFO")
+                    .arg("server")
+                    .query::<String>(&mut connection)
+                    .ok()
+                    .and_then(|info| {
+                        info.lines()
+                            .find_map(|line| line.strip_prefix("process_id:"))
+                            .and_then(|pid| pid.trim().parse::<u32>().ok())
+                    });
+                if answering == Some(pid) {
+                    return Ok(());
+                }
+                self.kill();
+                return Err(format!(
+                    "another process (pid {answering:?}) answered on it"
+                ));
             }
             assert!(
                 started.elapsed() < START_DEADLINE,
