@@ -935,3 +935,37 @@ async fn scripts_lost_on_a_standalone_server_run_again() {
         .unwrap();
     assert_eq!(store.muted_rooms(&alice).await.unwrap(), ["lobby"]);
 }
+
+/// A store given one seed node of a Cluster keeps its event feed when that node goes away: the feed
+/// subscribes again on a node the Cluster's slot map names, lags its subscribers, and delivers the
+/// events of the users the nodes left serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_feed_moves_to_another_node_when_its_seed_goes_away() {
+    let mut cluster = ClusterProcesses::start();
+    serve_partial_coverage(&cluster);
+    let seed = cluster.nodes[0].url();
+    let config = RedisConfig::cluster([seed]).unwrap().with_timeout(TIMEOUT);
+    let store = RedisStore::connect(config).await.unwrap();
+    let mut feed = store.subscribe(EventScope::All).unwrap();
+    // A user and a room whose keys the seed does not hold, so their mute needs only the others.
+    let far = |key: String| holder_of(&cluster, &key) != 0;
+    let name = (0..)
+        .map(|n| format!("away-{n}"))
+        .find(|name| far(default_user_key(name)) && far(default_room_index_key(name)))
+        .unwrap();
+    let (away, lobby) = (user(&name), room(&name));
+    store.mute(&away, &room("before")).await.unwrap();
+    assert_eq!(next_room(&mut feed).await, Ok("before".to_string()));
+
+    cluster.nodes[0].kill();
+    // The feed comes back on another node and says that events may have been missed.
+    assert!(matches!(
+        next_room(&mut feed).await,
+        Err(RecvError::Lagged(_))
+    ));
+    until_it_serves("mute with the seed down", async || {
+        store.mute(&away, &lobby).await
+    })
+    .await;
+    assert_eq!(next_room(&mut feed).await, Ok(name));
+}

@@ -122,6 +122,40 @@ impl SlotOwners {
     }
 }
 
+/// Every node a `CLUSTER SLOTS` reply names, primaries and replicas, each once, in the order named:
+/// `(host, port)`. A node without a usable endpoint (an empty host, or `?`, which Redis sends for
+/// an endpoint it does not know) is left out, as is anything not of the expected shape.
+pub(crate) fn node_endpoints(reply: &Value) -> Vec<(String, u16)> {
+    let mut endpoints: Vec<(String, u16)> = Vec::new();
+    let Value::Array(entries) = reply else {
+        return endpoints;
+    };
+    let nodes = entries.iter().filter_map(|entry| match entry {
+        Value::Array(fields) => fields.get(2..),
+        _ => None,
+    });
+    for node in nodes.flatten() {
+        let Value::Array(node) = node else { continue };
+        let host = match node.first() {
+            Some(Value::BulkString(host)) => String::from_utf8(host.clone()).ok(),
+            Some(Value::SimpleString(host)) => Some(host.clone()),
+            _ => None,
+        };
+        let port = match node.get(1) {
+            Some(Value::Int(port)) => u16::try_from(*port).ok(),
+            _ => None,
+        };
+        if let (Some(host), Some(port)) = (host, port)
+            && !host.is_empty()
+            && host != "?"
+            && !endpoints.iter().any(|(h, p)| *h == host && *p == port)
+        {
+            endpoints.push((host, port));
+        }
+    }
+    endpoints
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +214,39 @@ mod tests {
         assert_ne!(owners.node_of(11000), owners.node_of(5461));
         assert!(owners.node_of(11000).is_some());
         assert!(owners.node_of(16384).is_none());
+    }
+
+    #[test]
+    fn lists_every_node_once_with_its_endpoint() {
+        let reply = Value::Array(vec![
+            Value::Array(vec![
+                Value::Int(0),
+                Value::Int(5460),
+                node("10.0.0.1", 7000),
+                node("10.0.0.4", 7000),
+            ]),
+            Value::Array(vec![
+                Value::Int(5461),
+                Value::Int(10922),
+                node("10.0.0.2", 7000),
+                node("?", 7000),
+                node("", 7001),
+            ]),
+            Value::Array(vec![
+                Value::Int(10923),
+                Value::Int(16383),
+                node("10.0.0.1", 7000),
+                node("10.0.0.3", 70000),
+            ]),
+            Value::Int(3),
+        ]);
+        let expected: Vec<(String, u16)> =
+            [("10.0.0.1", 7000), ("10.0.0.4", 7000), ("10.0.0.2", 7000)]
+                .iter()
+                .map(|&(host, port)| (host.to_string(), port))
+                .collect();
+        assert_eq!(node_endpoints(&reply), expected);
+        assert!(node_endpoints(&Value::Nil).is_empty());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisError, RedisResult, ServerErrorKind, Value};
 
-use super::cluster_slots::{SlotOwners, key_slot};
+use super::cluster_slots::{SlotOwners, key_slot, node_endpoints};
 use super::config::Topology;
 use super::link::Link;
 use super::node_pipelines::KeyedCommand;
@@ -231,6 +231,17 @@ impl RedisConnection {
     /// Positions of `slots` grouped by the node serving them: one group on a standalone server.
     pub(crate) async fn node_groups(&self, slots: &[u16]) -> RedisResult<Vec<Vec<usize>>> {
         self.link().node_groups(slots, &self.shared.owners).await
+    }
+
+    /// Every node of the Cluster as `CLUSTER SLOTS` names it now, primaries and replicas, as
+    /// `(host, port)`; none on a standalone server. The command goes to whichever node redis-rs
+    /// picks among those it knows, which need not be among the configured ones.
+    pub(crate) async fn cluster_node_endpoints(&self) -> RedisResult<Vec<(String, u16)>> {
+        if !self.is_cluster() {
+            return Ok(Vec::new());
+        }
+        let reply: Value = self.query(redis::cmd("CLUSTER").arg("SLOTS")).await?;
+        Ok(node_endpoints(&reply))
     }
 
     /// Drops the slot map, to fetch a fresh one when next needed.

@@ -18,20 +18,23 @@
 //! When the connection drops (or stops answering the keep-alive `PING`), the task reconnects, with
 //! a backoff from 50 ms to 500 ms, and once it is subscribed again tells every subscriber that
 //! events may have been missed ([`RecvError::Lagged`](crate::RecvError::Lagged)): after reading
-//! that, a subscriber that reads the state again is up to date.
+//! that, a subscriber that reads the state again is up to date. It reconnects to a configured node
+//! or, on a Cluster where none of those will do (they may all have been replaced since), to one of
+//! the nodes that `CLUSTER SLOTS` names now, asked through the store's command connection.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use parking_lot::Mutex;
 use redis::aio::PubSub;
-use redis::{Client, ConnectionInfo, RedisError, RedisResult};
+use redis::{Client, ConnectionAddr, ConnectionInfo, RedisError, RedisResult};
 use tokio::sync::{Notify, oneshot};
 
 use super::config::Topology;
+use super::connection::RedisConnection;
 use super::event_wire::{EventMessage, decode};
 use super::expiry_task::ExpiryWake;
 use crate::events::ChangeHub;
@@ -51,6 +54,9 @@ pub(crate) struct EventFeed {
     /// This store's id in origin tags: unique among the stores sharing the Redis.
     store_id: String,
     state: Mutex<FeedState>,
+    /// The store's command connection, to ask a Cluster which nodes it has now when none of the
+    /// configured ones can be subscribed on; set once the store has connected.
+    discovery: OnceLock<RedisConnection>,
 }
 
 #[derive(Default)]
@@ -77,7 +83,53 @@ impl EventFeed {
             wake,
             store_id: store_id(),
             state: Mutex::new(FeedState::default()),
+            discovery: OnceLock::new(),
         }
+    }
+
+    /// Lets the feed ask `connection` for the Cluster's current nodes when it reconnects.
+    pub(crate) fn discover_nodes_with(&self, connection: RedisConnection) {
+        let _ = self.discovery.set(connection);
+    }
+
+    /// The nodes of the Cluster that the command connection knows now, other than `tried`, in the
+    /// form of `tried[0]` (its credentials and TLS settings) and in an order picked by the store's
+    /// id; none on a standalone server, before the store has connected, or when the question
+    /// fails or is not answered within `timeout`.
+    async fn other_nodes(
+        &self,
+        tried: &[ConnectionInfo],
+        timeout: Duration,
+    ) -> Vec<ConnectionInfo> {
+        let (Some(connection), Some(first)) = (self.discovery.get(), tried.first()) else {
+            return Vec::new();
+        };
+        let endpoints = tokio::time::timeout(timeout, connection.cluster_node_endpoints()).await;
+        let Ok(Ok(endpoints)) = endpoints else {
+            return Vec::new();
+        };
+        let nodes: Vec<ConnectionInfo> = endpoints
+            .into_iter()
+            .filter_map(|(host, port)| {
+                let addr = match first.addr() {
+                    ConnectionAddr::Tcp(..) => ConnectionAddr::Tcp(host, port),
+                    ConnectionAddr::TcpTls {
+                        insecure,
+                        tls_params,
+                        ..
+                    } => ConnectionAddr::TcpTls {
+                        host,
+                        port,
+                        insecure: *insecure,
+                        tls_params: tls_params.clone(),
+                    },
+                    _ => return None,
+                };
+                let known = tried.iter().any(|node| *node.addr() == addr);
+                (!known).then(|| first.clone().set_addr(addr))
+            })
+            .collect();
+        rotated(nodes, &self.store_id)
     }
 
     pub(crate) fn hub(&self) -> &ChangeHub {
@@ -227,14 +279,22 @@ fn feed_nodes(topology: &Topology, store_id: &str) -> Vec<ConnectionInfo> {
         Topology::Standalone(info) => vec![info.clone()],
         Topology::Cluster(nodes) => {
             let settings = nodes[0].redis_settings().clone();
-            let start = store_id.bytes().map(usize::from).sum::<usize>() % nodes.len();
-            nodes[start..]
+            let nodes = nodes
                 .iter()
-                .chain(&nodes[..start])
                 .map(|node| node.clone().set_redis_settings(settings.clone()))
-                .collect()
+                .collect();
+            rotated(nodes, store_id)
         }
     }
+}
+
+/// `nodes` starting at one picked by `store_id`, so that stores spread over the nodes.
+fn rotated(mut nodes: Vec<ConnectionInfo>, store_id: &str) -> Vec<ConnectionInfo> {
+    if !nodes.is_empty() {
+        let start = store_id.bytes().map(usize::from).sum::<usize>() % nodes.len();
+        nodes.rotate_left(start);
+    }
+    nodes
 }
 
 /// Connects to the first node that answers and subscribes to `channel`.
@@ -276,7 +336,17 @@ pub(crate) async fn run(
     let mut ready = Some(ready);
     let mut delay = RECONNECT_MIN_DELAY;
     loop {
-        let pubsub = match open(&nodes, &channel, timeout).await {
+        let mut attempt = open(&nodes, &channel, timeout).await;
+        // None of the configured nodes will do (they may all have been replaced): a Cluster's
+        // other nodes, as the command connection knows them now, will. Not at the first attempt,
+        // which comes before the store has connected.
+        if attempt.is_err() && ready.is_none() {
+            let others = feed.other_nodes(&nodes, timeout).await;
+            if !others.is_empty() {
+                attempt = open(&others, &channel, timeout).await;
+            }
+        }
+        let pubsub = match attempt {
             Ok(pubsub) => pubsub,
             Err(error) => {
                 if let Some(ready) = ready.take() {

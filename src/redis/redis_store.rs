@@ -246,6 +246,7 @@ impl RedisStore {
                 .into());
             }
         };
+        feed.discover_nodes_with(connection.clone());
         let core = Arc::new(StoreCore {
             connection,
             config,
