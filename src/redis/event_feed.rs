@@ -92,10 +92,11 @@ impl EventFeed {
         let _ = self.discovery.set(connection);
     }
 
-    /// The nodes of the Cluster that the command connection knows now, other than `tried`, in the
-    /// form of `tried[0]` (its credentials and TLS settings) and in an order picked by the store's
-    /// id; none on a standalone server, before the store has connected, or when the question
-    /// fails or is not answered within `timeout`.
+    /// The nodes of the Cluster that the command connection knows now, other than `tried`, with the
+    /// credentials of `tried[0]` (the first URL's, which [`feed_nodes`] gives every node) and in an
+    /// order picked by the store's id; none on a standalone server, before the store has
+    /// connected, or when the question fails or is not answered within `timeout`. Cluster nodes
+    /// are plain TCP: the store is built without TLS.
     async fn other_nodes(
         &self,
         tried: &[ConnectionInfo],
@@ -111,20 +112,7 @@ impl EventFeed {
         let nodes: Vec<ConnectionInfo> = endpoints
             .into_iter()
             .filter_map(|(host, port)| {
-                let addr = match first.addr() {
-                    ConnectionAddr::Tcp(..) => ConnectionAddr::Tcp(host, port),
-                    ConnectionAddr::TcpTls {
-                        insecure,
-                        tls_params,
-                        ..
-                    } => ConnectionAddr::TcpTls {
-                        host,
-                        port,
-                        insecure: *insecure,
-                        tls_params: tls_params.clone(),
-                    },
-                    _ => return None,
-                };
+                let addr = ConnectionAddr::Tcp(host, port);
                 let known = tried.iter().any(|node| *node.addr() == addr);
                 (!known).then(|| first.clone().set_addr(addr))
             })

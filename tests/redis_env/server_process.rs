@@ -181,6 +181,13 @@ impl ServerProcess {
             if let Ok(client) = redis::Client::open(url.as_str())
                 && let Ok(mut connection) =
                     client.get_connection_with_timeout(Duration::from_millis(200))
+                // A frozen process holding the port accepts and never answers: bounded waits.
+                && connection
+                    .set_read_timeout(Some(Duration::from_millis(500)))
+                    .is_ok()
+                && connection
+                    .set_write_timeout(Some(Duration::from_millis(500)))
+                    .is_ok()
                 && redis::cmd("PING").query::<String>(&mut connection).is_ok()
             {
                 // A server answered: ours only if it runs as our process.
