@@ -587,7 +587,8 @@ impl DurableStore {
     /// dropping the store does, and reports whether everything reached the disk.
     ///
     /// # Errors
-    /// [`StoreError::Backend`] when a write or sync failed, now or earlier.
+    /// [`StoreError::Backend`] when a write or sync failed, now or earlier, or closing the log
+    /// (trimming its preallocated end and syncing it) failed, which loses nothing already synced.
     pub fn close(mut self) -> Result<(), StoreError> {
         self.shut_down();
         Ok(self.journal.check()?)

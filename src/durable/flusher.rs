@@ -74,8 +74,12 @@ impl Flusher {
             spare.clear();
             match result {
                 Ok(()) if work.shutting_down => {
+                    // Everything is synced already, so nothing is lost; `close` reports it all the
+                    // same, as the disk misbehaves.
                     if let Err(failure) = self.log.seal() {
+                        let failure = StorageFailure::from(failure);
                         tracing::error!(error = %failure, "closing the log failed");
+                        self.journal.fail(failure);
                     }
                     return;
                 }
