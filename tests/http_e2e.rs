@@ -618,6 +618,22 @@ async fn two_hundred_concurrent_requests_on_one_user() {
     }
 }
 
+/// `reply` is an answer to a page of the allowed origin, whose script CORS lets read `header`.
+fn assert_page_may_read(reply: &Reply, header: &str) {
+    assert_eq!(
+        reply.header("access-control-allow-origin"),
+        Some(ALLOWED_ORIGIN)
+    );
+    let exposed = reply
+        .header("access-control-expose-headers")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.split(',').any(|name| name.trim() == header),
+        "{header} in {exposed:?}"
+    );
+}
+
 fn assert_no_duplicates(rooms: &[String]) {
     let unique: HashSet<&String> = rooms.iter().collect();
     assert_eq!(unique.len(), rooms.len(), "duplicates in {rooms:?}");
@@ -701,18 +717,7 @@ async fn a_browser_delete_preflight_passes_for_allowed_origins_only() {
         .await;
     wrong_method.expect_error(405, "Method Not Allowed", "METHOD_NOT_ALLOWED");
     assert_eq!(wrong_method.header("allow"), Some("GET"));
-    assert_eq!(
-        wrong_method.header("access-control-allow-origin"),
-        Some(ALLOWED_ORIGIN)
-    );
-    let exposed = wrong_method
-        .header("access-control-expose-headers")
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    assert!(
-        exposed.split(',').any(|name| name.trim() == "allow"),
-        "{exposed:?}"
-    );
+    assert_page_may_read(&wrong_method, "allow");
 
     // The actual request carries the header the browser checks.
     let actual = server
@@ -1460,18 +1465,7 @@ async fn a_stream_past_the_per_user_limit_is_429_and_a_client_that_leaves_frees_
     let from_page = open_events_from_page(&server.client).await.expect_refused();
     from_page.expect_error(429, "Too Many Requests", "TOO_MANY_STREAMS");
     assert_eq!(from_page.header("retry-after"), Some("2"));
-    assert_eq!(
-        from_page.header("access-control-allow-origin"),
-        Some(ALLOWED_ORIGIN)
-    );
-    let exposed = from_page
-        .header("access-control-expose-headers")
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    assert!(
-        exposed.split(',').any(|name| name.trim() == "retry-after"),
-        "{exposed:?}"
-    );
+    assert_page_may_read(&from_page, "retry-after");
     // Another user is not held back by mine.
     let mut theirs = common::events::open_as(&server.client, TOKEN_2).await;
     assert_eq!(shutdown.open_streams(), 3, "the refusal opened nothing");
