@@ -704,16 +704,7 @@ async fn a_browser_delete_preflight_passes_for_allowed_origins_only() {
     // read its `Allow`.
     let wrong_method = server
         .client
-        .send(
-            "POST",
-            "/me",
-            &[
-                ("Origin", ALLOWED_ORIGIN.as_bytes()),
-                ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
-                ("IM-Authorization", TOKEN.as_bytes()),
-            ],
-            Vec::new(),
-        )
+        .send("POST", "/me", &FROM_PAGE, Vec::new())
         .await;
     wrong_method.expect_error(405, "Method Not Allowed", "METHOD_NOT_ALLOWED");
     assert_eq!(wrong_method.header("allow"), Some("GET"));
@@ -722,16 +713,7 @@ async fn a_browser_delete_preflight_passes_for_allowed_origins_only() {
     // The actual request carries the header the browser checks.
     let actual = server
         .client
-        .send(
-            "DELETE",
-            "/me/mute/demo-room",
-            &[
-                ("Origin", ALLOWED_ORIGIN.as_bytes()),
-                ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
-                ("IM-Authorization", TOKEN.as_bytes()),
-            ],
-            Vec::new(),
-        )
+        .send("DELETE", "/me/mute/demo-room", &FROM_PAGE, Vec::new())
         .await;
     actual.expect_ok();
     assert_eq!(
@@ -1580,17 +1562,16 @@ async fn the_request_log_holds_the_path_and_never_the_query_string() {
     assert!(!text.contains("demo-token"), "{text}");
 }
 
+/// The headers of a request a page's script sends: the allowed `Origin` and the demo user's
+/// credentials.
+const FROM_PAGE: [(&str, &[u8]); 3] = [
+    ("Origin", ALLOWED_ORIGIN.as_bytes()),
+    ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
+    ("IM-Authorization", TOKEN.as_bytes()),
+];
+
 /// `GET /me/events` as a page's script sends it: with the allowed `Origin` and the demo user's
 /// credentials.
 async fn open_events_from_page(client: &common::client::HttpClient) -> common::events::Opened {
-    common::events::open_with(
-        client,
-        "GET",
-        &[
-            ("Origin", ALLOWED_ORIGIN.as_bytes()),
-            ("IM-CLIENT-KEY", CLIENT_KEY.as_bytes()),
-            ("IM-Authorization", TOKEN.as_bytes()),
-        ],
-    )
-    .await
+    common::events::open_with(client, "GET", &FROM_PAGE).await
 }
