@@ -16,8 +16,9 @@ use common::dataset::Dataset;
 use common::memory_latency::PointerChase;
 use common::timing::{PairCursor, quick_group};
 
-fn ops_on(c: &mut Criterion, size: &str, data: &Dataset, store: &dyn BenchStore) {
-    data.load_dyn(store);
+/// The single-thread questions on one store, called directly (no `dyn`), as a host would call it.
+fn ops_on<S: BenchStore>(c: &mut Criterion, size: &str, data: &Dataset, store: &S) {
+    data.load(store);
     let mut group = c.benchmark_group(format!("single_thread/{size}"));
     quick_group(&mut group);
     group.throughput(Throughput::Elements(1));

@@ -23,7 +23,7 @@ static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
 fn measure<S: BenchStore>(data: &Dataset, make: impl FnOnce() -> S) {
     let before = ALLOCATOR.allocated();
     let store = make();
-    data.load_dyn(&store);
+    data.load(&store);
     let bytes = ALLOCATOR.allocated() - before;
     let users = data.users.len();
     println!(

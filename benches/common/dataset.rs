@@ -86,7 +86,7 @@ impl Dataset {
     }
 
     /// Loads every mute into `store`.
-    pub fn load_dyn(&self, store: &dyn BenchStore) {
+    pub fn load<S: BenchStore>(&self, store: &S) {
         for (user, rooms) in self.users.iter().zip(&self.mutes) {
             for &room in rooms {
                 store.mute(user, &self.rooms[room as usize]);
