@@ -84,7 +84,7 @@ impl RoomInterner {
     }
 
     /// Whether `idx` stands for `room`. Lock-free.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn is(&self, idx: RoomIdx, room: &str) -> bool {
         self.name(idx)
             .is_some_and(|name| same_text(name.as_bytes(), room.as_bytes()))

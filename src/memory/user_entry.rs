@@ -297,13 +297,21 @@ impl RoomSet {
     }
 
     /// Whether `room` is muted at `now` (which only a timed set reads).
-    #[inline]
+    ///
+    /// Compiled into the caller: on `is_muted`'s common path, an inline set, a call and its
+    /// register saves were a tenth of the work.
+    #[inline(always)]
     pub(super) fn contains(&self, room: RoomRef<'_>, rooms: &RoomInterner, now: &Now<'_>) -> bool {
         match self {
             // A plain scan, not `inline_position`: for a read that usually finds the room, it
             // measured a little faster than comparing the tags all at once.
             Self::Inline { ids, tags, len } => {
-                (0..*len as usize).any(|i| tags[i] == room.tag.0 && rooms.is(ids[i], room.id))
+                for (&idx, &tag) in ids.iter().zip(tags).take(*len as usize) {
+                    if tag == room.tag.0 && rooms.is(idx, room.id) {
+                        return true;
+                    }
+                }
+                false
             }
             Self::Shared(set) => set.contains(room.id),
             Self::Timed(set) => set.contains(room.id, now.get()),
