@@ -116,9 +116,21 @@ impl ServerProcess {
         self.port
     }
 
-    /// Its URL.
+    /// Its URL, with the password it was started with (`--requirepass`), if any.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match self.password() {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// The password it was started with (`--requirepass`), if any.
+    pub fn password(&self) -> Option<&str> {
+        self.args
+            .iter()
+            .position(|arg| arg == "--requirepass")
+            .and_then(|at| self.args.get(at + 1))
+            .map(String::as_str)
     }
 
     /// Starts the process on its port, which must be free: after a kill, the port it had.
@@ -158,15 +170,7 @@ impl ServerProcess {
     /// server that could not bind its port would pass for another process's server on it.
     fn wait_until_it_answers(&mut self) -> Result<(), String> {
         let started = Instant::now();
-        let password = self
-            .args
-            .iter()
-            .position(|arg| arg == "--requirepass")
-            .and_then(|at| self.args.get(at + 1));
-        let url = match password {
-            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
-            None => self.url(),
-        };
+        let url = self.url();
         let pid = self
             .child
             .as_ref()
@@ -276,19 +280,30 @@ pub struct ClusterProcesses {
 impl ClusterProcesses {
     /// Starts three Cluster-enabled servers and creates the Cluster.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`start`](Self::start), each server with `extra` arguments (`--requirepass` among them
+    /// makes every node ask for that password).
+    pub fn start_with(extra: &[&str]) -> Self {
         let nodes: Vec<ServerProcess> = (0..3)
             .map(|_| {
-                ServerProcess::start(&[
+                let mut args = vec![
                     "--cluster-enabled",
                     "yes",
                     "--cluster-config-file",
                     "nodes.conf",
                     "--cluster-node-timeout",
                     "1000",
-                ])
+                ];
+                args.extend_from_slice(extra);
+                ServerProcess::start(&args)
             })
             .collect();
         let mut create = Command::new(cli_binary());
+        if let Some(password) = nodes[0].password() {
+            create.args(["-a", password, "--no-auth-warning"]);
+        }
         create.arg("--cluster").arg("create");
         for node in &nodes {
             create.arg(format!("127.0.0.1:{}", node.port()));
@@ -316,7 +331,7 @@ impl ClusterProcesses {
     /// Waits until every node that is up reports `cluster_state:ok`.
     pub fn wait_until_ok(&self) {
         let started = Instant::now();
-        while !self.nodes.iter().all(|node| cluster_state_ok(node.port())) {
+        while !self.nodes.iter().all(cluster_state_ok) {
             assert!(
                 started.elapsed() < START_DEADLINE,
                 "the Cluster did not reach cluster_state:ok"
@@ -326,8 +341,8 @@ impl ClusterProcesses {
     }
 }
 
-fn cluster_state_ok(port: u16) -> bool {
-    let info = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+fn cluster_state_ok(node: &ServerProcess) -> bool {
+    let info = redis::Client::open(node.url())
         .and_then(|client| client.get_connection_with_timeout(Duration::from_millis(200)))
         .and_then(|mut connection| {
             redis::cmd("CLUSTER")
