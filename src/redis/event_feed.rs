@@ -15,10 +15,10 @@
 //! most the configured timeout, until the feed has delivered as many tagged messages as its scripts
 //! published. The wait never fails the operation.
 //!
-//! When the connection drops (or stops answering the keep-alive `PING`), the task reconnects, with
-//! a backoff from 50 ms to 500 ms, and once it is subscribed again tells every subscriber that
-//! events may have been missed ([`RecvError::Lagged`](crate::RecvError::Lagged)): after reading
-//! that, a subscriber that reads the state again is up to date. It reconnects to a configured node
+//! When the connection drops (or stops answering the keep-alive `PING`), the task tells every
+//! subscriber at once that events may be missed ([`RecvError::Lagged`](crate::RecvError::Lagged)),
+//! reconnects, with a backoff from 50 ms to 500 ms, and once it is subscribed again tells them
+//! again: after reading that, a subscriber that reads the state again is up to date. It reconnects to a configured node
 //! or, on a Cluster where none of those will do (they may all have been replaced since), to one of
 //! the nodes that `CLUSTER SLOTS` names now, asked through the store's command connection.
 
@@ -357,6 +357,10 @@ pub(crate) async fn run(
         }
         serve(&feed, pubsub, timeout).await;
         feed.set_live(false);
+        // The subscribers learn at once that events may be missed from now on, rather than only
+        // when the feed is back (which may take long); they hear it again then, since a state
+        // read in between misses the changes made until the feed is back.
+        feed.hub.lag_all();
     }
 }
 

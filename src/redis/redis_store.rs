@@ -79,8 +79,9 @@ const EXPIRY_BATCH: usize = 128;
 ///   again finishes the job.
 /// - Events ([`subscribe`](MuteStore::subscribe)) are every change made by any process sharing the
 ///   data, lapsed deadlines included, delivered through one pub/sub connection per store, opened
-///   by [`connect`](Self::connect). When it drops, the store reconnects and its subscribers get
-///   [`RecvError::Lagged`](crate::RecvError::Lagged). While a local subscriber listens, an
+///   by [`connect`](Self::connect). When it drops, its subscribers get
+///   [`RecvError::Lagged`](crate::RecvError::Lagged) at once, and again once the store has
+///   reconnected. While a local subscriber listens, an
 ///   operation returns once its own events have been delivered (waiting at most the timeout).
 /// - Each store runs a background task that purges lapsed mutes at their deadlines (and looks at
 ///   the expiry index at least once a second); several processes may purge at once, and each
