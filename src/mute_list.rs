@@ -12,8 +12,9 @@ use smallvec::SmallVec;
 use crate::ids::RoomId;
 use crate::ordered_rooms::OrderedRooms;
 
-/// How many rooms a [`MuteList`] holds without a heap allocation.
-pub(crate) const INLINE_ROOMS: usize = 3;
+/// How many rooms a [`MuteList`] holds without a heap allocation: as many as the in-memory store
+/// keeps without sharing its set (three in the user's slot, four in one block).
+pub(crate) const LIST_INLINE_ROOMS: usize = 4;
 
 /// A user's muted rooms at one moment, oldest mute first, each room once.
 ///
@@ -36,7 +37,7 @@ pub(crate) type Deadlines = HashMap<RoomId, u64, foldhash::fast::RandomState>;
 
 #[derive(Clone)]
 enum Repr {
-    Inline(SmallVec<[RoomId; INLINE_ROOMS]>),
+    Inline(SmallVec<[RoomId; LIST_INLINE_ROOMS]>),
     Shared(Arc<OrderedRooms>),
 }
 
@@ -53,8 +54,8 @@ impl MuteList {
         Self::default()
     }
 
-    /// A list of at most [`INLINE_ROOMS`] rooms, already free of duplicates and in order.
-    pub(crate) fn from_inline(rooms: SmallVec<[RoomId; INLINE_ROOMS]>) -> Self {
+    /// A list of at most [`LIST_INLINE_ROOMS`] rooms, already free of duplicates and in order.
+    pub(crate) fn from_inline(rooms: SmallVec<[RoomId; LIST_INLINE_ROOMS]>) -> Self {
         Self {
             rooms: Repr::Inline(rooms),
             until: None,
@@ -160,7 +161,7 @@ impl MuteList {
 impl FromIterator<RoomId> for MuteList {
     fn from_iter<I: IntoIterator<Item = RoomId>>(rooms: I) -> Self {
         let set: OrderedRooms = rooms.into_iter().collect();
-        if set.len() <= INLINE_ROOMS {
+        if set.len() <= LIST_INLINE_ROOMS {
             Self::from_inline(set.iter().cloned().collect())
         } else {
             Self::from_shared(Arc::new(set))

@@ -7,6 +7,7 @@ pub(crate) mod now;
 mod prefetch;
 mod room_interner;
 mod room_names;
+mod small_rooms;
 mod timed_rooms;
 mod user_entry;
 mod user_table;

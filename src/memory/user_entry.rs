@@ -3,8 +3,8 @@
 //! - [`UserKey`], 16 bytes: a user id of up to 15 bytes (a 13-digit id, say) sits inline; a longer
 //!   one is boxed.
 //! - [`RoomSet`], 16 bytes: up to three muted rooms inline, each as an interned 4-byte index and a
-//!   one-byte [`RoomTag`]; more, as a shared [`OrderedRooms`] that also serves as the O(1) snapshot
-//!   handed to callers. The tags let a lookup skip the interner entirely for a room that is not in
+//!   one-byte [`RoomTag`]; four, as one boxed block of names ([`SmallRooms`]); more, as a shared
+//!   [`OrderedRooms`] that also serves as the O(1) snapshot handed to callers. The tags let a lookup skip the interner entirely for a room that is not in
 //!   the set, and read one name for a room that is. A user with a timed mute keeps a boxed
 //!   [`TimedRooms`] instead, until no deadline is left.
 //!
@@ -17,15 +17,19 @@ use smallvec::SmallVec;
 
 use super::now::Now;
 use super::room_interner::{RoomIdx, RoomInterner};
+use super::small_rooms::{SMALL_ROOMS, SmallRooms};
 use super::timed_rooms::TimedRooms;
 use crate::error::MuteLimitExceeded;
 use crate::ids::{ROOM_FILLER, RoomId, UserId};
-use crate::mute_list::{INLINE_ROOMS, MuteList};
+use crate::mute_list::{LIST_INLINE_ROOMS, MuteList};
 use crate::ordered_rooms::OrderedRooms;
 use crate::same_text::{same_text, short_word, word};
 
 /// The longest user id kept inline, in bytes.
 const INLINE_KEY_BYTES: usize = 15;
+
+/// How many rooms the user's slot holds.
+pub(super) const INLINE_ROOMS: usize = 3;
 
 /// A shared set this small goes back inline as soon as a removal brings it there. Keeping it shared
 /// a little longer would spare a user who moves between three and four rooms one conversion per
@@ -182,6 +186,8 @@ pub(super) enum RoomSet {
         tags: [u8; INLINE_ROOMS],
         len: RoomCount,
     },
+    /// Exactly four rooms, in one block.
+    Small(Box<SmallRooms>),
     Shared(Arc<OrderedRooms>),
     Timed(Box<TimedRooms>),
 }
@@ -273,6 +279,7 @@ impl RoomSet {
     pub(super) fn len(&self) -> usize {
         match self {
             Self::Inline { len, .. } => *len as usize,
+            Self::Small(_) => SMALL_ROOMS,
             Self::Shared(set) => set.len(),
             Self::Timed(set) => set.len(),
         }
@@ -313,6 +320,7 @@ impl RoomSet {
                 }
                 false
             }
+            Self::Small(set) => set.contains(room.id),
             Self::Shared(set) => set.contains(room.id),
             Self::Timed(set) => set.contains(room.id, now.get()),
         }
@@ -354,6 +362,7 @@ impl RoomSet {
                         .filter_map(|&idx| rooms.name(idx).cloned())
                         .collect(),
                 ),
+                Self::Small(set) => Arc::new(set.to_ordered(SMALL_ROOMS)),
                 // The heap set is taken over as it is, not copied: it is copied only if a caller
                 // still holds it when the first change comes.
                 Self::Shared(set) => set,
@@ -398,6 +407,19 @@ impl RoomSet {
             Arc::make_mut(set).insert_new_key(key, room.id.clone());
             return Ok(true);
         }
+        if let Self::Small(set) = self {
+            if set.contains(room.id) {
+                return Ok(false);
+            }
+            if SMALL_ROOMS >= limit {
+                return Err(MuteLimitExceeded { limit });
+            }
+            let mut set = set.to_ordered(SMALL_ROOMS + 1);
+            let key = set.key(room.id);
+            set.insert_new_key(key, room.id.clone());
+            *self = Self::Shared(Arc::new(set));
+            return Ok(true);
+        }
         debug_assert!(
             !matches!(self, Self::Timed(_)),
             "timed sets change through TimedRooms"
@@ -425,17 +447,35 @@ impl RoomSet {
             return;
         }
         match self {
+            // A full slot and a 4th room: one block of four. Each name keeps its index as a
+            // mark, so the way back into the slot (an unmute) need not look the names up again.
+            Self::Inline { ids, len, .. }
+                if *len as usize == INLINE_ROOMS
+                    && let [Some(a), Some(b), Some(c)] = ids.map(|idx| rooms.name(idx)) =>
+            {
+                let first = [
+                    (a.clone(), ids[0].to_bits()),
+                    (b.clone(), ids[1].to_bits()),
+                    (c.clone(), ids[2].to_bits()),
+                ];
+                *self = Self::Small(Box::new(SmallRooms::new(first, room.id.clone())));
+            }
             Self::Inline { ids, len, .. } => {
-                // The set moves to the heap with the new room already in it, so the new `Arc` is
+                // Only when the interner is full (or, never, a slot's index names no room): the
+                // set moves to the heap with the new room already in it, so the new `Arc` is
                 // never checked for sharing (`Arc::make_mut` costs an atomic compare-exchange).
                 // An inline set is duplicate-free; room for one more, the room being added.
-                // Each name keeps its index as a mark, so the way back into the slot (an unmute)
-                // need not look the names up again.
                 let count = *len as usize;
                 let names = ids[..count]
                     .iter()
                     .filter_map(|&idx| Some((rooms.name(idx)?.clone(), idx.to_bits())));
                 let mut set = OrderedRooms::from_distinct_marked(names, count + 1);
+                let key = set.key(room.id);
+                set.insert_new_key(key, room.id.clone());
+                *self = Self::Shared(Arc::new(set));
+            }
+            Self::Small(set) => {
+                let mut set = set.to_ordered(SMALL_ROOMS + 1);
                 let key = set.key(room.id);
                 set.insert_new_key(key, room.id.clone());
                 *self = Self::Shared(Arc::new(set));
@@ -481,6 +521,23 @@ impl RoomSet {
         rooms: &RoomInterner,
         with_names: bool,
     ) -> Removal {
+        if let Self::Small(set) = self {
+            let Some(at) = set.position(room.id) else {
+                return Removal::Absent;
+            };
+            // Back into the slot, from the other three, each with its index if known; the
+            // caller's list takes their names from the block, whose line the look-up just read.
+            let mut inline = Self::empty();
+            let mut left = SmallVec::new();
+            for (_, (other, mark)) in set.marked().enumerate().filter(|(i, _)| *i != at) {
+                inline.append_known(RoomRef::new(other), mark, rooms);
+                if with_names {
+                    left.push(other.clone());
+                }
+            }
+            *self = inline;
+            return Removal::BackInline(left);
+        }
         if let Self::Shared(set) = self {
             // Look before cloning: an absent room must not copy a set a caller still shares.
             let key = set.key(room.id);
@@ -524,6 +581,7 @@ impl RoomSet {
     pub(super) fn snapshot(&self, now: &Now<'_>) -> SetSnapshot {
         match self {
             Self::Inline { ids, len, .. } => SetSnapshot::Inline(*ids, *len as usize),
+            Self::Small(set) => SetSnapshot::Ready(set.to_list()),
             Self::Shared(set) => SetSnapshot::Shared(Arc::clone(set)),
             Self::Timed(set) => SetSnapshot::Ready(set.snapshot(now.get())),
         }
@@ -554,7 +612,7 @@ pub(super) enum Removal {
     /// caller asked, the rooms left, in order, as names taken from the heap set, so that the
     /// caller's list needs no look-up in the interner (at 1M users, each name there is a cache
     /// miss of its own).
-    BackInline(SmallVec<[RoomId; INLINE_ROOMS]>),
+    BackInline(SmallVec<[RoomId; LIST_INLINE_ROOMS]>),
 }
 
 /// A copy of a [`RoomSet`] taken under the lock, resolved to names after it is released. Interned
@@ -569,8 +627,8 @@ impl SetSnapshot {
     pub(super) fn resolve(self, rooms: &RoomInterner) -> MuteList {
         match self {
             Self::Inline(ids, len) => {
-                // The three slots filled at once, which compiles to straight-line copies; a slot
-                // past `len` holds a filler that the list never reads.
+                // The slot's three filled at once, which compiles to straight-line copies; a place
+                // past `len` (the list's 4th among them) holds a filler that the list never reads.
                 let name = |at: usize| {
                     if at < len {
                         rooms.name(ids[at])
@@ -579,11 +637,11 @@ impl SetSnapshot {
                     }
                 };
                 if let (Some(a), Some(b), Some(c)) = (name(0), name(1), name(2)) {
-                    let names = [a.clone(), b.clone(), c.clone()];
+                    let names = [a.clone(), b.clone(), c.clone(), ROOM_FILLER.clone()];
                     return MuteList::from_inline(SmallVec::from_buf_and_len(names, len));
                 }
                 // Not reached: every index in a set was interned first. Kept total all the same.
-                let mut names: SmallVec<[RoomId; INLINE_ROOMS]> = SmallVec::new();
+                let mut names: SmallVec<[RoomId; LIST_INLINE_ROOMS]> = SmallVec::new();
                 for &idx in &ids[..len] {
                     if let Some(name) = rooms.name(idx) {
                         names.push(name.clone());
@@ -646,6 +704,92 @@ mod tests {
                 .iter()
                 .eq(names.iter().filter(|n| n.as_str() != "room-1"))
         );
+    }
+
+    #[test]
+    fn four_rooms_are_one_block_five_a_shared_set_and_back_in_order() {
+        let rooms = RoomInterner::new();
+        let now = Now::fixed(0);
+        let names: Vec<RoomId> = (0..5)
+            .map(|n| RoomId::new(&format!("room-{n}")).unwrap())
+            .collect();
+        let list = |set: &RoomSet| set.snapshot(&now).resolve(&rooms).to_vec();
+        let mut set = RoomSet::empty();
+        for name in &names[..4] {
+            assert!(matches!(
+                set.insert(RoomRef::new(name), &rooms, 100),
+                Ok(true)
+            ));
+        }
+        assert!(matches!(set, RoomSet::Small(_)));
+        assert!(matches!(
+            set.insert(RoomRef::new(&names[3]), &rooms, 100),
+            Ok(false)
+        ));
+        assert!(
+            names[..4]
+                .iter()
+                .all(|name| set.contains(RoomRef::new(name), &rooms, &now))
+        );
+        assert!(!set.contains(RoomRef::new(&names[4]), &rooms, &now));
+        assert_eq!(list(&set), names[..4]);
+
+        // A limit of four refuses a 5th and changes nothing; a higher one takes it.
+        assert!(set.insert(RoomRef::new(&names[4]), &rooms, 4).is_err());
+        assert!(matches!(set, RoomSet::Small(_)));
+        assert!(matches!(
+            set.insert(RoomRef::new(&names[4]), &rooms, 100),
+            Ok(true)
+        ));
+        assert!(matches!(set, RoomSet::Shared(_)));
+        assert_eq!(list(&set), names);
+
+        // Down to four stays shared; down to three goes back to the slot, in order.
+        assert!(set.remove(RoomRef::new(&names[0]), &rooms));
+        assert_eq!(list(&set), names[1..]);
+        assert!(set.remove(RoomRef::new(&names[2]), &rooms));
+        assert!(matches!(set, RoomSet::Inline { .. }));
+        assert_eq!(
+            list(&set),
+            [&names[1], &names[3], &names[4]].map(Clone::clone)
+        );
+
+        // From the block: the unmuted room goes, the other three keep their order, and the
+        // caller's list of them comes with it.
+        assert!(matches!(
+            set.insert(RoomRef::new(&names[0]), &rooms, 100),
+            Ok(true)
+        ));
+        assert!(matches!(set, RoomSet::Small(_)));
+        assert!(matches!(
+            set.take(RoomRef::new(&names[2]), &rooms, true),
+            Removal::Absent
+        ));
+        let Removal::BackInline(left) = set.take(RoomRef::new(&names[3]), &rooms, true) else {
+            panic!("the block goes back to the slot");
+        };
+        let expected = [&names[1], &names[4], &names[0]].map(Clone::clone);
+        assert_eq!(left.as_slice(), expected);
+        assert!(matches!(set, RoomSet::Inline { .. }));
+        assert_eq!(list(&set), expected);
+    }
+
+    #[test]
+    fn a_block_of_four_turns_timed_with_its_rooms_in_order() {
+        let rooms = RoomInterner::new();
+        let now = Now::fixed(0);
+        let names: Vec<RoomId> = (0..4)
+            .map(|n| RoomId::new(&format!("room-{n}")).unwrap())
+            .collect();
+        let mut set = RoomSet::empty();
+        for name in &names {
+            set.insert(RoomRef::new(name), &rooms, 100).unwrap();
+        }
+        assert!(matches!(set, RoomSet::Small(_)));
+        let timed = set.timed_mut(&rooms);
+        timed.set(&names[1], Some(10), 100).unwrap();
+        assert_eq!(set.snapshot(&now).resolve(&rooms).to_vec(), names);
+        assert!(!set.contains(RoomRef::new(&names[1]), &rooms, &Now::fixed(10)));
     }
 
     #[test]
