@@ -544,8 +544,9 @@ impl Core {
                         {
                             expiries.insert(deadline, user, room_id);
                         }
-                        // Back to the compact form if no deadline is left (a refused change only
-                        // converted the set, which is undone here).
+                        // Back to an untimed form if no deadline is left (a refused change only
+                        // converted the set, which is undone here): three rooms or fewer go back
+                        // to the slot, more stay a shared set (four included, not a block).
                         entry.rooms.settle(&self.rooms);
                         change.map(|change| change != SetChange::Unchanged)
                     }
