@@ -666,12 +666,17 @@ pub(super) struct UserEntry {
 mod tests {
     use super::*;
 
+    /// `room-0`, `room-1`, ... as room ids.
+    fn room_names(count: usize) -> Vec<RoomId> {
+        (0..count)
+            .map(|n| RoomId::new(&format!("room-{n}")).unwrap())
+            .collect()
+    }
+
     #[test]
     fn a_heap_set_turns_timed_without_a_copy_unless_a_caller_holds_it() {
         let rooms = RoomInterner::new();
-        let names: Vec<RoomId> = (0..40)
-            .map(|n| RoomId::new(&format!("room-{n}")).unwrap())
-            .collect();
+        let names = room_names(40);
         let heap = || {
             Arc::new(OrderedRooms::from_distinct(
                 names.iter().cloned(),
@@ -710,9 +715,7 @@ mod tests {
     fn four_rooms_are_one_block_five_a_shared_set_and_back_in_order() {
         let rooms = RoomInterner::new();
         let now = Now::fixed(0);
-        let names: Vec<RoomId> = (0..5)
-            .map(|n| RoomId::new(&format!("room-{n}")).unwrap())
-            .collect();
+        let names = room_names(5);
         let list = |set: &RoomSet| set.snapshot(&now).resolve(&rooms).to_vec();
         let mut set = RoomSet::empty();
         for name in &names[..4] {
@@ -778,9 +781,7 @@ mod tests {
     fn a_block_of_four_turns_timed_with_its_rooms_in_order() {
         let rooms = RoomInterner::new();
         let now = Now::fixed(0);
-        let names: Vec<RoomId> = (0..4)
-            .map(|n| RoomId::new(&format!("room-{n}")).unwrap())
-            .collect();
+        let names = room_names(4);
         let mut set = RoomSet::empty();
         for name in &names {
             set.insert(RoomRef::new(name), &rooms, 100).unwrap();
