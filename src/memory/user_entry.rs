@@ -320,7 +320,7 @@ impl RoomSet {
                 }
                 false
             }
-            Self::Small(set) => set.contains(room.id),
+            Self::Small(set) => set.contains(room),
             Self::Shared(set) => set.contains(room.id),
             Self::Timed(set) => set.contains(room.id, now.get()),
         }
@@ -408,7 +408,7 @@ impl RoomSet {
             return Ok(true);
         }
         if let Self::Small(set) = self {
-            if set.contains(room.id) {
+            if set.contains(room) {
                 return Ok(false);
             }
             if SMALL_ROOMS >= limit {
@@ -449,16 +449,16 @@ impl RoomSet {
         match self {
             // A full slot and a 4th room: one block of four. Each name keeps its index as a
             // mark, so the way back into the slot (an unmute) need not look the names up again.
-            Self::Inline { ids, len, .. }
+            Self::Inline { ids, tags, len }
                 if *len as usize == INLINE_ROOMS
                     && let [Some(a), Some(b), Some(c)] = ids.map(|idx| rooms.name(idx)) =>
             {
                 let first = [
-                    (a.clone(), ids[0].to_bits()),
-                    (b.clone(), ids[1].to_bits()),
-                    (c.clone(), ids[2].to_bits()),
+                    (a.clone(), ids[0].to_bits(), RoomTag(tags[0])),
+                    (b.clone(), ids[1].to_bits(), RoomTag(tags[1])),
+                    (c.clone(), ids[2].to_bits(), RoomTag(tags[2])),
                 ];
-                *self = Self::Small(Box::new(SmallRooms::new(first, room.id.clone())));
+                *self = Self::Small(Box::new(SmallRooms::new(first, room)));
             }
             Self::Inline { ids, len, .. } => {
                 // Only when the interner is full (or, never, a slot's index names no room): the
@@ -522,17 +522,24 @@ impl RoomSet {
         with_names: bool,
     ) -> Removal {
         if let Self::Small(set) = self {
-            let Some(at) = set.position(room.id) else {
+            let Some(at) = set.position(room) else {
                 return Removal::Absent;
             };
+            let Self::Small(set) = std::mem::replace(self, Self::empty()) else {
+                unreachable!("matched above");
+            };
             // Back into the slot, from the other three, each with its index if known; the
-            // caller's list takes their names from the block, whose line the look-up just read.
+            // caller's list takes their names from the block, whose line the look-up just read,
+            // and takes them by moving them out of it, not by copying names that are then dropped.
             let mut inline = Self::empty();
             let mut left = SmallVec::new();
-            for (_, (other, mark)) in set.marked().enumerate().filter(|(i, _)| *i != at) {
-                inline.append_known(RoomRef::new(other), mark, rooms);
+            for (i, (other, mark, tag)) in set.into_marked().enumerate() {
+                if i == at {
+                    continue;
+                }
+                inline.append_known(RoomRef { id: &other, tag }, mark, rooms);
                 if with_names {
-                    left.push(other.clone());
+                    left.push(other);
                 }
             }
             *self = inline;
@@ -775,6 +782,50 @@ mod tests {
         assert_eq!(left.as_slice(), expected);
         assert!(matches!(set, RoomSet::Inline { .. }));
         assert_eq!(list(&set), expected);
+    }
+
+    #[test]
+    fn a_block_finds_its_rooms_by_name_when_their_tags_agree() {
+        let rooms = RoomInterner::new();
+        let now = Now::fixed(0);
+        // Five rooms with one tag: four in the block, and a 5th that is not in it.
+        let tag = RoomTag::of("room-0");
+        let same_tag: Vec<RoomId> = (0..)
+            .map(|n| RoomId::new(&format!("room-{n}")).unwrap())
+            .filter(|name| RoomTag::of(name) == tag)
+            .take(5)
+            .collect();
+        let mut set = RoomSet::empty();
+        for name in &same_tag[..4] {
+            assert!(matches!(
+                set.insert(RoomRef::new(name), &rooms, 100),
+                Ok(true)
+            ));
+        }
+        assert!(matches!(set, RoomSet::Small(_)));
+        for name in &same_tag[..4] {
+            assert!(set.contains(RoomRef::new(name), &rooms, &now), "{name}");
+            assert!(matches!(
+                set.insert(RoomRef::new(name), &rooms, 100),
+                Ok(false)
+            ));
+        }
+        assert!(!set.contains(RoomRef::new(&same_tag[4]), &rooms, &now));
+        assert!(matches!(
+            set.take(RoomRef::new(&same_tag[4]), &rooms, true),
+            Removal::Absent
+        ));
+        // The 2nd goes; the others move back to the slot, found there by name too.
+        let Removal::BackInline(left) = set.take(RoomRef::new(&same_tag[1]), &rooms, true) else {
+            panic!("the block goes back to the slot");
+        };
+        let expected = [&same_tag[0], &same_tag[2], &same_tag[3]].map(Clone::clone);
+        assert_eq!(left.as_slice(), expected);
+        assert!(matches!(set, RoomSet::Inline { .. }));
+        for name in &expected {
+            assert!(set.contains(RoomRef::new(name), &rooms, &now), "{name}");
+        }
+        assert!(!set.contains(RoomRef::new(&same_tag[1]), &rooms, &now));
     }
 
     #[test]
