@@ -680,6 +680,31 @@ mod tests {
             .collect()
     }
 
+    /// A set of `names`, each added as new (four of them make a block).
+    fn set_of(names: &[RoomId], rooms: &RoomInterner) -> RoomSet {
+        let mut set = RoomSet::empty();
+        for name in names {
+            assert!(
+                matches!(set.insert(RoomRef::new(name), rooms, 100), Ok(true)),
+                "{name}"
+            );
+        }
+        set
+    }
+
+    /// Unmutes `room` from a block, which goes back to the slot; the names it hands back.
+    fn take_back_to_the_slot(
+        set: &mut RoomSet,
+        room: &RoomId,
+        rooms: &RoomInterner,
+    ) -> SmallVec<[RoomId; LIST_INLINE_ROOMS]> {
+        let Removal::BackInline(left) = set.take(RoomRef::new(room), rooms, true) else {
+            panic!("the block goes back to the slot");
+        };
+        assert!(matches!(set, RoomSet::Inline { .. }));
+        left
+    }
+
     #[test]
     fn a_heap_set_turns_timed_without_a_copy_unless_a_caller_holds_it() {
         let rooms = RoomInterner::new();
@@ -724,13 +749,7 @@ mod tests {
         let now = Now::fixed(0);
         let names = room_names(5);
         let list = |set: &RoomSet| set.snapshot(&now).resolve(&rooms).to_vec();
-        let mut set = RoomSet::empty();
-        for name in &names[..4] {
-            assert!(matches!(
-                set.insert(RoomRef::new(name), &rooms, 100),
-                Ok(true)
-            ));
-        }
+        let mut set = set_of(&names[..4], &rooms);
         assert!(matches!(set, RoomSet::Small(_)));
         assert!(matches!(
             set.insert(RoomRef::new(&names[3]), &rooms, 100),
@@ -775,12 +794,9 @@ mod tests {
             set.take(RoomRef::new(&names[2]), &rooms, true),
             Removal::Absent
         ));
-        let Removal::BackInline(left) = set.take(RoomRef::new(&names[3]), &rooms, true) else {
-            panic!("the block goes back to the slot");
-        };
+        let left = take_back_to_the_slot(&mut set, &names[3], &rooms);
         let expected = [&names[1], &names[4], &names[0]].map(Clone::clone);
         assert_eq!(left.as_slice(), expected);
-        assert!(matches!(set, RoomSet::Inline { .. }));
         assert_eq!(list(&set), expected);
     }
 
@@ -795,13 +811,7 @@ mod tests {
             .filter(|name| RoomTag::of(name) == tag)
             .take(5)
             .collect();
-        let mut set = RoomSet::empty();
-        for name in &same_tag[..4] {
-            assert!(matches!(
-                set.insert(RoomRef::new(name), &rooms, 100),
-                Ok(true)
-            ));
-        }
+        let mut set = set_of(&same_tag[..4], &rooms);
         assert!(matches!(set, RoomSet::Small(_)));
         for name in &same_tag[..4] {
             assert!(set.contains(RoomRef::new(name), &rooms, &now), "{name}");
@@ -816,12 +826,9 @@ mod tests {
             Removal::Absent
         ));
         // The 2nd goes; the others move back to the slot, found there by name too.
-        let Removal::BackInline(left) = set.take(RoomRef::new(&same_tag[1]), &rooms, true) else {
-            panic!("the block goes back to the slot");
-        };
+        let left = take_back_to_the_slot(&mut set, &same_tag[1], &rooms);
         let expected = [&same_tag[0], &same_tag[2], &same_tag[3]].map(Clone::clone);
         assert_eq!(left.as_slice(), expected);
-        assert!(matches!(set, RoomSet::Inline { .. }));
         for name in &expected {
             assert!(set.contains(RoomRef::new(name), &rooms, &now), "{name}");
         }
@@ -833,10 +840,7 @@ mod tests {
         let rooms = RoomInterner::new();
         let now = Now::fixed(0);
         let names = room_names(4);
-        let mut set = RoomSet::empty();
-        for name in &names {
-            set.insert(RoomRef::new(name), &rooms, 100).unwrap();
-        }
+        let mut set = set_of(&names, &rooms);
         assert!(matches!(set, RoomSet::Small(_)));
         let timed = set.timed_mut(&rooms);
         timed.set(&names[1], Some(10), 100).unwrap();
