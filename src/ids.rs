@@ -200,10 +200,6 @@ define_id!(
     "room"
 );
 
-/// A valid room id that owns no memory, to fill an array slot past a list's length: such a slot is
-/// never read, and never dropped either, which leaks nothing since there is nothing to free.
-pub(crate) static ROOM_FILLER: RoomId = RoomId(CompactString::const_new("-"));
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ use serde::{Serialize, Serializer};
 use smallvec::SmallVec;
 
 use crate::ids::RoomId;
+use crate::memory::interned_list::{InternedIter, InternedRooms};
 use crate::ordered_rooms::OrderedRooms;
 
 /// How many rooms a [`MuteList`] holds without a heap allocation: as many as the in-memory store
@@ -19,8 +20,9 @@ pub(crate) const LIST_INLINE_ROOMS: usize = 4;
 /// A user's muted rooms at one moment, oldest mute first, each room once.
 ///
 /// It is a snapshot: later operations on the store do not change it. In the in-memory store, taking
-/// one is O(1) whatever the number of rooms (a short list is copied, a long one is shared with the
-/// store until the store next changes that user's set), so returning it from every operation costs
+/// one is O(1) whatever the number of rooms (up to three rooms it holds their interned indices and
+/// reads the names only when it is read, four are copied, a longer list is shared with the store
+/// until the store next changes that user's set), so returning it from every operation costs
 /// nothing that grows with the set; the exception is a read of a user one of whose timed mutes has
 /// lapsed but is not purged yet, which builds a new list without it.
 ///
@@ -38,6 +40,8 @@ pub(crate) type Deadlines = HashMap<RoomId, u64, foldhash::fast::RandomState>;
 #[derive(Clone)]
 enum Repr {
     Inline(SmallVec<[RoomId; LIST_INLINE_ROOMS]>),
+    /// The in-memory store's rooms by interned index, named on reading.
+    Interned(InternedRooms),
     Shared(Arc<OrderedRooms>),
 }
 
@@ -58,6 +62,14 @@ impl MuteList {
     pub(crate) fn from_inline(rooms: SmallVec<[RoomId; LIST_INLINE_ROOMS]>) -> Self {
         Self {
             rooms: Repr::Inline(rooms),
+            until: None,
+        }
+    }
+
+    /// A list of the in-memory store's interned rooms.
+    pub(crate) fn from_interned(rooms: InternedRooms) -> Self {
+        Self {
+            rooms: Repr::Interned(rooms),
             until: None,
         }
     }
@@ -123,6 +135,7 @@ impl MuteList {
     pub fn len(&self) -> usize {
         match &self.rooms {
             Repr::Inline(rooms) => rooms.len(),
+            Repr::Interned(rooms) => rooms.len(),
             Repr::Shared(rooms) => rooms.len(),
         }
     }
@@ -138,6 +151,7 @@ impl MuteList {
     pub fn contains(&self, room: &str) -> bool {
         match &self.rooms {
             Repr::Inline(rooms) => rooms.iter().any(|r| r.as_str() == room),
+            Repr::Interned(rooms) => rooms.iter().any(|r| r.as_str() == room),
             Repr::Shared(rooms) => rooms.contains(room),
         }
     }
@@ -146,6 +160,7 @@ impl MuteList {
     pub fn iter(&self) -> Iter<'_> {
         Iter(match &self.rooms {
             Repr::Inline(rooms) => IterRepr::Inline(rooms.iter()),
+            Repr::Interned(rooms) => IterRepr::Interned(rooms.iter()),
             Repr::Shared(rooms) => IterRepr::Shared(Box::new(rooms.iter())),
         })
     }
@@ -188,6 +203,7 @@ pub struct Iter<'a>(IterRepr<'a>);
 
 enum IterRepr<'a> {
     Inline(std::slice::Iter<'a, RoomId>),
+    Interned(InternedIter<'a>),
     Shared(Box<dyn Iterator<Item = &'a RoomId> + 'a>),
 }
 
@@ -196,6 +212,7 @@ impl<'a> Iterator for Iter<'a> {
     fn next(&mut self) -> Option<&'a RoomId> {
         match &mut self.0 {
             IterRepr::Inline(rooms) => rooms.next(),
+            IterRepr::Interned(rooms) => rooms.next(),
             IterRepr::Shared(rooms) => rooms.next(),
         }
     }

@@ -13,7 +13,7 @@ use super::expiry_timer::{Expire, ExpiryTimer};
 use super::now::Now;
 use super::room_interner::RoomInterner;
 use super::timed_rooms::SetChange;
-use super::user_entry::{KeyProbe, Removal, RoomRef, RoomSet, SetSnapshot, UserEntry};
+use super::user_entry::{KeyProbe, RoomRef, RoomSet, SetSnapshot, UserEntry};
 use super::user_table::UserTable;
 use crate::clock::{SharedClock, SystemClock};
 use crate::error::{MuteLimitExceeded, StoreError};
@@ -369,7 +369,9 @@ impl MemoryStore {
                 .find(hash.0, &probe)
                 .map(|entry| entry.rooms.snapshot(&now))
         };
-        snapshot.map_or_else(MuteList::new, |snapshot| snapshot.resolve(&core.rooms))
+        snapshot.map_or_else(MuteList::new, |snapshot| {
+            snapshot.resolve(core.rooms.shared_names(hash.shard()))
+        })
     }
 
     /// Whether `user` has muted `room`; see [`MuteStore::is_muted`].
@@ -480,7 +482,7 @@ impl MemoryStore {
     pub fn for_each_user(&self, mut visit: impl FnMut(&UserId, &MuteList)) {
         let core = &*self.core;
         let now = Now::lazy(&*core.clock);
-        for shard in &core.shards {
+        for (at, shard) in core.shards.iter().enumerate() {
             let mut users: Vec<(UserId, SetSnapshot)> = Vec::new();
             shard.0.read().table.for_each(|entry| {
                 if let Some(user) = entry.key.to_user_id() {
@@ -488,7 +490,7 @@ impl MemoryStore {
                 }
             });
             for (user, snapshot) in users {
-                let list = snapshot.resolve(&core.rooms);
+                let list = snapshot.resolve(core.rooms.shared_names(at));
                 if !list.is_empty() {
                     visit(&user, &list);
                 }
@@ -591,7 +593,7 @@ impl Core {
         drop(guard);
         Ok(MuteOutcome {
             changed,
-            rooms: snapshot.resolve(&self.rooms),
+            rooms: snapshot.resolve(self.rooms.shared_names(hash.shard())),
         })
     }
 
@@ -612,16 +614,8 @@ impl Core {
         };
         let events = Events::new(&self.hub);
         purge_lapsed(&mut entry.rooms, user, expiries, now, &events, &self.rooms);
-        let mut left = None;
         let changed = match entry.rooms.as_timed_mut() {
-            None => match entry.rooms.take(room, &self.rooms, true) {
-                Removal::Absent => false,
-                Removal::Removed => true,
-                Removal::BackInline(names) => {
-                    left = Some(names);
-                    true
-                }
-            },
+            None => entry.rooms.remove(room, &self.rooms),
             Some(set) => match set.remove(room_id) {
                 None => false,
                 Some(old) => {
@@ -636,17 +630,14 @@ impl Core {
         if changed {
             events.send(|| ChangeEvent::unmuted(user.clone(), room_id.clone(), cause));
         }
-        let snapshot = match left {
-            Some(names) => SetSnapshot::Ready(MuteList::from_inline(names)),
-            None => entry.rooms.snapshot(now),
-        };
+        let snapshot = entry.rooms.snapshot(now);
         if entry.rooms.len() == 0 {
             table.remove(hash.0, &probe, self.rehash());
         }
         drop(guard);
         MuteOutcome {
             changed,
-            rooms: snapshot.resolve(&self.rooms),
+            rooms: snapshot.resolve(self.rooms.shared_names(hash.shard())),
         }
     }
 
@@ -729,10 +720,10 @@ impl Core {
         drop_all_deadlines(&mut entry.rooms, user, expiries);
         if !events.on() {
             drop(guard);
-            return snapshot.resolve(&self.rooms);
+            return snapshot.resolve(self.rooms.shared_names(hash.shard()));
         }
         // Under the lock, so that a change the user makes next cannot overtake these events.
-        let list = snapshot.resolve(&self.rooms);
+        let list = snapshot.resolve(self.rooms.shared_names(hash.shard()));
         for room in &list {
             events.send(|| ChangeEvent::unmuted(user.clone(), room.clone(), ChangeCause::Forget));
         }

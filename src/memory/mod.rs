@@ -2,6 +2,7 @@
 
 mod expiry_index;
 mod expiry_timer;
+pub(crate) mod interned_list;
 mod memory_store;
 pub(crate) mod now;
 mod prefetch;

@@ -7,11 +7,13 @@
 //! resolved after the user's lock is released.
 
 use std::hash::BuildHasher;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use hashbrown::HashTable;
 use parking_lot::RwLock;
 
+use super::interned_list::SharedNames;
 use super::room_names::RoomNames;
 use crate::ids::RoomId;
 use crate::same_text::same_text;
@@ -22,6 +24,8 @@ const SHARDS: usize = 1 << SHARD_BITS;
 /// The most distinct rooms the interner names; past it, [`RoomInterner::intern`] declines and the
 /// caller keeps the room by name instead.
 const MAX_ROOMS: u32 = 1 << 31;
+/// How many [`SharedNames`] the interner hands to lists: as many as the store has user shards.
+const SHARED_NAMES: usize = 128;
 
 /// A room's interned index.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -56,7 +60,9 @@ impl RoomHash {
 /// Maps room ids to [`RoomIdx`] and back. See the module documentation.
 pub(crate) struct RoomInterner {
     shards: Box<[RwLock<HashTable<u32>>]>,
-    names: RoomNames,
+    names: Arc<RoomNames>,
+    /// The shares of `names` that callers' lists keep, one per user shard.
+    shared: Box<[Arc<SharedNames>]>,
     next: AtomicU32,
     hasher: foldhash::fast::RandomState,
 }
@@ -64,9 +70,13 @@ pub(crate) struct RoomInterner {
 impl RoomInterner {
     /// An empty interner with a hasher seeded for this process.
     pub(crate) fn new() -> Self {
+        let names = Arc::new(RoomNames::new());
         Self {
             shards: (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect(),
-            names: RoomNames::new(),
+            shared: (0..SHARED_NAMES)
+                .map(|_| SharedNames::new(Arc::clone(&names)))
+                .collect(),
+            names,
             next: AtomicU32::new(0),
             hasher: foldhash::fast::RandomState::default(),
         }
@@ -81,6 +91,11 @@ impl RoomInterner {
     #[inline]
     pub(crate) fn name(&self, idx: RoomIdx) -> Option<&RoomId> {
         self.names.get(idx.0)
+    }
+
+    /// The share of the names for a list built under user shard `shard`'s lock to keep.
+    pub(crate) fn shared_names(&self, shard: usize) -> &Arc<SharedNames> {
+        &self.shared[shard % SHARED_NAMES]
     }
 
     /// Whether `idx` stands for `room`. Lock-free.

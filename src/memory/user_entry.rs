@@ -13,15 +13,14 @@
 
 use std::sync::Arc;
 
-use smallvec::SmallVec;
-
+use super::interned_list::{InternedRooms, SharedNames};
 use super::now::Now;
 use super::room_interner::{RoomIdx, RoomInterner};
 use super::small_rooms::{SMALL_ROOMS, SmallRooms};
 use super::timed_rooms::TimedRooms;
 use crate::error::MuteLimitExceeded;
-use crate::ids::{ROOM_FILLER, RoomId, UserId};
-use crate::mute_list::{LIST_INLINE_ROOMS, MuteList};
+use crate::ids::{RoomId, UserId};
+use crate::mute_list::MuteList;
 use crate::ordered_rooms::OrderedRooms;
 use crate::same_text::{same_text, short_word, word};
 
@@ -508,72 +507,49 @@ impl RoomSet {
         self.append(room, rooms);
     }
 
-    /// Removes `room` (a set without deadlines only). Returns whether it was present.
+    /// Removes `room` (a set without deadlines only). Returns whether it was present. A block, or a
+    /// shared set left with three rooms, goes back to the user's slot.
     pub(super) fn remove(&mut self, room: RoomRef<'_>, rooms: &RoomInterner) -> bool {
-        !matches!(self.take(room, rooms, false), Removal::Absent)
-    }
-
-    /// [`remove`](Self::remove), saying how: see [`Removal`]. `with_names`: whether the caller
-    /// wants the names of the rooms left when the set goes back inline (else that list is empty).
-    pub(super) fn take(
-        &mut self,
-        room: RoomRef<'_>,
-        rooms: &RoomInterner,
-        with_names: bool,
-    ) -> Removal {
         if let Self::Small(set) = self {
             let Some(at) = set.position(room) else {
-                return Removal::Absent;
+                return false;
             };
             let Self::Small(set) = std::mem::replace(self, Self::empty()) else {
                 unreachable!("matched above");
             };
-            // Back into the slot, from the other three, each with its index if known; the
-            // caller's list takes their names from the block, whose line the look-up just read,
-            // and takes them by moving them out of it, not by copying names that are then dropped.
+            // Back into the slot, from the other three, each with its index if known.
             let mut inline = Self::empty();
-            let mut left = SmallVec::new();
             for (i, (other, mark, tag)) in set.into_marked().enumerate() {
-                if i == at {
-                    continue;
-                }
-                inline.append_known(RoomRef { id: &other, tag }, mark, rooms);
-                if with_names {
-                    left.push(other);
+                if i != at {
+                    inline.append_known(RoomRef { id: &other, tag }, mark, rooms);
                 }
             }
             *self = inline;
-            return Removal::BackInline(left);
+            return true;
         }
         if let Self::Shared(set) = self {
             // Look before cloning: an absent room must not copy a set a caller still shares.
             let key = set.key(room.id);
             if !set.contains_key(key) {
-                return Removal::Absent;
+                return false;
             }
             if set.len() - 1 <= BACK_INLINE_AT {
                 // Back inline, built from the other rooms: the heap set is neither changed nor
-                // copied (a caller's list may still share it) only to be dropped. The caller's
-                // list takes the names from the heap set, whose slots the look-up just read,
-                // rather than from the interner.
+                // copied (a caller's list may still share it) only to be dropped.
                 let mut inline = Self::empty();
-                let mut left = SmallVec::new();
                 for (other, mark) in set.marked() {
                     if !same_text(other.as_bytes(), room.id.as_bytes()) {
                         inline.append_known(RoomRef::new(other), mark, rooms);
-                        if with_names {
-                            left.push(other.clone());
-                        }
                     }
                 }
                 *self = inline;
-                return Removal::BackInline(left);
+                return true;
             }
             Arc::make_mut(set).remove_key(key);
-            return Removal::Removed;
+            return true;
         }
         let Some(at) = self.inline_position(room, rooms) else {
-            return Removal::Absent;
+            return false;
         };
         if let Self::Inline { ids, tags, len } = self {
             let count = *len as usize;
@@ -581,7 +557,7 @@ impl RoomSet {
             tags.copy_within(at + 1..count, at);
             *len = ROOM_COUNTS[count - 1];
         }
-        Removal::Removed
+        true
     }
 
     /// What a caller may keep after the lock is released: the set as it reads at `now`.
@@ -609,19 +585,6 @@ impl RoomSet {
     }
 }
 
-/// What [`RoomSet::take`] did.
-pub(super) enum Removal {
-    /// The room was not in the set.
-    Absent,
-    /// The room was removed.
-    Removed,
-    /// The room was removed from a heap set, which went back to the user's slot. With it, if the
-    /// caller asked, the rooms left, in order, as names taken from the heap set, so that the
-    /// caller's list needs no look-up in the interner (at 1M users, each name there is a cache
-    /// miss of its own).
-    BackInline(SmallVec<[RoomId; LIST_INLINE_ROOMS]>),
-}
-
 /// A copy of a [`RoomSet`] taken under the lock, resolved to names after it is released. Interned
 /// indices never change meaning, so the late resolution sees exactly the set as it was.
 pub(super) enum SetSnapshot {
@@ -631,31 +594,10 @@ pub(super) enum SetSnapshot {
 }
 
 impl SetSnapshot {
-    pub(super) fn resolve(self, rooms: &RoomInterner) -> MuteList {
+    /// The list a caller keeps; a slot's rooms stay indices until the caller reads them.
+    pub(super) fn resolve(self, names: &Arc<SharedNames>) -> MuteList {
         match self {
-            Self::Inline(ids, len) => {
-                // The slot's three filled at once, which compiles to straight-line copies; a place
-                // past `len` (the list's 4th among them) holds a filler that the list never reads.
-                let name = |at: usize| {
-                    if at < len {
-                        rooms.name(ids[at])
-                    } else {
-                        Some(&ROOM_FILLER)
-                    }
-                };
-                if let (Some(a), Some(b), Some(c)) = (name(0), name(1), name(2)) {
-                    let names = [a.clone(), b.clone(), c.clone(), ROOM_FILLER.clone()];
-                    return MuteList::from_inline(SmallVec::from_buf_and_len(names, len));
-                }
-                // Not reached: every index in a set was interned first. Kept total all the same.
-                let mut names: SmallVec<[RoomId; LIST_INLINE_ROOMS]> = SmallVec::new();
-                for &idx in &ids[..len] {
-                    if let Some(name) = rooms.name(idx) {
-                        names.push(name.clone());
-                    }
-                }
-                MuteList::from_inline(names)
-            }
+            Self::Inline(ids, len) => MuteList::from_interned(InternedRooms::new(ids, len, names)),
             Self::Shared(set) => MuteList::from_shared(set),
             Self::Ready(list) => list,
         }
@@ -692,17 +634,11 @@ mod tests {
         set
     }
 
-    /// Unmutes `room` from a block, which goes back to the slot; the names it hands back.
-    fn take_back_to_the_slot(
-        set: &mut RoomSet,
-        room: &RoomId,
-        rooms: &RoomInterner,
-    ) -> SmallVec<[RoomId; LIST_INLINE_ROOMS]> {
-        let Removal::BackInline(left) = set.take(RoomRef::new(room), rooms, true) else {
-            panic!("the block goes back to the slot");
-        };
+    /// Unmutes `room` from a block, which goes back to the slot.
+    fn take_back_to_the_slot(set: &mut RoomSet, room: &RoomId, rooms: &RoomInterner) {
+        assert!(matches!(set, RoomSet::Small(_)));
+        assert!(set.remove(RoomRef::new(room), rooms));
         assert!(matches!(set, RoomSet::Inline { .. }));
-        left
     }
 
     #[test]
@@ -748,7 +684,7 @@ mod tests {
         let rooms = RoomInterner::new();
         let now = Now::fixed(0);
         let names = room_names(5);
-        let list = |set: &RoomSet| set.snapshot(&now).resolve(&rooms).to_vec();
+        let list = |set: &RoomSet| set.snapshot(&now).resolve(rooms.shared_names(0)).to_vec();
         let mut set = set_of(&names[..4], &rooms);
         assert!(matches!(set, RoomSet::Small(_)));
         assert!(matches!(
@@ -783,21 +719,18 @@ mod tests {
             [&names[1], &names[3], &names[4]].map(Clone::clone)
         );
 
-        // From the block: the unmuted room goes, the other three keep their order, and the
-        // caller's list of them comes with it.
+        // From the block: the unmuted room goes, and the other three keep their order.
         assert!(matches!(
             set.insert(RoomRef::new(&names[0]), &rooms, 100),
             Ok(true)
         ));
         assert!(matches!(set, RoomSet::Small(_)));
-        assert!(matches!(
-            set.take(RoomRef::new(&names[2]), &rooms, true),
-            Removal::Absent
-        ));
-        let left = take_back_to_the_slot(&mut set, &names[3], &rooms);
-        let expected = [&names[1], &names[4], &names[0]].map(Clone::clone);
-        assert_eq!(left.as_slice(), expected);
-        assert_eq!(list(&set), expected);
+        assert!(!set.remove(RoomRef::new(&names[2]), &rooms));
+        take_back_to_the_slot(&mut set, &names[3], &rooms);
+        assert_eq!(
+            list(&set),
+            [&names[1], &names[4], &names[0]].map(Clone::clone)
+        );
     }
 
     #[test]
@@ -821,14 +754,12 @@ mod tests {
             ));
         }
         assert!(!set.contains(RoomRef::new(&same_tag[4]), &rooms, &now));
-        assert!(matches!(
-            set.take(RoomRef::new(&same_tag[4]), &rooms, true),
-            Removal::Absent
-        ));
-        // The 2nd goes; the others move back to the slot, found there by name too.
-        let left = take_back_to_the_slot(&mut set, &same_tag[1], &rooms);
+        assert!(!set.remove(RoomRef::new(&same_tag[4]), &rooms));
+        // The 2nd goes; the others move back to the slot, in order, found there by name too.
+        take_back_to_the_slot(&mut set, &same_tag[1], &rooms);
         let expected = [&same_tag[0], &same_tag[2], &same_tag[3]].map(Clone::clone);
-        assert_eq!(left.as_slice(), expected);
+        let list = set.snapshot(&now).resolve(rooms.shared_names(0)).to_vec();
+        assert_eq!(list, expected);
         for name in &expected {
             assert!(set.contains(RoomRef::new(name), &rooms, &now), "{name}");
         }
@@ -844,7 +775,10 @@ mod tests {
         assert!(matches!(set, RoomSet::Small(_)));
         let timed = set.timed_mut(&rooms);
         timed.set(&names[1], Some(10), 100).unwrap();
-        assert_eq!(set.snapshot(&now).resolve(&rooms).to_vec(), names);
+        assert_eq!(
+            set.snapshot(&now).resolve(rooms.shared_names(0)).to_vec(),
+            names
+        );
         assert!(!set.contains(RoomRef::new(&names[1]), &rooms, &Now::fixed(10)));
     }
 
