@@ -1,5 +1,6 @@
-//! A caller's list of up to three rooms as the user's slot holds them: interned indices, resolved
-//! to names only when the caller reads them.
+//! A caller's list of the rooms in a user's slot (and block, see
+//! [`SmallRooms`](super::small_rooms::SmallRooms)) as the store holds them: interned indices,
+//! resolved to names only when the caller reads them, and the block's 4th room by name.
 //!
 //! Resolving a name is a read in the store's name table, a cache miss of its own in a large store
 //! (three a list, at 100k rooms), and copying it costs as much as the rest of an unmute. A caller
@@ -29,12 +30,14 @@ impl SharedNames {
     }
 }
 
-/// Up to three rooms by interned index, in mute order, with the names they index.
+/// Up to three rooms by interned index, in mute order, with the names they index; then, for a
+/// block's list, a 4th room by name.
 #[derive(Clone)]
 pub(crate) struct InternedRooms {
     ids: [RoomIdx; 3],
     len: u8,
     names: Arc<SharedNames>,
+    fourth: Option<RoomId>,
 }
 
 impl InternedRooms {
@@ -44,18 +47,26 @@ impl InternedRooms {
             ids,
             len: len.min(ids.len()) as u8,
             names: Arc::clone(names),
+            fourth: None,
         }
     }
 
+    /// These rooms and then `fourth`, which is none of them.
+    pub(crate) fn with_fourth(mut self, fourth: RoomId) -> Self {
+        self.fourth = Some(fourth);
+        self
+    }
+
     pub(crate) fn len(&self) -> usize {
-        usize::from(self.len)
+        usize::from(self.len) + usize::from(self.fourth.is_some())
     }
 
     /// The rooms' names, in order.
     pub(crate) fn iter(&self) -> InternedIter<'_> {
         InternedIter {
-            ids: self.ids[..self.len()].iter(),
+            ids: self.ids[..usize::from(self.len)].iter(),
             names: &self.names.0,
+            fourth: self.fourth.as_ref(),
         }
     }
 }
@@ -64,6 +75,7 @@ impl InternedRooms {
 pub(crate) struct InternedIter<'a> {
     ids: std::slice::Iter<'a, RoomIdx>,
     names: &'a RoomNames,
+    fourth: Option<&'a RoomId>,
 }
 
 impl<'a> Iterator for InternedIter<'a> {
@@ -74,6 +86,7 @@ impl<'a> Iterator for InternedIter<'a> {
         self.ids
             .by_ref()
             .find_map(|&idx| self.names.get(idx.to_bits()))
+            .or_else(|| self.fourth.take())
     }
 }
 
@@ -101,5 +114,9 @@ mod tests {
         let names: Vec<&str> = all.iter().map(RoomId::as_str).collect();
         assert_eq!(names, ["c", "a", "b"]);
         assert_eq!(InternedRooms::new(ids, 9, rooms.shared_names(1)).len(), 3);
+        let block = all.with_fourth(RoomId::new("d").unwrap());
+        assert_eq!(block.len(), 4);
+        let names: Vec<&str> = block.iter().map(RoomId::as_str).collect();
+        assert_eq!(names, ["c", "a", "b", "d"]);
     }
 }

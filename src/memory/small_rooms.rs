@@ -1,17 +1,18 @@
 //! A user's four muted rooms, the step between the three that fit in the user's slot and a shared
-//! [`OrderedRooms`]: one allocation of 120 bytes holding the names, their interned indices and
-//! their [`RoomTag`]s.
+//! [`OrderedRooms`]: the slot's three interned indices as they were, the 4th room by name, and the
+//! four [`RoomTag`]s, in one 40-byte allocation.
 //!
 //! A 4th room is the commonest way past the slot, and the way back (an unmute) the commonest way
 //! out. As one block, reaching the rooms from the slot is one dependent load, where a shared set
-//! is two (the set, then its rooms), each a cache miss of its own in a large store; a mute of a
-//! 4th room makes one allocation instead of two; and the block is small enough for the
-//! allocator's bins that are reused as they are. The price is that a list handed to a caller is
-//! a copy of the four names rather than a share of the set.
+//! is two (the set, then its rooms), each a cache miss of its own in a large store. Neither way
+//! reads a name from the interner, whose names are cache misses of their own in a large store too:
+//! the mute copies the slot's indices and the new room's name into the block (the 4th room is not
+//! interned), and an unmute of the 4th puts the three indices back as they were. A list handed to
+//! a caller holds the three indices and a copy of the 4th name.
 
+use super::room_interner::{RoomIdx, RoomInterner};
 use super::user_entry::{RoomRef, RoomTag};
 use crate::ids::RoomId;
-use crate::mute_list::MuteList;
 use crate::ordered_rooms::OrderedRooms;
 use crate::same_text::same_text;
 
@@ -21,66 +22,79 @@ pub(super) const SMALL_ROOMS: usize = 4;
 /// The mark of a name without a known interned index.
 const NO_MARK: u32 = u32::MAX;
 
-/// Four distinct rooms in mute order, each with its interned index if known and its tag. See the
-/// module documentation.
+/// Four distinct rooms in mute order: three by interned index, the 4th by name, and each one's
+/// tag. See the module documentation.
 #[derive(Debug, Clone)]
 pub(super) struct SmallRooms {
-    names: [RoomId; SMALL_ROOMS],
-    marks: [u32; SMALL_ROOMS],
-    /// Each name's [`RoomTag`], so that a look-up compares a name only where the tags agree.
+    ids: [RoomIdx; 3],
+    /// Each room's [`RoomTag`], so that a look-up compares a name only where the tags agree.
     tags: [RoomTag; SMALL_ROOMS],
+    fourth: RoomId,
 }
 
-// One allocation that glibc keeps in its fast bins (requests of up to 120 bytes on 64-bit).
-const _: () = assert!(std::mem::size_of::<SmallRooms>() <= 120);
+const _: () = assert!(std::mem::size_of::<SmallRooms>() <= 40);
 
 impl SmallRooms {
-    /// Three distinct rooms with their interned indices and tags, and a 4th, absent from them,
-    /// without an index.
+    /// A full slot's three rooms (indices and tags), and a 4th, absent from them.
     #[inline]
-    pub(super) fn new(first: [(RoomId, u32, RoomTag); 3], fourth: RoomRef<'_>) -> Self {
-        let [(a, ma, ta), (b, mb, tb), (c, mc, tc)] = first;
+    pub(super) fn new(ids: [RoomIdx; 3], tags: [u8; 3], fourth: RoomRef<'_>) -> Self {
         Self {
-            names: [a, b, c, fourth.id.clone()],
-            marks: [ma, mb, mc, NO_MARK],
-            tags: [ta, tb, tc, fourth.tag],
+            ids,
+            tags: [
+                RoomTag(tags[0]),
+                RoomTag(tags[1]),
+                RoomTag(tags[2]),
+                fourth.tag,
+            ],
+            fourth: fourth.id.clone(),
         }
     }
 
-    /// Where `room` is, if it is one of the four: its name is compared only with the names whose
+    /// Where `room` is, if it is one of the four: its name is compared only with the rooms whose
     /// tag is its tag (for a room not among them, usually none).
     #[inline]
-    pub(super) fn position(&self, room: RoomRef<'_>) -> Option<usize> {
+    pub(super) fn position(&self, room: RoomRef<'_>, rooms: &RoomInterner) -> Option<usize> {
         (0..SMALL_ROOMS).find(|&at| {
-            self.tags[at] == room.tag && same_text(self.names[at].as_bytes(), room.id.as_bytes())
+            self.tags[at] == room.tag
+                && match self.ids.get(at) {
+                    Some(&idx) => rooms.is(idx, room.id),
+                    None => same_text(self.fourth.as_bytes(), room.id.as_bytes()),
+                }
         })
     }
 
     /// Whether `room` is one of the four.
     #[inline]
-    pub(super) fn contains(&self, room: RoomRef<'_>) -> bool {
-        self.position(room).is_some()
+    pub(super) fn contains(&self, room: RoomRef<'_>, rooms: &RoomInterner) -> bool {
+        self.position(room, rooms).is_some()
     }
 
-    /// The rooms in order, each with its interned index if known and its tag, given up by the
-    /// block (which is freed), so that the names move instead of being copied.
-    pub(super) fn into_marked(self) -> impl Iterator<Item = (RoomId, Option<u32>, RoomTag)> {
-        self.names
-            .into_iter()
-            .zip(self.marks)
-            .zip(self.tags)
-            .map(|((name, mark), tag)| (name, (mark != NO_MARK).then_some(mark), tag))
+    /// The three rooms the slot held, by index, in order.
+    pub(super) fn ids(&self) -> [RoomIdx; 3] {
+        self.ids
     }
 
-    /// The four as a caller's list.
-    pub(super) fn to_list(&self) -> MuteList {
-        MuteList::from_inline(self.names.clone().into())
+    /// The three rooms the slot held, by index and tag, in order.
+    pub(super) fn slot_rooms(&self) -> impl Iterator<Item = (RoomIdx, RoomTag)> + '_ {
+        self.ids.iter().copied().zip(self.tags)
+    }
+
+    /// The 4th room.
+    pub(super) fn fourth(&self) -> RoomRef<'_> {
+        RoomRef {
+            id: &self.fourth,
+            tag: self.tags[3],
+        }
     }
 
     /// The four as a shared set's contents, with room for `capacity` rooms.
-    pub(super) fn to_ordered(&self, capacity: usize) -> OrderedRooms {
+    pub(super) fn to_ordered(&self, capacity: usize, rooms: &RoomInterner) -> OrderedRooms {
+        let slot = self
+            .ids
+            .iter()
+            .filter_map(|&idx| Some((rooms.name(idx)?.clone(), idx.to_bits())));
         OrderedRooms::from_distinct_marked(
-            self.names.iter().cloned().zip(self.marks),
+            slot.chain([(self.fourth.clone(), NO_MARK)]),
             capacity.max(SMALL_ROOMS),
         )
     }

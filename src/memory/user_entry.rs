@@ -3,8 +3,9 @@
 //! - [`UserKey`], 16 bytes: a user id of up to 15 bytes (a 13-digit id, say) sits inline; a longer
 //!   one is boxed.
 //! - [`RoomSet`], 16 bytes: up to three muted rooms inline, each as an interned 4-byte index and a
-//!   one-byte [`RoomTag`]; four, as one boxed block of names ([`SmallRooms`]); more, as a shared
-//!   [`OrderedRooms`] that also serves as the O(1) snapshot handed to callers. The tags let a lookup skip the interner entirely for a room that is not in
+//!   one-byte [`RoomTag`]; four, as one boxed block ([`SmallRooms`]: the slot's three indices and
+//!   the 4th room's name); more, as a shared [`OrderedRooms`] that also serves as the O(1) snapshot
+//!   handed to callers. The tags let a lookup skip the interner entirely for a room that is not in
 //!   the set, and read one name for a room that is. A user with a timed mute keeps a boxed
 //!   [`TimedRooms`] instead, until no deadline is left.
 //!
@@ -198,7 +199,7 @@ pub(super) enum RoomSet {
 /// hash: a caller who crafts ids with equal tags gains at most the three name comparisons an inline
 /// set can hold, so there is nothing to attack, and reads need not hash the room at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct RoomTag(u8);
+pub(super) struct RoomTag(pub(super) u8);
 
 impl RoomTag {
     #[inline]
@@ -319,7 +320,7 @@ impl RoomSet {
                 }
                 false
             }
-            Self::Small(set) => set.contains(room),
+            Self::Small(set) => set.contains(room, rooms),
             Self::Shared(set) => set.contains(room.id),
             Self::Timed(set) => set.contains(room.id, now.get()),
         }
@@ -361,7 +362,7 @@ impl RoomSet {
                         .filter_map(|&idx| rooms.name(idx).cloned())
                         .collect(),
                 ),
-                Self::Small(set) => Arc::new(set.to_ordered(SMALL_ROOMS)),
+                Self::Small(set) => Arc::new(set.to_ordered(SMALL_ROOMS, rooms)),
                 // The heap set is taken over as it is, not copied: it is copied only if a caller
                 // still holds it when the first change comes.
                 Self::Shared(set) => set,
@@ -407,13 +408,13 @@ impl RoomSet {
             return Ok(true);
         }
         if let Self::Small(set) = self {
-            if set.contains(room) {
+            if set.contains(room, rooms) {
                 return Ok(false);
             }
             if SMALL_ROOMS >= limit {
                 return Err(MuteLimitExceeded { limit });
             }
-            let mut set = set.to_ordered(SMALL_ROOMS + 1);
+            let mut set = set.to_ordered(SMALL_ROOMS + 1, rooms);
             let key = set.key(room.id);
             set.insert_new_key(key, room.id.clone());
             *self = Self::Shared(Arc::new(set));
@@ -446,18 +447,9 @@ impl RoomSet {
             return;
         }
         match self {
-            // A full slot and a 4th room: one block of four. Each name keeps its index as a
-            // mark, so the way back into the slot (an unmute) need not look the names up again.
-            Self::Inline { ids, tags, len }
-                if *len as usize == INLINE_ROOMS
-                    && let [Some(a), Some(b), Some(c)] = ids.map(|idx| rooms.name(idx)) =>
-            {
-                let first = [
-                    (a.clone(), ids[0].to_bits(), RoomTag(tags[0])),
-                    (b.clone(), ids[1].to_bits(), RoomTag(tags[1])),
-                    (c.clone(), ids[2].to_bits(), RoomTag(tags[2])),
-                ];
-                *self = Self::Small(Box::new(SmallRooms::new(first, room)));
+            // A full slot and a 4th room: one block of four, the slot's three as they are.
+            Self::Inline { ids, tags, len } if *len as usize == INLINE_ROOMS => {
+                *self = Self::Small(Box::new(SmallRooms::new(*ids, *tags, room)));
             }
             Self::Inline { ids, len, .. } => {
                 // Only when the interner is full (or, never, a slot's index names no room): the
@@ -474,7 +466,7 @@ impl RoomSet {
                 *self = Self::Shared(Arc::new(set));
             }
             Self::Small(set) => {
-                let mut set = set.to_ordered(SMALL_ROOMS + 1);
+                let mut set = set.to_ordered(SMALL_ROOMS + 1, rooms);
                 let key = set.key(room.id);
                 set.insert_new_key(key, room.id.clone());
                 *self = Self::Shared(Arc::new(set));
@@ -485,6 +477,18 @@ impl RoomSet {
                 set.insert_new_key(key, room.id.clone());
             }
             Self::Timed(_) => unreachable!("timed sets change through TimedRooms"),
+        }
+    }
+
+    /// Adds a room by its interned index to an inline set with room for it.
+    fn push_index(&mut self, idx: RoomIdx, tag: RoomTag) {
+        if let Self::Inline { ids, tags, len } = self
+            && (*len as usize) < INLINE_ROOMS
+        {
+            let at = *len as usize;
+            ids[at] = idx;
+            tags[at] = tag.0;
+            *len = ROOM_COUNTS[at + 1];
         }
     }
 
@@ -511,18 +515,19 @@ impl RoomSet {
     /// shared set left with three rooms, goes back to the user's slot.
     pub(super) fn remove(&mut self, room: RoomRef<'_>, rooms: &RoomInterner) -> bool {
         if let Self::Small(set) = self {
-            let Some(at) = set.position(room) else {
+            let Some(at) = set.position(room, rooms) else {
                 return false;
             };
-            let Self::Small(set) = std::mem::replace(self, Self::empty()) else {
-                unreachable!("matched above");
-            };
-            // Back into the slot, from the other three, each with its index if known.
+            // Back into the slot: the three indices the block kept, less the one removed, then
+            // the 4th room unless it is the one removed (interned only then).
             let mut inline = Self::empty();
-            for (i, (other, mark, tag)) in set.into_marked().enumerate() {
+            for (i, (idx, tag)) in set.slot_rooms().enumerate() {
                 if i != at {
-                    inline.append_known(RoomRef { id: &other, tag }, mark, rooms);
+                    inline.push_index(idx, tag);
                 }
+            }
+            if at != INLINE_ROOMS {
+                inline.append(set.fourth(), rooms);
             }
             *self = inline;
             return true;
@@ -564,7 +569,7 @@ impl RoomSet {
     pub(super) fn snapshot(&self, now: &Now<'_>) -> SetSnapshot {
         match self {
             Self::Inline { ids, len, .. } => SetSnapshot::Inline(*ids, *len as usize),
-            Self::Small(set) => SetSnapshot::Ready(set.to_list()),
+            Self::Small(set) => SetSnapshot::Block(set.ids(), set.fourth().id.clone()),
             Self::Shared(set) => SetSnapshot::Shared(Arc::clone(set)),
             Self::Timed(set) => SetSnapshot::Ready(set.snapshot(now.get())),
         }
@@ -589,6 +594,8 @@ impl RoomSet {
 /// indices never change meaning, so the late resolution sees exactly the set as it was.
 pub(super) enum SetSnapshot {
     Inline([RoomIdx; INLINE_ROOMS], usize),
+    /// A block's three indices and its 4th room.
+    Block([RoomIdx; INLINE_ROOMS], RoomId),
     Shared(Arc<OrderedRooms>),
     Ready(MuteList),
 }
@@ -598,6 +605,9 @@ impl SetSnapshot {
     pub(super) fn resolve(self, names: &Arc<SharedNames>) -> MuteList {
         match self {
             Self::Inline(ids, len) => MuteList::from_interned(InternedRooms::new(ids, len, names)),
+            Self::Block(ids, fourth) => MuteList::from_interned(
+                InternedRooms::new(ids, INLINE_ROOMS, names).with_fourth(fourth),
+            ),
             Self::Shared(set) => MuteList::from_shared(set),
             Self::Ready(list) => list,
         }
