@@ -794,7 +794,25 @@ impl Core {
 
 /// Removes the mutes of `rooms` that have lapsed at `now`, sending an expiry event for each, and
 /// moves a set left without deadlines back to the compact form. Returns how many it removed.
+#[inline]
 fn purge_lapsed(
+    rooms: &mut RoomSet,
+    user: &UserId,
+    expiries: &mut ExpiryIndex,
+    now: &Now<'_>,
+    events: &Events<'_>,
+    interner: &RoomInterner,
+) -> usize {
+    // Only a timed set has anything to purge: that look is compiled into the caller, the purge is
+    // a call.
+    if rooms.as_timed_mut().is_none() {
+        return 0;
+    }
+    purge_timed(rooms, user, expiries, now, events, interner)
+}
+
+/// [`purge_lapsed`] of a timed set.
+fn purge_timed(
     rooms: &mut RoomSet,
     user: &UserId,
     expiries: &mut ExpiryIndex,

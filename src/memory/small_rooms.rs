@@ -51,16 +51,14 @@ impl SmallRooms {
     }
 
     /// Where `room` is, if it is one of the four: its name is compared only with the rooms whose
-    /// tag is its tag (for a room not among them, usually none).
+    /// tag is its tag (for a room not among them, usually none). The 4th is looked at first: the
+    /// commonest way out of a block is the unmute of the room that made it.
     #[inline]
     pub(super) fn position(&self, room: RoomRef<'_>, rooms: &RoomInterner) -> Option<usize> {
-        (0..SMALL_ROOMS).find(|&at| {
-            self.tags[at] == room.tag
-                && match self.ids.get(at) {
-                    Some(&idx) => rooms.is(idx, room.id),
-                    None => same_text(self.fourth.as_bytes(), room.id.as_bytes()),
-                }
-        })
+        if self.tags[3] == room.tag && same_text(self.fourth.as_bytes(), room.id.as_bytes()) {
+            return Some(3);
+        }
+        (0..3).find(|&at| self.tags[at] == room.tag && rooms.is(self.ids[at], room.id))
     }
 
     /// Whether `room` is one of the four.
@@ -74,9 +72,9 @@ impl SmallRooms {
         self.ids
     }
 
-    /// The three rooms the slot held, by index and tag, in order.
-    pub(super) fn slot_rooms(&self) -> impl Iterator<Item = (RoomIdx, RoomTag)> + '_ {
-        self.ids.iter().copied().zip(self.tags)
+    /// The tags of the three rooms the slot held, as the slot keeps them.
+    pub(super) fn slot_tags(&self) -> [u8; 3] {
+        [self.tags[0].0, self.tags[1].0, self.tags[2].0]
     }
 
     /// The 4th room.
