@@ -13,8 +13,9 @@ use crate::ids::RoomId;
 use crate::memory::interned_list::{InternedIter, InternedRooms};
 use crate::ordered_rooms::OrderedRooms;
 
-/// How many rooms a [`MuteList`] holds without a heap allocation: as many as the in-memory store
-/// keeps without sharing its set (three in the user's slot, four in one block).
+/// How many rooms a [`MuteList`] built from names (`FromIterator`, as `RedisStore` builds its
+/// lists) holds without a heap allocation. The in-memory store's short lists hold interned indices
+/// instead (`InternedRooms`).
 pub(crate) const LIST_INLINE_ROOMS: usize = 4;
 
 /// A user's muted rooms at one moment, oldest mute first, each room once.
