@@ -480,8 +480,9 @@ impl RoomSet {
         }
     }
 
-    /// Adds a room by its interned index to an inline set with room for it.
-    fn push_index(&mut self, idx: RoomIdx, tag: RoomTag) {
+    /// Adds a room by its interned index to an inline set with room for it. Returns whether it
+    /// did (not for a full slot or a heap set).
+    fn push_index(&mut self, idx: RoomIdx, tag: RoomTag) -> bool {
         if let Self::Inline { ids, tags, len } = self
             && (*len as usize) < INLINE_ROOMS
         {
@@ -489,24 +490,21 @@ impl RoomSet {
             ids[at] = idx;
             tags[at] = tag.0;
             *len = ROOM_COUNTS[at + 1];
+            return true;
         }
+        false
     }
 
     /// [`append`](Self::append) for a room whose interned index may be known already (a heap set's
     /// mark, see [`OrderedRooms::marked`]): an inline set with room for it takes the index as it
     /// is instead of looking the name up.
     fn append_known(&mut self, room: RoomRef<'_>, mark: Option<u32>, rooms: &RoomInterner) {
-        if let Some(bits) = mark
-            && let Self::Inline { ids, tags, len } = self
-            && (*len as usize) < INLINE_ROOMS
-        {
+        if let Some(bits) = mark {
             let idx = RoomIdx::from_bits(bits);
             debug_assert!(rooms.is(idx, room.id), "a mark names its room");
-            let at = *len as usize;
-            ids[at] = idx;
-            tags[at] = room.tag.0;
-            *len = ROOM_COUNTS[at + 1];
-            return;
+            if self.push_index(idx, room.tag) {
+                return;
+            }
         }
         self.append(room, rooms);
     }
